@@ -1,0 +1,155 @@
+"""Detached background processes recorded in pid files.
+
+A pid file holds the pid *and* the process's start time: after a reboot or a long run the
+kernel may hand the same pid to an unrelated process, which must not be mistaken for ours
+(and must never receive our SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """What a pid file says about a process we started."""
+
+    pid: int
+    create_time: float  # seconds since the epoch, as psutil reports it
+    info: dict[str, Any] = field(default_factory=dict)  # e.g. the address a broker listens on
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ProcessRecord:
+        raw = json.loads(text)
+        return cls(pid=int(raw["pid"]), create_time=float(raw["create_time"]), info=dict(raw.get("info", {})))
+
+
+def read_pid_file(path: Path) -> ProcessRecord | None:
+    """The record in ``path``, or None when there is none or it cannot be read."""
+    try:
+        return ProcessRecord.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_pid_file(path: Path, record: ProcessRecord) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(record.to_json() + "\n")
+    tmp.replace(path)  # atomic: a reader never sees half a file
+
+
+def _process(record: ProcessRecord) -> psutil.Process | None:
+    """The live process behind ``record``, or None when it is gone or the pid was reused."""
+    try:
+        process = psutil.Process(record.pid)
+        # create_time is rounded differently on some platforms: allow a small tolerance.
+        if abs(process.create_time() - record.create_time) > 0.05:
+            return None
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def is_alive(record: ProcessRecord | None) -> bool:
+    return record is not None and _process(record) is not None
+
+
+def spawn_detached(
+    command: Sequence[str],
+    log_file: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> ProcessRecord:
+    """Start ``command`` in its own session, stdout and stderr appended to ``log_file``.
+
+    The child does not die with the caller (a CLI that exits, a Streamlit rerun).
+    Secrets must reach it through ``env``, never through ``command``.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        child = subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return ProcessRecord(pid=child.pid, create_time=psutil.Process(child.pid).create_time(), info=dict(info or {}))
+
+
+def terminate(record: ProcessRecord, timeout: float) -> str:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL.
+
+    Returns "terminated", "killed" or "not running". Waiting through psutil also reaps the
+    process when the caller is its parent, so no zombie is left behind.
+    """
+    process = _process(record)
+    if process is None:
+        return "not running"
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=timeout)
+        return "terminated"
+    except psutil.TimeoutExpired:
+        process.kill()
+        with contextlib.suppress(psutil.TimeoutExpired):
+            process.wait(timeout=10)
+        return "killed"
+    except psutil.NoSuchProcess:
+        return "terminated"
+
+
+def wait_until_gone(record: ProcessRecord, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_alive(record):
+            return True
+        time.sleep(0.1)
+    return not is_alive(record)
+
+
+def listener_pids(host: str, port: int) -> list[int]:
+    """Pids of processes listening on host:port (empty when unknown or not permitted)."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, PermissionError):
+        return []
+    return sorted(
+        {
+            c.pid
+            for c in connections
+            if c.status == psutil.CONN_LISTEN
+            and c.pid is not None
+            and c.laddr
+            and c.laddr.port == port
+            and c.laddr.ip in (host, "0.0.0.0", "::", "::ffff:" + host)
+        }
+    )
+
+
+def describe_pid(pid: int) -> str:
+    try:
+        process = psutil.Process(pid)
+        return f"pid {pid} ({process.name()})"
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return f"pid {pid}"

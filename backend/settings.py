@@ -1,0 +1,89 @@
+"""The console's settings: one typed object, read from the environment and secrets.toml.
+
+Environment variables carry the prefix ``TWEETSTREAM_`` (``TWEETSTREAM_STATE_DIR``,
+``TWEETSTREAM_KAFKA_PORT``...). The same names without the prefix may be set as top-level
+keys of ``.streamlit/secrets.toml``; the environment wins over the file. Secrets are
+``SecretStr``: their value never shows in a repr, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TWEETSTREAM_",
+        toml_file=SECRETS_FILE,
+        extra="ignore",
+        frozen=True,
+    )
+
+    state_dir: Path = Field(
+        default=PROJECT_ROOT / ".state",
+        description="Where the broker's data and every job's pid, log and status files live.",
+    )
+
+    # The local broker (target "local"): one KRaft node on the loopback interface.
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = Field(default=9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    kafka_heap: str = Field(default="1g", pattern=r"^\d+[mg]$", description="JVM heap of the local broker.")
+
+    # Any other cluster (target "bring your own"). Empty: the local broker.
+    bootstrap_servers: str = ""
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_kafka(self) -> Settings:
+        if self.kafka_port == self.kafka_controller_port:
+            raise ValueError(f"kafka_port and kafka_controller_port must differ (both are {self.kafka_port})")
+        if self.kafka_security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"security protocol {self.kafka_security_protocol} needs {', '.join(missing)}")
+        return self
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers clients connect to: the configured cluster, else the local broker."""
+        return self.bootstrap_servers or f"{self.kafka_host}:{self.kafka_port}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings() -> Settings:
+    """Read the settings afresh (the environment may have changed since the last call)."""
+    return Settings()

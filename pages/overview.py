@@ -1,0 +1,30 @@
+"""Overview: what the console is, and the state of the local Kafka broker."""
+
+import streamlit as st
+
+from backend import local_kafka
+from backend.settings import load_settings
+
+st.title("Tweet stream console")
+st.markdown(
+    """
+Set up, run and watch a tweet stream pipeline:
+**X / Twitter → Apache Kafka → Apache Spark Structured Streaming → live charts**.
+
+It follows the architecture of *Event stream processing architecture on Azure with Apache Kafka
+and Spark* (Kafka on Azure HDInsight, Spark on Azure Databricks, peered virtual networks) and
+runs the same pipeline on this machine: a real Kafka broker on 127.0.0.1 and Spark in local mode.
+"""
+)
+
+st.subheader("Local Kafka broker")
+broker = local_kafka.LocalBroker.from_settings(load_settings())
+status = local_kafka.status(broker)
+if status.running:
+    st.success(f"Running at `{status.bootstrap}` (pid {status.pid}).")
+else:
+    st.warning(
+        f"Stopped. Start it with `make run`, or `python -m backend.local_kafka start`; "
+        f"it will listen on `{status.bootstrap}`."
+    )
+st.caption(f"Data, pid and log files: `{broker.kafka_dir}`")

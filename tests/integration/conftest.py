@@ -1,0 +1,52 @@
+"""A real Kafka broker (and a real Spark session) shared by the integration tests.
+
+The broker runs from the jars `make setup` resolved, on free ports, with its state in a
+temporary folder; it is stopped when the session ends, whatever the tests did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from backend import local_kafka
+from backend.local_kafka import LocalBroker
+from tests.support import free_port, unique_name
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    broker = LocalBroker(
+        state_dir=tmp_path_factory.mktemp("state"),
+        port=free_port(),
+        controller_port=free_port(),
+        heap="512m",
+    )
+    local_kafka.start(broker, timeout=120)
+    try:
+        yield broker
+    finally:
+        local_kafka.stop(broker)
+
+
+@pytest.fixture(scope="session")
+def admin(kafka_broker: LocalBroker) -> AdminClient:
+    return AdminClient({"bootstrap.servers": kafka_broker.bootstrap})
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> str:
+    return unique_name(request.node.name.replace("[", "-").replace("]", "")[:40])
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from backend.spark import local_spark_session
+
+    session = local_spark_session("tweetstream-tests", master="local[2]")
+    try:
+        yield session
+    finally:
+        session.stop()

@@ -1,0 +1,71 @@
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from backend.kafka_clients import client_config
+from backend.settings import PROJECT_ROOT, Settings
+
+
+@pytest.fixture(autouse=True)
+def no_outside_settings(monkeypatch, tmp_path):
+    """Neither the developer's environment nor their secrets.toml may change these tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("TWEETSTREAM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setitem(Settings.model_config, "toml_file", tmp_path / "absent.toml")
+
+
+def test_defaults_are_the_local_broker():
+    settings = Settings()
+    assert settings.state_dir == PROJECT_ROOT / ".state"
+    assert settings.bootstrap == "127.0.0.1:9092"
+    assert client_config(settings) == {"bootstrap.servers": "127.0.0.1:9092", "security.protocol": "PLAINTEXT"}
+
+
+def test_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", "19092")
+    settings = Settings()
+    assert settings.state_dir == tmp_path
+    assert settings.bootstrap == "127.0.0.1:19092"
+
+
+def test_secrets_toml_is_read_and_the_environment_wins(monkeypatch, tmp_path):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        'bootstrap_servers = "kafka-1.example:9093"\n'
+        'kafka_security_protocol = "SASL_SSL"\n'
+        'kafka_sasl_mechanism = "SCRAM-SHA-512"\n'
+        'kafka_sasl_username = "console"\n'
+        'kafka_sasl_password = "s3cr3t-canary"\n'
+        "[connections.other]\nkey = 1\n"
+    )
+
+    class FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": secrets})
+
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_SASL_USERNAME", "from-env")
+    settings = FromFile()
+    assert settings.bootstrap == "kafka-1.example:9093"
+    assert settings.kafka_sasl_username == "from-env"
+    config = client_config(settings)
+    assert config["sasl.password"] == "s3cr3t-canary"
+    assert config["security.protocol"] == "SASL_SSL"
+    # The secret never shows in a repr (logs, tracebacks, st.write of the settings).
+    assert "s3cr3t-canary" not in repr(settings)
+    assert "s3cr3t-canary" not in str(settings.model_dump())
+
+
+def test_wrong_settings_are_refused_with_the_reason(monkeypatch):
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ValidationError, match="needs kafka_sasl_mechanism, kafka_sasl_username, kafka_sasl_password"):
+        Settings()
+    monkeypatch.delenv("TWEETSTREAM_KAFKA_SECURITY_PROTOCOL")
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", "9092")
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings()
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", "70000")
+    with pytest.raises(ValidationError, match="less than or equal to 65535"):
+        Settings()
