@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 JARS   := .cache/jars
 POMS   := jvm/pom.xml jvm/kafka-broker/pom.xml jvm/spark-kafka/pom.xml
+# Plain output, and a few retries of a dropped download before giving up.
+MVN    := mvn --batch-mode --quiet -Dstyle.color=never -Dmaven.wagon.http.retryHandler.count=3
 
 .PHONY: setup prereqs run test lint stop lock clean
 
@@ -25,7 +27,9 @@ $(VENV)/.installed: requirements.txt
 $(JARS)/.resolved: $(POMS)
 	@echo "== resolving the Kafka broker and Spark's Kafka connector with Maven into $(JARS)"
 	rm -rf $(JARS)/kafka-broker $(JARS)/spark-kafka
-	mvn --batch-mode --quiet -f jvm/pom.xml dependency:copy-dependencies
+	@mkdir -p $(JARS)
+	@$(MVN) -f jvm/pom.xml dependency:copy-dependencies > $(JARS)/maven.log 2>&1 \
+	  || { tail -n 40 $(JARS)/maven.log; echo "error: Maven could not resolve the jars (full log: $(JARS)/maven.log)"; exit 1; }
 	@touch $@
 
 # Start the local broker (a no-op when it runs) and the console on http://127.0.0.1:8501.
