@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from backend import processes
@@ -33,6 +34,8 @@ LOG4J_TOOLS_CONFIG = PROJECT_ROOT / "jvm" / "log4j2-tools.properties"
 NODE_ID = 1
 # Variables the broker may inherit: it needs no secret of the console's.
 INHERITED_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "JAVA_HOME")
+# The log file is appended to at every start; past this size the old one is kept as broker.log.1.
+MAX_LOG_BYTES = 50 * 1024 * 1024
 
 Progress = Callable[[str], None]
 
@@ -84,6 +87,10 @@ class LocalBroker:
     @property
     def log_file(self) -> Path:
         return self.kafka_dir / "broker.log"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.kafka_dir / "broker.lock"
 
     @property
     def is_formatted(self) -> bool:
@@ -231,13 +238,16 @@ def log_tail(broker: LocalBroker, lines: int = 20) -> str:
 
 
 def _format_storage(broker: LocalBroker, java: str, classpath: str) -> None:
-    result = subprocess.run(
-        format_command(broker, java, classpath, new_cluster_id()),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_broker_env(),
-    )
+    try:
+        result = subprocess.run(
+            format_command(broker, java, classpath, new_cluster_id()),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_broker_env(),
+        )
+    except subprocess.TimeoutExpired as error:
+        raise BrokerError(f"formatting the broker's storage in {broker.data_dir} took over 120 s") from error
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip().splitlines()[-10:]
         raise BrokerError("formatting the broker's storage failed:\n" + "\n".join(output))
@@ -263,7 +273,7 @@ def wait_until_ready(broker: LocalBroker, record: processes.ProcessRecord, timeo
             metadata = admin.list_topics(timeout=1.0)
             if metadata.brokers:
                 return
-        except Exception:  # KafkaException while the broker is not yet listening
+        except KafkaException:  # not listening yet
             pass
         time.sleep(0.2)
     raise BrokerError(
@@ -276,6 +286,16 @@ def start(
     broker: LocalBroker, timeout: float = 90.0, progress: Progress = lambda _msg: None
 ) -> tuple[BrokerStatus, bool]:
     """Start the broker unless it runs already. Returns its status and whether it was already running."""
+    with processes.exclusive(broker.lock_file):
+        return _start_locked(broker, timeout, progress)
+
+
+def _rotate_log(broker: LocalBroker) -> None:
+    if broker.log_file.exists() and broker.log_file.stat().st_size > MAX_LOG_BYTES:
+        broker.log_file.replace(broker.log_file.with_name(broker.log_file.name + ".1"))
+
+
+def _start_locked(broker: LocalBroker, timeout: float, progress: Progress) -> tuple[BrokerStatus, bool]:
     current = status(broker)
     if current.running:
         return current, True
@@ -294,6 +314,7 @@ def start(
         _format_storage(broker, java, classpath)
 
     progress(f"starting the broker on {broker.bootstrap}")
+    _rotate_log(broker)
     record = processes.spawn_detached(
         broker_command(broker, java, classpath),
         log_file=broker.log_file,
@@ -317,10 +338,11 @@ def stop(broker: LocalBroker, timeout: float = 60.0) -> str:
 
     Returns "terminated", "killed" or "not running".
     """
-    record = processes.read_pid_file(broker.pid_file)
-    outcome = processes.terminate(record, timeout) if record is not None else "not running"
-    broker.pid_file.unlink(missing_ok=True)
-    return outcome
+    with processes.exclusive(broker.lock_file):
+        record = processes.read_pid_file(broker.pid_file)
+        outcome = processes.terminate(record, timeout) if record is not None else "not running"
+        broker.pid_file.unlink(missing_ok=True)
+        return outcome
 
 
 def main(argv: list[str] | None = None) -> int:

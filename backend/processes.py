@@ -8,11 +8,11 @@ kernel may hand the same pid to an unrelated process, which must not be mistaken
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import signal
 import subprocess
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,22 @@ def write_pid_file(path: Path, record: ProcessRecord) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(record.to_json() + "\n")
     tmp.replace(path)  # atomic: a reader never sees half a file
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` for the block (other processes and threads wait).
+
+    Makes check-then-start atomic: two Start clicks, two tabs or two terminals cannot both
+    find a job stopped and both start it.
+    """
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _process(record: ProcessRecord) -> psutil.Process | None:
@@ -117,15 +133,6 @@ def terminate(record: ProcessRecord, timeout: float) -> str:
         return "killed"
     except psutil.NoSuchProcess:
         return "terminated"
-
-
-def wait_until_gone(record: ProcessRecord, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_alive(record):
-            return True
-        time.sleep(0.1)
-    return not is_alive(record)
 
 
 def listener_pids(host: str, port: int) -> list[int]:

@@ -114,6 +114,27 @@ def test_start_status_stop_and_data_survives(cli_env):
     assert "not running" in second_stop.stderr
 
 
+def test_simultaneous_starts_give_one_broker(cli_env):
+    """Two terminals (or two Start clicks) at once: one starts the broker, the other finds it."""
+    both = [
+        subprocess.Popen(
+            [sys.executable, "-m", "backend.local_kafka", "start"],
+            cwd=PROJECT_ROOT,
+            env=cli_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=180), *p.communicate()) for p in both]
+    assert [code for code, _out, _err in results] == [0, 0]
+    messages = sorted(err.strip().splitlines()[-1] for _code, _out, err in results)
+    assert messages[0].startswith("Kafka broker already running at")
+    assert messages[1].startswith("Kafka broker started in")
+    assert len(broker_java_processes(cli_env["TWEETSTREAM_STATE_DIR"])) == 1
+
+
 def test_a_taken_port_is_a_clear_error_and_starts_nothing(cli_env):
     port = int(cli_env["TWEETSTREAM_KAFKA_PORT"])
     with socket.socket() as squatter:
