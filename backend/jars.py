@@ -15,14 +15,14 @@ SPARK_KAFKA_JARS = JARS_DIR / "spark-kafka"
 POM_FILE = PROJECT_ROOT / "jvm" / "pom.xml"
 
 
-class MissingJarsError(RuntimeError):
-    """The jars are not there: `make setup` has not run, or did not finish."""
+class JavaSetupError(RuntimeError):
+    """Java or the jars `make setup` resolves are missing; the message says what to do."""
 
 
 def _jars_in(folder: Path, what: str) -> list[Path]:
     jars = sorted(folder.glob("*.jar"))
     if not jars:
-        raise MissingJarsError(f"{what} jars are missing in {folder}: run `make setup`")
+        raise JavaSetupError(f"{what} jars are missing in {folder}: run `make setup`")
     return jars
 
 
@@ -69,5 +69,5 @@ def java_executable() -> str:
         return str(Path(java_home) / "bin" / "java")
     found = shutil.which("java")
     if found is None:
-        raise MissingJarsError("java not found: install a JDK 17 or newer (apt-get install openjdk-17-jdk-headless)")
+        raise JavaSetupError("java not found: install a JDK 17 or newer (apt-get install openjdk-17-jdk-headless)")
     return found

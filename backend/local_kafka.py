@@ -26,7 +26,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from backend import processes
-from backend.jars import MissingJarsError, java_executable, kafka_broker_classpath
+from backend.jars import JavaSetupError, java_executable, kafka_broker_classpath
 from backend.settings import PROJECT_ROOT, Settings, load_settings
 
 LOG4J_CONFIG = PROJECT_ROOT / "jvm" / "log4j2.properties"
@@ -303,7 +303,7 @@ def _start_locked(broker: LocalBroker, timeout: float, progress: Progress) -> tu
     try:
         java = java_executable()
         classpath = kafka_broker_classpath()
-    except MissingJarsError as error:
+    except JavaSetupError as error:
         raise BrokerError(str(error)) from error
     check_ports_free(broker)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from backend.jars import MissingJarsError, artifact_shipped_with, pom_property, spark_kafka_jars
+from backend.jars import JavaSetupError, artifact_shipped_with, pom_property, spark_kafka_jars
 from backend.settings import PROJECT_ROOT
 
 
@@ -31,7 +31,7 @@ def test_connector_jars_exclude_what_spark_ships(tmp_path):
 
 
 def test_missing_jars_say_to_run_setup(tmp_path):
-    with pytest.raises(MissingJarsError, match="run `make setup`"):
+    with pytest.raises(JavaSetupError, match="run `make setup`"):
         spark_kafka_jars(tmp_path, tmp_path)
 
 
