@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
 from backend.settings import Settings
 
 
@@ -27,7 +25,3 @@ def client_config(settings: Settings) -> dict[str, Any]:
     if settings.kafka_ssl_ca_location is not None:
         config["ssl.ca.location"] = str(settings.kafka_ssl_ca_location)
     return config
-
-
-def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(client_config(settings))

@@ -158,22 +158,6 @@ def broker_command(broker: LocalBroker, java: str, classpath: str) -> list[str]:
     return [java, *java_options(broker), "-cp", classpath, "kafka.Kafka", str(broker.properties_file)]
 
 
-def format_command(broker: LocalBroker, java: str, classpath: str, cluster_id: str) -> list[str]:
-    return [
-        java,
-        f"-Dlog4j2.configurationFile={LOG4J_TOOLS_CONFIG}",
-        "-cp",
-        classpath,
-        "kafka.tools.StorageTool",
-        "format",
-        "--cluster-id",
-        cluster_id,
-        "--config",
-        str(broker.properties_file),
-        "--ignore-formatted",
-    ]
-
-
 def tool_command(main_class: str, *args: str) -> list[str]:
     """A command line for one of Kafka's Java tools, e.g. ``org.apache.kafka.tools.TopicCommand``.
 
@@ -187,6 +171,19 @@ def tool_command(main_class: str, *args: str) -> list[str]:
         main_class,
         *args,
     ]
+
+
+def format_command(broker: LocalBroker, cluster_id: str) -> list[str]:
+    """Kafka's storage tool, formatting the data directory of a new one-node KRaft cluster."""
+    return tool_command(
+        "kafka.tools.StorageTool",
+        "format",
+        "--cluster-id",
+        cluster_id,
+        "--config",
+        str(broker.properties_file),
+        "--ignore-formatted",
+    )
 
 
 def new_cluster_id() -> str:
@@ -237,10 +234,10 @@ def log_tail(broker: LocalBroker, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _format_storage(broker: LocalBroker, java: str, classpath: str) -> None:
+def _format_storage(broker: LocalBroker) -> None:
     try:
         result = subprocess.run(
-            format_command(broker, java, classpath, new_cluster_id()),
+            format_command(broker, new_cluster_id()),
             capture_output=True,
             text=True,
             timeout=120,
@@ -311,7 +308,7 @@ def _start_locked(broker: LocalBroker, timeout: float, progress: Progress) -> tu
     broker.properties_file.write_text(render_server_properties(broker))
     if not broker.is_formatted:
         progress(f"formatting KRaft storage in {broker.data_dir}")
-        _format_storage(broker, java, classpath)
+        _format_storage(broker)
 
     progress(f"starting the broker on {broker.bootstrap}")
     _rotate_log(broker)

@@ -127,7 +127,8 @@ def test_simultaneous_starts_give_one_broker(cli_env):
         )
         for _ in range(2)
     ]
-    results = [(p.wait(timeout=180), *p.communicate()) for p in both]
+    outputs = [p.communicate(timeout=180) for p in both]
+    results = [(p.returncode, out, err) for p, (out, err) in zip(both, outputs, strict=True)]
     assert [code for code, _out, _err in results] == [0, 0]
     messages = sorted(err.strip().splitlines()[-1] for _code, _out, err in results)
     assert messages[0].startswith("Kafka broker already running at")
