@@ -7,6 +7,7 @@ Each function takes a confluent-kafka ``AdminClient`` and a timeout in seconds, 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
@@ -110,6 +111,7 @@ def _explain(error: KafkaException, action: str) -> TopicError:
 
 
 def create_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 15.0) -> None:
+    """Create the topic and return once every partition has a leader, so it can be used at once."""
     config = {} if spec.retention_ms is None else {"retention.ms": str(spec.retention_ms)}
     new_topic = NewTopic(
         spec.name,
@@ -122,6 +124,32 @@ def create_topic(admin: AdminClient, spec: TopicSpec, timeout: float = 15.0) -> 
         future.result(timeout=timeout + 1)
     except KafkaException as error:
         raise _explain(error, f"cannot create topic '{spec.name}'") from error
+    _wait_until_served(admin, spec, timeout)
+
+
+def _wait_until_served(admin: AdminClient, spec: TopicSpec, timeout: float) -> None:
+    """Return once every partition of the new topic answers an offsets request.
+
+    The controller acknowledges a creation before the brokers serve the topic: for a moment
+    the broker does not know it, then names a leader that still answers NOT_LEADER_FOR_PARTITION.
+    Each round asks for the topic's metadata first, which also refreshes the client's cache
+    (librdkafka would otherwise keep answering from the stale "no leader" entry).
+    """
+    partitions = list(range(spec.partitions))
+    deadline = time.monotonic() + timeout
+    last_error: KafkaException | None = None
+    while time.monotonic() < deadline:
+        try:
+            topic = admin.list_topics(topic=spec.name, timeout=2.0).topics.get(spec.name)
+            led = topic is not None and topic.error is None and len(topic.partitions) == spec.partitions
+            if led and all(p.leader >= 0 for p in topic.partitions.values()):
+                _offsets(admin, spec.name, partitions, OffsetSpec.latest(), 2.0)
+                return
+        except KafkaException as error:
+            last_error = error
+        time.sleep(0.05)
+    reason = f"topic '{spec.name}' was created but is not served within {timeout:.0f} s"
+    raise _explain(last_error, reason) if last_error is not None else TopicError(reason)
 
 
 def list_topics(admin: AdminClient, timeout: float = 10.0, include_internal: bool = False) -> list[str]:
