@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: Path | None = None
+
+    # The X API (the producer's "x" source). The token is read from X_BEARER_TOKEN, the
+    # name X's own documentation uses; the base URL is changed only to reach a stand-in.
+    x_bearer_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("X_BEARER_TOKEN", "TWEETSTREAM_X_BEARER_TOKEN", "x_bearer_token")
+    )
+    x_api_base_url: str = Field(default="https://api.x.com", pattern=r"^https?://")
 
     @model_validator(mode="after")
     def _check_kafka(self) -> Settings:

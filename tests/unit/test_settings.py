@@ -12,7 +12,7 @@ def no_outside_settings(monkeypatch, tmp_path):
     import os
 
     for name in list(os.environ):
-        if name.startswith("TWEETSTREAM_"):
+        if name.startswith("TWEETSTREAM_") or name == "X_BEARER_TOKEN":
             monkeypatch.delenv(name)
     monkeypatch.setitem(Settings.model_config, "toml_file", tmp_path / "absent.toml")
 
@@ -69,3 +69,20 @@ def test_wrong_settings_are_refused_with_the_reason(monkeypatch):
     monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", "70000")
     with pytest.raises(ValidationError, match="less than or equal to 65535"):
         Settings()
+
+
+def test_x_bearer_token_is_read_under_xs_own_name_and_masked(monkeypatch, tmp_path):
+    assert Settings().x_bearer_token is None
+    monkeypatch.setenv("X_BEARER_TOKEN", "x-canary-token")
+    settings = Settings()
+    assert settings.x_bearer_token is not None
+    assert settings.x_bearer_token.get_secret_value() == "x-canary-token"
+    assert "x-canary-token" not in repr(settings)
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('x_bearer_token = "from-file"\n')
+    monkeypatch.delenv("X_BEARER_TOKEN")
+
+    class FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": secrets})
+
+    assert FromFile().x_bearer_token.get_secret_value() == "from-file"
