@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -26,3 +28,51 @@ SHARED_TWEETS = Path(__file__).resolve().parent.parent.parent / "shared" / "data
 def shared_tweet_lines(name: str) -> list[str]:
     """The non-empty lines of one shared payload file."""
     return [line for line in (SHARED_TWEETS / name).read_text().splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Record:
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
+    """Every record of ``topic`` now, read with a real consumer up to each partition's end."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique_name("test-reader"),
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.max.bytes": 52_428_800,
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        at_end: set[int] = set()
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while len(at_end) < len(partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read {len(records)} records of {topic}, partitions at end: {sorted(at_end)}")
+            for message in consumer.consume(num_messages=10_000, timeout=0.5):
+                error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                elif error is not None:
+                    raise RuntimeError(error.str())
+                else:
+                    at_end.discard(message.partition())
+                    _kind, timestamp = message.timestamp()
+                    records.append(
+                        Record(message.key(), message.value(), message.partition(), message.offset(), timestamp)
+                    )
+        return records
+    finally:
+        consumer.close()

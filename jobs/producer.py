@@ -1,0 +1,588 @@
+"""The producer job: tweets from a synthetic stream, a replay file or X into a Kafka topic.
+
+    python -m jobs.producer --source synthetic --rate 1000 --count 100000
+
+Each message is keyed by the tweet id and carries the X API v2 envelope (DESIGN.md).
+The Kafka producer is idempotent with acks=all: a broker restart neither loses an
+acknowledged message nor duplicates one. About once a second the job writes its status
+file (the dashboard's source of truth); at exit it prints one summary line of JSON.
+Messages Kafka finally refuses (a broker down longer than the delivery timeout) are
+counted as failed and appended to ``failed.jsonl`` beside the status file, which
+``--source replay --file`` can send again: nothing is silently dropped.
+
+Kafka security settings (SSL, SASL) come from the console's settings and the environment,
+never from flags, so no secret is ever on a command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+
+from backend.jobfiles import JobFiles, write_status
+from backend.kafka_clients import client_config
+from backend.settings import Settings, load_settings
+from backend.sources import (
+    Outgoing,
+    Pacer,
+    ReplayClock,
+    ReplayFileError,
+    Skipped,
+    check_replay_file,
+    replay_records,
+    synthetic_source,
+)
+from backend.synthetic import SyntheticTweets
+from backend.topics import TopicError, TopicNameError, TopicSpec, create_topic, validate_topic_name
+
+CONNECT_TIMEOUT_S = 10.0  # a broker unreachable at start is reported well within 15 s
+STATUS_INTERVAL_S = 1.0
+SAMPLE_SIZE = 20  # the latest messages kept in the status file for the dashboard
+SAMPLE_TEXT_CHARS = 280
+
+
+@dataclass(frozen=True)
+class ProducerOptions:
+    bootstrap: str
+    topic: str
+    source: str
+    rate: float
+    count: int | None
+    duration: float | None
+    seed: int
+    malformed_rate: float
+    authors: int
+    file: Path | None
+    loop: bool
+    speed: float | None
+    query: str | None
+    x_mode: str
+    create_topic: bool
+    delivery_timeout: float
+    flush_timeout: float
+    status_file: Path
+    failed_file: Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.producer",
+        description="Send tweets to a Kafka topic: key = tweet id, value = the X API v2 JSON envelope. "
+        "With neither --count nor --duration it runs until SIGTERM or Ctrl+C, then flushes and exits. "
+        "Kafka security (SSL, SASL) comes from the settings (TWEETSTREAM_KAFKA_* variables or "
+        ".streamlit/secrets.toml), never from flags. Exit codes: 0 all sent and acknowledged, "
+        "1 a runtime error or failed deliveries (kept in failed.jsonl), 2 invalid options.",
+    )
+    kafka = parser.add_argument_group("Kafka")
+    kafka.add_argument("--bootstrap", help="bootstrap servers (default: from settings, the local broker)")
+    kafka.add_argument("--topic", default="tweets", help="topic to send to (default: tweets)")
+    kafka.add_argument(
+        "--create-topic", action="store_true", help="create the topic (4 partitions) when it does not exist"
+    )
+    kafka.add_argument(
+        "--delivery-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds Kafka keeps retrying one message before it counts as failed (default: 300)",
+    )
+    kafka.add_argument(
+        "--flush-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds to wait at the end for outstanding acknowledgements (default: 30); "
+        "what is still unacknowledged then counts as failed and is kept in failed.jsonl",
+    )
+
+    what = parser.add_argument_group("what and how much")
+    what.add_argument(
+        "--source", choices=("synthetic", "replay", "x"), default="synthetic", help="where tweets come from"
+    )
+    what.add_argument("--rate", type=float, default=0.0, help="events per second; 0 (default): as fast as possible")
+    what.add_argument("--count", type=int, help="stop after this many events")
+    what.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
+
+    synthetic = parser.add_argument_group("--source synthetic")
+    synthetic.add_argument(
+        "--seed", type=int, help="random seed: the same seed sends the same tweets (default: a new one, printed)"
+    )
+    synthetic.add_argument(
+        "--malformed-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of deliberately broken values (not JSON, wrong types, missing id, oversize), default 0",
+    )
+    synthetic.add_argument("--authors", type=int, default=3000, help="number of distinct authors (default: 3000)")
+
+    replay = parser.add_argument_group("--source replay")
+    replay.add_argument(
+        "--file", type=Path, help="JSON Lines or a JSON array of v2 envelopes or v1.1 statuses; gzip allowed"
+    )
+    replay.add_argument("--loop", action="store_true", help="start the file again at its end (same tweet ids)")
+    replay.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="replay the original timing (created_at gaps, at most 10 s each) X times faster; "
+        "without it, --rate or as fast as possible",
+    )
+
+    x = parser.add_argument_group("--source x (bearer token from the X_BEARER_TOKEN environment variable)")
+    x.add_argument("--query", help='stream rule or search query, e.g. "#Azure lang:en -is:retweet"')
+    x.add_argument(
+        "--x-mode",
+        choices=("stream", "search"),
+        default="stream",
+        help="stream: the filtered stream (default); search: poll recent search, as smaller access tiers allow",
+    )
+
+    files = parser.add_argument_group("files")
+    files.add_argument("--status-file", type=Path, help="default: <state dir>/jobs/producer/status.json")
+    return parser
+
+
+def parse_options(argv: list[str] | None, settings: Settings) -> ProducerOptions:
+    """The options, checked; argparse exits with code 2 and the reason when one is wrong."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    def refuse(message: str) -> None:
+        parser.error(message)  # prints usage and the message, exits 2
+
+    if args.rate < 0:
+        refuse(f"--rate must be 0 (no limit) or positive, not {args.rate:g}")
+    if args.count is not None and args.count < 1:
+        refuse(f"--count must be at least 1, not {args.count}")
+    if args.duration is not None and args.duration <= 0:
+        refuse(f"--duration must be positive, not {args.duration:g}")
+    if not 0 <= args.malformed_rate <= 1:
+        refuse(f"--malformed-rate must be between 0 and 1, not {args.malformed_rate:g}")
+    if args.authors < 1:
+        refuse("--authors must be at least 1")
+    if args.delivery_timeout <= 0 or args.flush_timeout < 0:
+        refuse("--delivery-timeout must be positive and --flush-timeout not negative")
+    try:
+        validate_topic_name(args.topic)
+    except TopicNameError as error:
+        refuse(str(error))
+    if args.source == "replay":
+        if args.file is None:
+            refuse("--source replay needs --file PATH")
+        try:
+            check_replay_file(args.file)
+        except ReplayFileError as error:
+            refuse(str(error))
+        if args.speed is not None and args.speed <= 0:
+            refuse(f"--speed must be positive, not {args.speed:g}")
+        if args.speed is not None and args.rate:
+            refuse("--speed and --rate exclude each other: choose the original timing or a fixed rate")
+    elif args.file is not None or args.loop or args.speed is not None:
+        refuse("--file, --loop and --speed belong to --source replay")
+    if args.source == "x":
+        if settings.x_bearer_token is None:
+            refuse("--source x needs the X_BEARER_TOKEN environment variable (an X API v2 bearer token)")
+        if args.x_mode == "search" and not args.query:
+            refuse("--x-mode search needs --query")
+    elif args.query is not None:
+        refuse("--query belongs to --source x")
+    if args.source != "synthetic" and (args.malformed_rate or args.seed is not None):
+        refuse("--seed and --malformed-rate belong to --source synthetic")
+
+    files = JobFiles(settings.state_dir, "producer")
+    status_file = args.status_file or files.status_file
+    return ProducerOptions(
+        bootstrap=args.bootstrap or settings.bootstrap,
+        topic=args.topic,
+        source=args.source,
+        rate=args.rate,
+        count=args.count,
+        duration=args.duration,
+        seed=args.seed if args.seed is not None else int.from_bytes(os.urandom(3), "big"),
+        malformed_rate=args.malformed_rate,
+        authors=args.authors,
+        file=args.file,
+        loop=args.loop,
+        speed=args.speed,
+        query=args.query,
+        x_mode=args.x_mode,
+        create_topic=args.create_topic,
+        delivery_timeout=args.delivery_timeout,
+        flush_timeout=args.flush_timeout,
+        status_file=status_file,
+        failed_file=status_file.with_name("failed.jsonl"),
+    )
+
+
+def kafka_producer_config(options: ProducerOptions, settings: Settings) -> dict[str, Any]:
+    """librdkafka settings: no loss, no duplicates, and batches large enough for throughput."""
+    return {
+        **client_config(settings),
+        "bootstrap.servers": options.bootstrap,
+        # librdkafka's default is false: with it, retries after a lost connection cannot
+        # duplicate or reorder messages.
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": "lz4",
+        "linger.ms": 20,
+        "batch.size": 1_000_000,
+        "queue.buffering.max.messages": 500_000,
+        "message.timeout.ms": int(options.delivery_timeout * 1000),
+        "socket.connection.setup.timeout.ms": int(CONNECT_TIMEOUT_S * 1000),
+        "client.id": "tweetstream-producer",
+    }
+
+
+class Counters:
+    """What the job has done so far; updated from the main loop and delivery callbacks."""
+
+    def __init__(self) -> None:
+        self.sent = 0  # handed to Kafka
+        self.acked = 0  # acknowledged by all in-sync replicas
+        self.failed = 0  # refused for good (kept in failed.jsonl)
+        self.skipped = 0  # inputs that were not tweets
+        self.malformed_sent = 0  # deliberately broken values sent (synthetic --malformed-rate)
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.broker_connected = True
+        self.info: str | None = None
+
+    def error(self, message: str) -> None:
+        self.last_error = message
+        self.last_error_at = time.time()
+
+
+class ProducerJob:
+    """Runs one producer until its count, its duration, a stop signal or a fatal error."""
+
+    def __init__(self, options: ProducerOptions, settings: Settings) -> None:
+        self.options = options
+        self.settings = settings
+        self.counters = Counters()
+        self.stop = threading.Event()
+        self.started_at = time.time()
+        self.state = "starting"
+        self.sample: deque[dict[str, str]] = deque(maxlen=SAMPLE_SIZE)
+        self._rate_points: deque[tuple[float, int, int]] = deque(maxlen=16)  # (time, sent, acked)
+        self.producer: Producer | None = None
+
+    # -- Kafka callbacks (run inside poll/flush on this thread) ---------------------------
+
+    def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
+        if error is None:
+            self.counters.acked += 1
+            if not self.counters.broker_connected:
+                self.counters.broker_connected = True
+                self.counters.info = "broker reachable again"
+            return
+        self.counters.failed += 1
+        self.counters.error(f"delivery failed: {error.str()}")
+        self._keep_failed(message.key(), message.value(), error.str())
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
+            self.counters.broker_connected = False
+            self.counters.error(f"broker unreachable, retrying: {error.str()}")
+        else:
+            self.counters.error(error.str())
+        if error.fatal():
+            self.counters.error(f"fatal Kafka error: {error.str()}")
+            self.stop.set()
+
+    def _keep_failed(self, key: bytes | None, value: bytes | None, reason: str) -> None:
+        """Append a refused message to failed.jsonl: its value when it is JSON, else a note."""
+        try:
+            line = json.dumps(json.loads(value or b""), ensure_ascii=False, separators=(",", ":"))
+        except ValueError:
+            line = json.dumps({"failed_raw": (value or b"")[:1000].decode("utf-8", "replace"), "reason": reason})
+        # Opened per message: failures are rare, and each line is on disk before the next.
+        self.options.failed_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.options.failed_file, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    # -- status ---------------------------------------------------------------------------
+
+    def events_per_second(self) -> tuple[float, float]:
+        """Sent and acknowledged events per second over the last few seconds."""
+        if len(self._rate_points) < 2:
+            return 0.0, 0.0
+        (t0, s0, a0), (t1, s1, a1) = self._rate_points[0], self._rate_points[-1]
+        span = t1 - t0
+        return ((s1 - s0) / span, (a1 - a0) / span) if span > 0 else (0.0, 0.0)
+
+    def status(self) -> dict[str, Any]:
+        sent_rate, acked_rate = self.events_per_second()
+        c = self.counters
+        return {
+            "job": "producer",
+            "state": self.state,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "source": self.options.source,
+            "topic": self.options.topic,
+            "bootstrap": self.options.bootstrap,
+            "seed": self.options.seed if self.options.source == "synthetic" else None,
+            "rate_target": self.options.rate,
+            "sent": c.sent,
+            "acked": c.acked,
+            "failed": c.failed,
+            "skipped": c.skipped,
+            "malformed_sent": c.malformed_sent,
+            "in_flight": len(self.producer) if self.producer is not None else 0,
+            "sent_per_s": round(sent_rate, 1),
+            "acked_per_s": round(acked_rate, 1),
+            "broker_connected": c.broker_connected,
+            "last_error": c.last_error,
+            "last_error_at": c.last_error_at,
+            "info": c.info,
+            "failed_file": str(self.options.failed_file) if c.failed else None,
+            "sample": list(self.sample),
+        }
+
+    def write_status(self) -> None:
+        self._rate_points.append((time.monotonic(), self.counters.sent, self.counters.acked))
+        write_status(self.options.status_file, self.status())
+
+    # -- the run --------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Create the producer and check the broker and the topic, or raise with the reason."""
+        config = kafka_producer_config(self.options, self.settings)
+        config["error_cb"] = self._on_error
+        self.producer = Producer(config)
+        try:
+            metadata = self.producer.list_topics(timeout=CONNECT_TIMEOUT_S)
+        except KafkaException as error:
+            raise RuntimeError(
+                f"cannot reach Kafka at {self.options.bootstrap} within {CONNECT_TIMEOUT_S:g} s "
+                f"({error.args[0].str() if error.args else error}): is the broker running? "
+                "For the local one: python -m backend.local_kafka start"
+            ) from None
+        if self.options.topic not in metadata.topics:
+            if not self.options.create_topic:
+                raise RuntimeError(
+                    f"topic {self.options.topic!r} does not exist on {self.options.bootstrap}: create it on the "
+                    "console's Setup page, or run the producer with --create-topic"
+                )
+            admin = AdminClient({**client_config(self.settings), "bootstrap.servers": self.options.bootstrap})
+            try:
+                create_topic(admin, TopicSpec(self.options.topic))
+            except TopicError as error:
+                raise RuntimeError(f"cannot create topic {self.options.topic!r}: {error}") from None
+            self.counters.info = f"created topic {self.options.topic!r} with 4 partitions"
+
+    def messages(self) -> Iterator[Outgoing | Skipped]:
+        options = self.options
+        if options.source == "synthetic":
+            return synthetic_source(SyntheticTweets(seed=options.seed, authors=options.authors), options.malformed_rate)
+        if options.source == "replay":
+            return self._replay()
+        return self._x_tweets()
+
+    def _replay(self) -> Iterator[Outgoing | Skipped]:
+        assert self.options.file is not None
+        clock = ReplayClock(self.options.speed) if self.options.speed else None
+        while not self.stop.is_set():
+            for item in replay_records(self.options.file):
+                if clock is not None and isinstance(item, Outgoing):
+                    gap = clock.gap(item.event_time)
+                    if gap and self._wait(gap):
+                        return
+                yield item
+            if not self.options.loop:
+                return
+
+    def _x_tweets(self) -> Iterator[Outgoing | Skipped]:
+        """Tweets from X, read on a thread so a stop is seen at once, not after a read timeout."""
+        from backend import x_api
+        from backend.tweets import encode_message
+
+        assert self.settings.x_bearer_token is not None
+        config = x_api.XSourceConfig(
+            base_url=self.settings.x_api_base_url, query=self.options.query, mode=self.options.x_mode
+        )
+        inbox: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue(maxsize=10_000)
+
+        def report(message: str) -> None:
+            self.counters.info = message
+
+        def read() -> None:
+            try:
+                token = self.settings.x_bearer_token.get_secret_value()
+                for envelope in x_api.iter_tweets(config, token, self.stop, report=report):
+                    inbox.put(envelope)
+            except BaseException as error:  # handed to the main loop, which stops with it
+                inbox.put(error)
+            finally:
+                inbox.put(None)
+
+        threading.Thread(target=read, name="x-reader", daemon=True).start()
+        while True:
+            try:
+                item = inbox.get(timeout=0.2)
+            except queue.Empty:
+                if self.stop.is_set():
+                    return
+                yield Skipped("", "idle")  # lets the main loop write its status while X is quiet
+                continue
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise RuntimeError(str(item)) from None
+            key, value = encode_message(item)
+            yield Outgoing(key, value)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep while serving Kafka's callbacks; True when a stop came meanwhile."""
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.stop.is_set():
+                return self.stop.is_set()
+            self.producer.poll(min(remaining, 0.1))
+
+    def run(self) -> int:
+        options = self.options
+        self.state = "connecting"
+        self.write_status()
+        try:
+            self.connect()
+        except RuntimeError as error:
+            return self._finish("failed", str(error))
+        assert self.producer is not None
+        producer = self.producer
+        produce = producer.produce
+        topic = options.topic
+        on_delivery = self._on_delivery
+        counters = self.counters
+        pacer = Pacer(options.rate) if options.rate else None
+        count_limit = options.count
+        began = time.monotonic()
+        end_time = began + options.duration if options.duration else None
+        next_status = began
+        self.state = "running"
+        self.write_status()
+        failure: str | None = None
+        try:
+            for item in self.messages():
+                if isinstance(item, Skipped):
+                    if item.reason != "idle":
+                        counters.skipped += 1
+                        counters.info = f"skipped {item.where}: {item.reason}"
+                else:
+                    if pacer is not None:
+                        delay = pacer.wait_time()
+                        if delay > 0.001 and self._wait(delay):
+                            break
+                    while True:
+                        try:
+                            produce(topic, item.value, item.key, on_delivery=on_delivery)
+                            break
+                        except BufferError:  # the local queue is full: let deliveries drain it
+                            producer.poll(0.05)
+                        except KafkaException as error:  # refused before sending (e.g. too large)
+                            counters.failed += 1
+                            counters.error(f"refused by the client: {error.args[0].str()}")
+                            self._keep_failed(item.key, item.value, error.args[0].str())
+                            break
+                    counters.sent += 1
+                    if item.malformed:
+                        counters.malformed_sent += 1
+                    if counters.sent % 1000 == 0 or pacer is not None:
+                        producer.poll(0)
+                    if len(self.sample) < SAMPLE_SIZE or counters.sent % 97 == 0:
+                        self._remember(item)
+                    if count_limit is not None and counters.sent >= count_limit:
+                        break
+                if self.stop.is_set():
+                    break
+                if counters.sent % 256 == 0 or pacer is not None or isinstance(item, Skipped):
+                    now = time.monotonic()
+                    if end_time is not None and now >= end_time:
+                        break
+                    if now >= next_status:
+                        producer.poll(0)
+                        self.write_status()
+                        next_status = now + STATUS_INTERVAL_S
+        except RuntimeError as error:
+            failure = str(error)
+        return self._drain(failure)
+
+    def _remember(self, item: Outgoing) -> None:
+        """Keep a few of the latest tweets (id and text only) for the dashboard's sample."""
+        try:
+            tweet = json.loads(item.value)["data"]
+            self.sample.append({"id": str(tweet["id"]), "text": str(tweet.get("text", ""))[:SAMPLE_TEXT_CHARS]})
+        except (ValueError, KeyError, TypeError):
+            pass  # a deliberately malformed value: nothing to show
+
+    def _drain(self, failure: str | None) -> int:
+        """Wait for outstanding acknowledgements; what never comes counts as failed, kept aside."""
+        assert self.producer is not None
+        self.state = "stopping"
+        self.write_status()
+        deadline = time.monotonic() + self.options.flush_timeout
+        while len(self.producer) and time.monotonic() < deadline:
+            self.producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+            self.write_status()
+        if len(self.producer):
+            # Purged messages come back through the delivery callback as failed: counted and kept.
+            self.producer.purge()
+            self.producer.flush(5)
+            self.counters.error(f"flush timed out after {self.options.flush_timeout:g} s")
+        if failure is not None:
+            return self._finish("failed", failure)
+        if self.counters.failed:
+            return self._finish("finished", f"{self.counters.failed} events failed; kept in {self.options.failed_file}")
+        return self._finish("finished", None)
+
+    def _finish(self, state: str, error: str | None) -> int:
+        self.state = state
+        if error:
+            self.counters.error(error)
+        self.write_status()
+        summary = {k: v for k, v in self.status().items() if k not in ("sample", "pid")}
+        summary["elapsed_s"] = round(time.time() - self.started_at, 3)
+        print(json.dumps(summary, sort_keys=True), flush=True)
+        if error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+        return 0 if state == "finished" and not self.counters.failed and error is None else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_settings()
+    except ValueError as error:
+        print(f"error: invalid settings: {error}", file=sys.stderr)
+        return 2
+    options = parse_options(argv, settings)
+    job = ProducerJob(options, settings)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        job.counters.info = f"stopping on {signal.Signals(signum).name}"
+        job.stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if options.source == "synthetic":
+        print(f"synthetic tweets with --seed {options.seed}", file=sys.stderr, flush=True)
+    return job.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

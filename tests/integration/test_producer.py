@@ -1,0 +1,268 @@
+"""The producer job as a user runs it (``python -m jobs.producer``), against a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from backend import local_kafka
+from backend.jobfiles import read_status
+from backend.local_kafka import LocalBroker
+from backend.synthetic import SyntheticTweets
+from backend.topics import TopicSpec, create_topic
+from backend.tweets import contract_problem
+from tests.support import SHARED_TWEETS, free_port, read_topic
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def producer_env(state_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWEETSTREAM_") and k != "X_BEARER_TOKEN"}
+    return {**env, "TWEETSTREAM_STATE_DIR": str(state_dir), **extra}
+
+
+def run_producer(
+    args: list[str], state_dir: Path, timeout: float = 120, **env: str
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Run the job to its end; return the process and its summary line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.producer", *args],
+        cwd=PROJECT_ROOT,
+        env=producer_env(state_dir, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return done, (json.loads(lines[-1]) if lines else {})
+
+
+@pytest.fixture
+def topic(admin, topic_name):
+    create_topic(admin, TopicSpec(topic_name, partitions=3))
+    return topic_name
+
+
+def test_n_synthetic_events_give_exactly_n_unique_valid_tweets(kafka_broker, topic, tmp_path):
+    done, summary = run_producer(
+        ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--count", "20000", "--seed", "42"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert summary["sent"] == summary["acked"] == 20000
+    assert summary["failed"] == summary["skipped"] == 0
+    records = read_topic(kafka_broker.bootstrap, topic)
+    assert len(records) == 20000
+    ids = [json.loads(r.value)["data"]["id"] for r in records]
+    assert len(set(ids)) == 20000
+    assert all(r.key.decode() == i for r, i in zip(records, ids, strict=True))
+    assert [r for r in records if contract_problem(r.value) is not None] == []
+    status = read_status(tmp_path / "jobs" / "producer" / "status.json")
+    assert status["state"] == "finished" and status["acked"] == 20000 and status["seed"] == 42
+    assert 0 < len(status["sample"]) <= 20
+
+
+def test_malformed_rate_sends_that_share_of_broken_values(kafka_broker, topic, tmp_path):
+    done, summary = run_producer(
+        ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--count", "2000", "--malformed-rate", "0.05"],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    broken = [r for r in read_topic(kafka_broker.bootstrap, topic) if contract_problem(r.value) is not None]
+    assert len(broken) == summary["malformed_sent"]
+    assert 50 <= len(broken) <= 160
+
+
+@pytest.mark.skipif(not SHARED_TWEETS.is_dir(), reason=f"shared tweet payloads absent: {SHARED_TWEETS}")
+@pytest.mark.parametrize(("name", "rows"), [("v1_statuses.jsonl", 73), ("v2_tweets.jsonl", 112)])
+def test_shared_files_replay_completely(kafka_broker, topic, tmp_path, name, rows):
+    done, summary = run_producer(
+        [
+            "--bootstrap",
+            kafka_broker.bootstrap,
+            "--topic",
+            topic,
+            "--source",
+            "replay",
+            "--file",
+            str(SHARED_TWEETS / name),
+        ],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert summary["acked"] == rows and summary["skipped"] == 0
+    records = read_topic(kafka_broker.bootstrap, topic)
+    assert len(records) == rows
+    tweets = [json.loads(r.value)["data"] for r in records]
+    assert all(contract_problem(r.value) is None for r in records)
+    if name.startswith("v1"):  # converted: v2 field names, RFC 3339 times
+        assert all(t["created_at"].endswith("Z") and "author_id" in t for t in tweets)
+        assert not any("id_str" in t or "user" in t for t in tweets)
+
+
+def test_replay_skips_what_is_not_a_tweet_and_loops(kafka_broker, topic, tmp_path):
+    replay = tmp_path / "tweets.jsonl"
+    good = {"data": {"id": "11", "text": "one"}, "includes": {}}
+    replay.write_text("\n".join([json.dumps(good), "not json at all", json.dumps({"hello": 1})]) + "\n")
+    done, summary = run_producer(
+        [
+            "--bootstrap",
+            kafka_broker.bootstrap,
+            "--topic",
+            topic,
+            "--source",
+            "replay",
+            "--file",
+            str(replay),
+            "--loop",
+            "--count",
+            "3",
+        ],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert summary["acked"] == 3
+    assert summary["skipped"] >= 4  # two a pass, at least two passes
+    assert [r.key for r in read_topic(kafka_broker.bootstrap, topic)] == [b"11"] * 3
+
+
+def test_rate_is_an_upper_bound(kafka_broker, topic, tmp_path):
+    began = time.monotonic()
+    done, summary = run_producer(
+        ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--rate", "100", "--count", "150"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert summary["acked"] == 150
+    assert time.monotonic() - began >= 1.49  # the 150th event is due 1.49 s after the first
+
+
+def test_sigterm_flushes_and_exits_0(kafka_broker, topic, tmp_path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jobs.producer",
+            "--bootstrap",
+            kafka_broker.bootstrap,
+            "--topic",
+            topic,
+            "--rate",
+            "2000",
+        ],
+        cwd=PROJECT_ROOT,
+        env=producer_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    status_file = tmp_path / "jobs" / "producer" / "status.json"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = read_status(status_file) or {}
+        if status.get("acked", 0) > 1000:
+            break
+        time.sleep(0.2)
+    assert status.get("state") == "running", status
+    assert status["acked_per_s"] > 0
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["state"] == "finished"
+    assert summary["acked"] == summary["sent"] > 1000
+    assert len(read_topic(kafka_broker.bootstrap, topic)) == summary["acked"]
+
+
+def test_unreachable_broker_is_a_clear_error_within_15_s(tmp_path):
+    began = time.monotonic()
+    done, summary = run_producer(["--bootstrap", f"127.0.0.1:{free_port()}", "--count", "5"], tmp_path, timeout=30)
+    assert time.monotonic() - began < 15
+    assert done.returncode == 1
+    assert "cannot reach Kafka" in done.stderr and "is the broker running?" in done.stderr
+    assert summary["state"] == "failed" and summary["sent"] == 0
+
+
+def test_a_missing_topic_is_named_and_can_be_created(kafka_broker, topic_name, tmp_path):
+    done, _summary = run_producer(
+        ["--bootstrap", kafka_broker.bootstrap, "--topic", topic_name, "--count", "5"], tmp_path
+    )
+    assert done.returncode == 1
+    assert f"topic {topic_name!r} does not exist" in done.stderr
+    done, summary = run_producer(
+        ["--bootstrap", kafka_broker.bootstrap, "--topic", topic_name, "--count", "5", "--create-topic"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert summary["acked"] == 5
+
+
+def test_bad_options_start_nothing(tmp_path):
+    done, summary = run_producer(["--rate", "-5"], tmp_path, timeout=30)
+    assert done.returncode == 2
+    assert "--rate must be 0 (no limit) or positive" in done.stderr
+    assert summary == {}
+    assert not (tmp_path / "jobs").exists()
+
+
+def test_broker_killed_for_10_s_loses_and_duplicates_nothing(tmp_path):
+    """kill -9 of the broker for 10 s in the middle of a 100 000-event run, then a restart."""
+    broker = LocalBroker(state_dir=tmp_path / "broker", port=free_port(), controller_port=free_port(), heap="512m")
+    local_kafka.start(broker, timeout=120)
+    try:
+        from confluent_kafka.admin import AdminClient
+
+        create_topic(AdminClient({"bootstrap.servers": broker.bootstrap}), TopicSpec("tweets", partitions=4))
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jobs.producer",
+                "--bootstrap",
+                broker.bootstrap,
+                "--count",
+                "100000",
+                "--rate",
+                "4000",
+                "--seed",
+                "7",
+            ],
+            cwd=PROJECT_ROOT,
+            env=producer_env(tmp_path / "state"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        status_file = tmp_path / "state" / "jobs" / "producer" / "status.json"
+        deadline = time.monotonic() + 60
+        while (read_status(status_file) or {}).get("acked", 0) < 10_000:
+            assert time.monotonic() < deadline and process.poll() is None, "the producer did not get going"
+            time.sleep(0.1)
+        record = local_kafka.status(broker)
+        os.kill(record.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        statuses = []
+        while time.monotonic() - killed_at < 10:
+            statuses.append(read_status(status_file) or {})
+            time.sleep(0.5)
+        local_kafka.start(broker, timeout=120)
+        stdout, stderr = process.communicate(timeout=240)
+        assert process.returncode == 0, stderr
+        summary = json.loads(stdout.strip().splitlines()[-1])
+        # While the broker was down the job said so in its status.
+        assert any(s.get("broker_connected") is False for s in statuses), statuses[-1]
+        assert summary["sent"] == 100_000 and summary["acked"] == 100_000 and summary["failed"] == 0
+
+        ids = Counter(json.loads(r.value)["data"]["id"] for r in read_topic(broker.bootstrap, "tweets", timeout=120))
+        duplicated = sum(n - 1 for n in ids.values() if n > 1)
+        same_seed = SyntheticTweets(seed=7)  # the ids the job generated, regenerated here
+        expected = {same_seed.tweet_json()[0] for _ in range(100_000)}
+        lost = len(expected - set(ids))
+        assert (lost, duplicated, len(ids)) == (0, 0, 100_000)
+    finally:
+        local_kafka.stop(broker)

@@ -1,0 +1,70 @@
+import pytest
+
+from backend.settings import Settings
+from jobs.producer import kafka_producer_config, parse_options
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
+    return Settings(state_dir=tmp_path, kafka_port=19092)
+
+
+def refused(argv, settings, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_options(argv, settings)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_defaults(settings):
+    options = parse_options([], settings)
+    assert options.bootstrap == "127.0.0.1:19092"
+    assert options.topic == "tweets"
+    assert options.source == "synthetic"
+    assert options.rate == 0 and options.count is None and options.duration is None
+    assert options.status_file == settings.state_dir / "jobs" / "producer" / "status.json"
+    assert options.failed_file == settings.state_dir / "jobs" / "producer" / "failed.jsonl"
+    assert parse_options(["--seed", "5"], settings).seed == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rate", "-1"], "--rate must be 0 (no limit) or positive"),
+        (["--count", "0"], "--count must be at least 1"),
+        (["--duration", "-3"], "--duration must be positive"),
+        (["--malformed-rate", "1.5"], "--malformed-rate must be between 0 and 1"),
+        (["--topic", "bad topic!"], "topic"),
+        (["--source", "replay"], "--source replay needs --file"),
+        (["--source", "replay", "--file", "/nonexistent/tweets.jsonl"], "replay file not found"),
+        (["--file", "x.jsonl"], "belong to --source replay"),
+        (["--source", "x"], "X_BEARER_TOKEN"),
+        (["--query", "#Azure"], "--query belongs to --source x"),
+        (["--source", "nope"], "invalid choice"),
+    ],
+)
+def test_wrong_options_are_refused_with_the_reason(argv, message, settings, capsys):
+    assert message in refused(argv, settings, capsys)
+
+
+def test_replay_speed_and_rate_exclude_each_other(settings, capsys, tmp_path):
+    replay = tmp_path / "t.jsonl"
+    replay.write_text("{}\n")
+    message = refused(["--source", "replay", "--file", str(replay), "--speed", "2", "--rate", "5"], settings, capsys)
+    assert "exclude each other" in message
+
+
+def test_x_needs_a_query_to_search(settings, capsys, monkeypatch):
+    monkeypatch.setenv("X_BEARER_TOKEN", "canary-token")
+    with_token = Settings(state_dir=settings.state_dir)
+    assert "--x-mode search needs --query" in refused(["--source", "x", "--x-mode", "search"], with_token, capsys)
+    assert parse_options(["--source", "x", "--query", "#Azure"], with_token).query == "#Azure"
+
+
+def test_kafka_config_never_loses_nor_duplicates(settings):
+    config = kafka_producer_config(parse_options(["--delivery-timeout", "12"], settings), settings)
+    assert config["enable.idempotence"] is True
+    assert config["acks"] == "all"
+    assert config["message.timeout.ms"] == 12_000
+    assert config["bootstrap.servers"] == "127.0.0.1:19092"
