@@ -278,6 +278,8 @@ class ProducerJob:
         self.started_at = time.time()
         self.state = "starting"
         self.sample: deque[dict[str, str]] = deque(maxlen=SAMPLE_SIZE)
+        self.sending_began: float | None = None  # when the first event went out
+        self.sending_s: float | None = None  # from the first event sent to the last acknowledged
         self._rate_points: deque[tuple[float, int, int]] = deque(maxlen=16)  # (time, sent, acked)
         self.producer: Producer | None = None
 
@@ -477,6 +479,7 @@ class ProducerJob:
         next_status = began
         self.state = "running"
         self.write_status()
+        self.sending_began = time.monotonic()
         failure: str | None = None
         try:
             for item in self.messages():
@@ -540,6 +543,8 @@ class ProducerJob:
         while len(self.producer) and time.monotonic() < deadline:
             self.producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
             self.write_status()
+        if self.sending_began is not None:
+            self.sending_s = time.monotonic() - self.sending_began
         if len(self.producer):
             # Purged messages come back through the delivery callback as failed: counted and kept.
             self.producer.purge()
@@ -558,6 +563,7 @@ class ProducerJob:
         self.write_status()
         summary = {k: v for k, v in self.status().items() if k not in ("sample", "pid")}
         summary["elapsed_s"] = round(time.time() - self.started_at, 3)
+        summary["sending_s"] = round(self.sending_s, 3) if self.sending_s is not None else None
         print(json.dumps(summary, sort_keys=True), flush=True)
         if error:
             print(f"error: {error}", file=sys.stderr, flush=True)
