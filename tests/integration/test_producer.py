@@ -266,3 +266,61 @@ def test_broker_killed_for_10_s_loses_and_duplicates_nothing(tmp_path):
         assert (lost, duplicated, len(ids)) == (0, 0, 100_000)
     finally:
         local_kafka.stop(broker)
+
+
+def test_x_source_sends_the_stream_across_a_drop(kafka_broker, topic, tmp_path):
+    from tests.standins.x_api import RULES_PATH, XApiStandIn, make_post, send_posts
+
+    token = "x-canary-token-5f3a"
+    with XApiStandIn(token=token) as x:
+        x.add_rule("old rule")
+        x.queue_stream(
+            send_posts([make_post(n) for n in range(30)], end="drop"),
+            send_posts([make_post(n) for n in range(30, 60)], end="heartbeats", heartbeats=True),
+        )
+        done, summary = run_producer(
+            [
+                "--bootstrap",
+                kafka_broker.bootstrap,
+                "--topic",
+                topic,
+                "--source",
+                "x",
+                "--query",
+                "#Azure",
+                "--count",
+                "60",
+            ],
+            tmp_path,
+            timeout=60,
+            X_BEARER_TOKEN=token,
+            TWEETSTREAM_X_API_BASE_URL=x.base_url,
+        )
+        rule_changes = [r.body for r in x.requests_to(RULES_PATH, "POST")]
+    assert done.returncode == 0, done.stderr
+    assert summary["acked"] == 60
+    records = read_topic(kafka_broker.bootstrap, topic)
+    envelopes = [json.loads(r.value) for r in records]
+    assert sorted(int(e["data"]["id"]) for e in envelopes) == sorted(int(make_post(n)["data"]["id"]) for n in range(60))
+    assert all(contract_problem(r.value) is None for r in records)
+    assert all([u["id"] for u in e["includes"]["users"]] == [e["data"]["author_id"]] for e in envelopes)
+    assert any("add" in body for body in rule_changes) and any("delete" in body for body in rule_changes)
+    status_text = (tmp_path / "jobs" / "producer" / "status.json").read_text()
+    assert token not in status_text and token not in done.stdout + done.stderr
+
+
+def test_x_source_with_a_wrong_token_stops_with_a_clear_error(kafka_broker, topic, tmp_path):
+    from tests.standins.x_api import XApiStandIn
+
+    with XApiStandIn(token="the-right-token") as x:
+        done, summary = run_producer(
+            ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--source", "x", "--query", "#Azure"],
+            tmp_path,
+            timeout=60,
+            X_BEARER_TOKEN="a-wrong-canary-token",
+            TWEETSTREAM_X_API_BASE_URL=x.base_url,
+        )
+    assert done.returncode == 1
+    assert "X rejected the bearer token (HTTP 401)" in done.stderr
+    assert summary["state"] == "failed" and summary["sent"] == 0
+    assert "a-wrong-canary-token" not in done.stdout + done.stderr
