@@ -9,7 +9,7 @@ POMS   := jvm/pom.xml jvm/kafka-broker/pom.xml jvm/spark-kafka/pom.xml
 # Plain output, and a few retries of a dropped download before giving up.
 MVN    := mvn --batch-mode --quiet -Dstyle.color=never -Dmaven.wagon.http.retryHandler.count=3
 
-.PHONY: setup prereqs run test lint stop lock clean
+.PHONY: setup prereqs run test lint bench stop lock clean
 
 setup: prereqs $(VENV)/.installed $(JARS)/.resolved
 
@@ -44,6 +44,11 @@ test: setup lint
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Benchmarks (not tests): each measures ours and a baseline side by side and prints the ratio.
+BENCHMARKS ?= sentiment producer consumer e2e
+bench: setup
+	@for name in $(BENCHMARKS); do echo "== python -m bench $$name"; $(PY) -m bench $$name || exit 1; echo; done
 
 # Stop the local broker (the console itself stops with Ctrl+C).
 stop:
