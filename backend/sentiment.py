@@ -4,16 +4,20 @@
 ``compound_score(text)`` one text; ``None`` and ``""`` give 0.0. Every result is the same float as
 ``SentimentIntensityAnalyzer().polarity_scores(text)["compound"]`` from vaderSentiment 3.3.2.
 
-This module re-implements that one code path with the per-call waste removed: no character-by-character
-emoji scan when the text has no emoji, each token stripped and lower-cased once, no lower-cased copy of
-the whole sentence rebuilt for every negation and idiom check, and only lexicon words (the only ones
-that can carry a non-zero valence) run through the rules. The lexicon and emoji tables are the ones a
-``SentimentIntensityAnalyzer`` loads from the installed package, so both read the same files the same way.
+This module re-implements that one code path with the per-call waste removed. The character-by-character
+emoji scan becomes one regex search (none at all for ASCII text). Each token is stripped and lower-cased
+once, and remembered across texts. Lexicon words are found in one pass and only they go through the rules
+(every other word scores 0). A lexicon word with no negation, booster, "no", "least", "this", "n't" or
+idiom within reach takes its lexicon valence straight away; the others follow VADER's sentiment_valence
+step by step, minus the lower-cased copies of the sentence it rebuilds for every check. The lexicon and
+emoji tables are the ones a ``SentimentIntensityAnalyzer`` loads from the installed package, so both read
+the same files the same way.
 
 Quirks of vaderSentiment reproduced on purpose (they change scores, and the consumer compares against it):
 
-- the "but" rule looks each valence up with ``list.index``, so when two words share a valence the first
-  occurrence is scaled again and the later one not at all;
+- the "but" rule finds each word's slot with ``list.index`` on its valence, so a word whose valence
+  equals an earlier slot's current value (the same valence, or one already halved) scales that slot
+  instead of its own: in "ty but fyi" (1.6, 0.8) ty's slot is halved twice and fyi keeps 0.8;
 - a word right after "so" or "this" is scaled by 1.25 whenever the third word before it is not in the
   lexicon (operator precedence in ``_negation_check``), not only after "never so"/"never this";
 - an ALL-CAPS word whose valence is 0 (e.g. "no" before another lexicon word) gets -0.733;
@@ -32,7 +36,7 @@ import re
 import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import compress, pairwise
 
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
@@ -65,6 +69,7 @@ class _Tables:
     # right before the word.
     modifiers: frozenset[str]
     least_in_lexicon: bool
+    ascii_emoji: bool  # False in vaderSentiment 3.3.2: then ASCII text cannot hold an emoji
 
 
 _tables: _Tables | None = None
@@ -94,6 +99,7 @@ def _get_tables() -> _Tables:
             idiom_pairs=frozenset(pair for idiom in idioms for pair in pairwise(idiom)),
             modifiers=frozenset((*NEGATE, "no", "least", *boosters)),
             least_in_lexicon="least" in analyzer.lexicon,
+            ascii_emoji=any(char.isascii() for char in emojis),
         )
     return _tables
 
@@ -145,7 +151,7 @@ def _replace_emojis(text: str, tables: _Tables) -> str:
 
 # Token -> its lower-cased SentiText word. Tweets reuse a small vocabulary, so most tokens are looked up
 # rather than stripped and lower-cased again; cleared when full so a long stream cannot grow it forever.
-_WORD_CACHE_SIZE = 100_000
+_WORD_CACHE_SIZE = 20_000
 _word_cache: dict[str, str] = {}
 
 
@@ -161,8 +167,8 @@ def _lower_word(token: str) -> str:
 
 
 def _compound(text: str, tables: _Tables) -> float:
-    # Every emoji is non-ASCII, so ASCII text skips the search.
-    if not text.isascii() and tables.emoji_candidates.search(text) is not None:
+    # str.isascii() takes no time (CPython records it), and ASCII text holds no emoji: most tweets skip the search.
+    if (tables.ascii_emoji or not text.isascii()) and tables.emoji_candidates.search(text) is not None:
         text = _replace_emojis(text, tables)
     # polarity_scores strips the text before splitting; split() ignores the ends anyway.
     tokens = text.split()
@@ -172,8 +178,8 @@ def _compound(text: str, tables: _Tables) -> float:
     lexicon = tables.lexicon
     cache = _word_cache
     lowers = [cache.get(token) or _lower_word(token) for token in tokens]
-    # Positions of lexicon words: every other word's valence is 0.
-    hits = [position for position, lower in enumerate(lowers) if lower in lexicon]
+    # Positions of lexicon words (every other word's valence is 0); compress() loops in C.
+    hits = list(compress(range(len(lowers)), map(lexicon.__contains__, lowers)))
     if not hits:
         return 0.0
 
@@ -183,7 +189,9 @@ def _compound(text: str, tables: _Tables) -> float:
     caps = sum(map(str.isupper, tokens))
     is_cap_diff = 0 < caps < count  # some, but not all, words are ALL CAPS
     modifiers = tables.modifiers
-    has_nt = "n't" in " ".join(lowers)  # the space cannot be part of "n't": same as testing each word
+    # Whether any word contains "n't" (no word can without an apostrophe; the joining space cannot be part of it).
+    has_nt = "'" in text and "n't" in " ".join(lowers)
+    idiom_starts = _idiom_starts(lowers, tables)
     positions: list[int] = []
     valences: list[float] = []
     for i in hits:
@@ -192,13 +200,15 @@ def _compound(text: str, tables: _Tables) -> float:
         if lower in BOOSTER_DICT or (lower == "kind" and i < count - 1 and lowers[i + 1] == "of"):
             continue
         positions.append(i)
+        # VADER checks idioms for a word with 3 words before it; each n-gram it looks up starts at i-3 .. i.
+        idiom_near = i >= 3 and bool(idiom_starts) and not idiom_starts.isdisjoint(range(i - 3, i + 1))
         before = lowers[max(i - 3, 0) : i]
         if (
             lower != "no"
             and modifiers.isdisjoint(before)
             and (i == 0 or lowers[i - 1] != "this")
             and not (has_nt and "n't" in " ".join(before))
-            and (i < 3 or not _idiom_possible(lowers, i, tables))
+            and not idiom_near
         ):
             # Most words: no rule can fire (every rule needs one of these words within 3 before it, or an
             # idiom around it), so the valence is the lexicon's, plus the ALL-CAPS bump.
@@ -207,7 +217,7 @@ def _compound(text: str, tables: _Tables) -> float:
                 valence = valence + C_INCR if valence > 0 else valence - C_INCR
             valences.append(valence)
         else:
-            valences.append(_valence(i, tokens, lowers, is_cap_diff, tables))
+            valences.append(_valence(i, tokens, lowers, is_cap_diff, idiom_near, tables))
 
     if "but" in lowers:
         _but_check(lowers.index("but"), positions, valences)
@@ -228,11 +238,17 @@ def _compound(text: str, tables: _Tables) -> float:
 
 
 def _negated(lower: str) -> bool:
+    # vaderSentiment.negated() of a single lower-cased word.
     return lower in _NEGATE or "n't" in lower
 
 
-def _valence(i: int, tokens: Sequence[str], lowers: Sequence[str], is_cap_diff: bool, tables: _Tables) -> float:
-    """The valence of the lexicon word at ``i``: SentimentIntensityAnalyzer.sentiment_valence."""
+def _valence(
+    i: int, tokens: Sequence[str], lowers: Sequence[str], is_cap_diff: bool, idiom_near: bool, tables: _Tables
+) -> float:
+    """The valence of the lexicon word at ``i``: SentimentIntensityAnalyzer.sentiment_valence.
+
+    ``idiom_near`` is False when no idiom can start at i-3 .. i, so _special_idioms_check would change nothing.
+    """
     lexicon = tables.lexicon
     count = len(lowers)
     lower = lowers[i]
@@ -273,7 +289,7 @@ def _valence(i: int, tokens: Sequence[str], lowers: Sequence[str], is_cap_diff: 
                 scalar = scalar * 0.9
         valence = valence + scalar
         valence = _negation_check(valence, lowers, start_i, i)
-        if start_i == 2 and _idiom_possible(lowers, i, tables):
+        if start_i == 2 and idiom_near:
             valence = _special_idioms_check(valence, lowers, i, tables)
 
     # _least_check: "least" before the word negates it, except in "at least" and "very least".
@@ -310,19 +326,15 @@ def _negation_check(valence: float, lowers: Sequence[str], start_i: int, i: int)
     return valence
 
 
-def _idiom_possible(lowers: Sequence[str], i: int, tables: _Tables) -> bool:
-    """False when _special_idioms_check cannot change the valence of the word at ``i``.
+def _idiom_starts(lowers: Sequence[str], tables: _Tables) -> set[int]:
+    """Positions where two neighbouring words are two neighbouring words of some idiom (usually none).
 
-    VADER only checks idioms for a word with 3 words before it. Each n-gram it looks up starts at one of
-    i-3 .. i, so none can match unless the first two words of one form a pair found in some idiom.
+    An n-gram of _special_idioms_check can only match an idiom if its first two words are such a pair.
     """
-    if i < 3:
-        return False
-    start = i - 3
-    if tables.idiom_words.isdisjoint(lowers[start : i + 2]):
-        return False
-    pairs = tables.idiom_pairs
-    return any((lowers[at], lowers[at + 1]) in pairs for at in range(start, min(i + 1, len(lowers) - 1)))
+    # Both tests loop in C and settle most texts.
+    if tables.idiom_words.isdisjoint(lowers) or tables.idiom_pairs.isdisjoint(pairwise(lowers)):
+        return set()
+    return {at for at, pair in enumerate(pairwise(lowers)) if pair in tables.idiom_pairs}
 
 
 def _special_idioms_check(valence: float, lowers: Sequence[str], i: int, tables: _Tables) -> float:
@@ -368,7 +380,9 @@ def _but_check(but_at: int, positions: list[int], valences: list[float]) -> None
 
 def _punctuation_emphasis(text: str) -> float:
     # Up to 4 "!" add 0.292 each; 2 or 3 "?" add 0.18 each, more add 0.96.
-    ep_count = min(text.count("!"), 4)
+    ep_count = text.count("!")
+    if ep_count > 4:
+        ep_count = 4
     qm_count = text.count("?")
     qm_amplifier: float = 0
     if qm_count > 1:

@@ -78,6 +78,8 @@ RULE_TEXTS: dict[str, list[str]] = {
         "we saw it without good reason", "hardly good", "it wasnt good", "couldn't be better", "Isn't it lovely",
         "it's uh-uh good", "rarely good, seldom great, despite nice", "I can't, I won't, I love it",
         "Not good. Not bad. Not happy.", "not not not good", "neither good nor bad",
+        # Words with "n't" that NEGATE does not list negate too.
+        "it mayn't be good", "that couldn't've been good", "he wouldn't've liked it", "you DIDN'T care",
     ],
     "no": [
         "no good", "no", "No.", "no no no", "there is no problem", "no love or hate", "no money or nor fun",
