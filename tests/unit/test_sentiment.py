@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,6 +204,23 @@ def test_very_long_text(vader: SentimentIntensityAnalyzer) -> None:
 def test_generated_corpus(vader: SentimentIntensityAnalyzer, mix: str) -> None:
     texts = TextMaker(seed=1729, mix=MIXES[mix]).texts(12_000, duplicate_share=0.1)
     assert len(set(texts)) > 10_000
+    _assert_same_as_vader(vader, texts)
+
+
+def test_odd_unicode(vader: SentimentIntensityAnalyzer) -> None:
+    # Characters whose case mapping or splitting is unusual, glued together at random.
+    rng = random.Random(99)
+    emojis = sorted(emoji for emoji in vader.emojis if len(emoji) == 1)
+    pieces = [
+        " ", "\u00a0", "\u2028", "\x1c", "\u200b", "\u200d", "\ufe0f", "İ", "İyi", "Σ", "ΑΣ.", "ς", "ß", "ﬁne",
+        "\ud800", "'", "n't", "N'T", "!", "?", ".", ",", "the", "so", "this", "no", "or", "but", "least", "kind", "of",
+        "good", "BAD", ":)", "🔛", "☺", "\U0001f3fb", "\U0001fae0",
+    ]  # fmt: skip
+    texts = []
+    for _ in range(5_000):
+        parts = [rng.choice(emojis) if rng.random() < 0.1 else rng.choice(pieces) for _ in range(rng.randint(0, 25))]
+        text = rng.choice([" ", "", "  "]).join(parts)
+        texts.append(text.upper() if rng.random() < 0.2 else text)
     _assert_same_as_vader(vader, texts)
 
 
