@@ -150,8 +150,8 @@ def _replace_emojis(text: str, tables: _Tables) -> str:
 
 
 # Token -> its lower-cased SentiText word. Tweets reuse a small vocabulary, so most tokens are looked up
-# rather than stripped and lower-cased again; cleared when full so a long stream cannot grow it forever.
-_WORD_CACHE_SIZE = 20_000
+# rather than stripped and lower-cased again; cleared when full (a few MB) so a stream cannot grow it forever.
+_WORD_CACHE_SIZE = 100_000
 _word_cache: dict[str, str] = {}
 
 
@@ -160,6 +160,8 @@ def _lower_word(token: str) -> str:
     stripped = token.strip(_PUNCTUATION)
     word = token if len(stripped) <= 2 else stripped
     lower = word.lower()
+    if lower == token:
+        lower = token  # the same string: one object in the cache, and its hash is already computed
     if len(_word_cache) >= _WORD_CACHE_SIZE:
         _word_cache.clear()
     _word_cache[token] = lower
