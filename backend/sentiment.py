@@ -3,6 +3,7 @@
 ``compound_scores(texts)`` scores a batch (each distinct text once, results in input order) and
 ``compound_score(text)`` one text; ``None`` and ``""`` give 0.0. Every result is the same float as
 ``SentimentIntensityAnalyzer().polarity_scores(text)["compound"]`` from vaderSentiment 3.3.2.
+``clear_cache()`` forgets the tokens remembered between calls (scores never depend on them).
 
 This module re-implements that one code path with the per-call waste removed. The character-by-character
 emoji scan becomes one regex search (none at all for ASCII text). Each token is stripped and lower-cased
@@ -125,6 +126,11 @@ def compound_scores(texts: Iterable[str | None]) -> list[float]:
             score = seen[text] = _compound(text, tables)
         scores.append(score)
     return scores
+
+
+def clear_cache() -> None:
+    """Forget the tokens seen so far (a benchmark's cold start); scores never depend on the cache."""
+    _word_cache.clear()
 
 
 def _replace_emojis(text: str, tables: _Tables) -> str:
