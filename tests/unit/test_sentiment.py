@@ -230,7 +230,10 @@ def test_generated_corpus_with_a_tiny_word_cache(vader: SentimentIntensityAnalyz
     monkeypatch.setattr(sentiment, "_word_cache", {})
     texts = TextMaker(seed=7, mix=MIXES["rules"]).texts(2_000)
     _assert_same_as_vader(vader, texts)
-    assert len(sentiment._word_cache) <= 7
+    assert 0 < len(sentiment._word_cache) <= 7
+    sentiment.clear_cache()
+    assert sentiment._word_cache == {}
+    _assert_same_as_vader(vader, texts[:100])
 
 
 def _shared_texts() -> Iterator[str]:
