@@ -1,0 +1,201 @@
+"""The SQLite aggregates store: schema, WAL, one idempotent transaction per batch, typed reads."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from backend.store import (
+    MAX_RAW_CHARS,
+    AggregatesStore,
+    BatchResult,
+    DeadLetter,
+    KeyCount,
+    Progress,
+    Ranked,
+    WindowCounts,
+    WindowRow,
+    iso_utc,
+)
+
+W1, W1_END = "2026-11-27T18:00:00Z", "2026-11-27T18:01:00Z"
+W2, W2_END = "2026-11-27T18:01:00Z", "2026-11-27T18:02:00Z"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> AggregatesStore:
+    store = AggregatesStore(tmp_path / "aggregates.sqlite")
+    store.create()
+    return store
+
+
+def batch(batch_id: int, query_id: str = "q1", **parts) -> BatchResult:
+    return BatchResult(query_id=query_id, batch_id=batch_id, **parts)
+
+
+def table(store: AggregatesStore, sql: str) -> list[tuple]:
+    with sqlite3.connect(store.path) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_create_is_idempotent_and_switches_to_wal(store: AggregatesStore) -> None:
+    store.create()
+    with sqlite3.connect(store.path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+        names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert names >= {
+        "tweets_per_window",
+        "hashtags_per_window",
+        "languages_per_window",
+        "late_tweets_per_window",
+        "dead_letters",
+        "batches",
+        "query_progress",
+    }
+
+
+def test_batches_add_into_windows_and_the_mean_sentiment_follows(store: AggregatesStore) -> None:
+    assert store.write_batch(
+        batch(
+            0,
+            windows=[WindowCounts(W1, W1_END, 2, 1, 0, 0, 0.5)],
+            hashtags=[KeyCount(W1, "kafka", 2)],
+            languages=[KeyCount(W1, "en", 2)],
+            max_event_time_ms=1000,
+        )
+    )
+    assert store.write_batch(
+        batch(
+            1,
+            windows=[WindowCounts(W1, W1_END, 3, 0, 1, 1, -0.2), WindowCounts(W2, W2_END, 1, 0, 0, 0, 0.9)],
+            hashtags=[KeyCount(W1, "kafka", 1), KeyCount(W1, "spark", 1)],
+            languages=[KeyCount(W1, "en", 1), KeyCount(W1, "und", 2), KeyCount(W2, "ja", 1)],
+            max_event_time_ms=5000,
+        )
+    )
+    assert store.windows() == [
+        WindowRow(W1, W1_END, 5, 1, 1, 1, pytest.approx(0.3 / 5)),
+        WindowRow(W2, W2_END, 1, 0, 0, 0, pytest.approx(0.9)),
+    ]
+    assert store.top_hashtags() == [Ranked("kafka", 3), Ranked("spark", 1)]
+    assert store.languages() == [Ranked("en", 3), Ranked("und", 2), Ranked("ja", 1)]
+    assert store.max_event_time_ms() == 5000
+
+
+def test_a_replayed_batch_changes_nothing(store: AggregatesStore) -> None:
+    first = batch(
+        7,
+        windows=[WindowCounts(W1, W1_END, 2, 1, 0, 0, 0.5)],
+        hashtags=[KeyCount(W1, "kafka", 2)],
+        languages=[KeyCount(W1, "en", 2)],
+        late=[KeyCount(W2, "", 1)],
+        dead_letters=[DeadLetter("tweets", 0, 12, "not JSON", "oops")],
+    )
+    assert store.write_batch(first) is True
+    before = [table(store, f"SELECT * FROM {name}") for name in ("tweets_per_window", "hashtags_per_window")]
+    assert store.write_batch(first) is False  # what Spark does after a crash between our commit and its own
+    after = [table(store, f"SELECT * FROM {name}") for name in ("tweets_per_window", "hashtags_per_window")]
+    assert after == before
+    assert store.late_tweets() == 1
+    assert store.dead_letter_count() == 1
+    assert table(store, "SELECT query_id, batch_id FROM batches") == [("q1", 7)]
+    assert store.is_committed("q1", 7)
+    # Batch ids belong to a query (a checkpoint): another query's batch 7 is new.
+    assert not store.is_committed("q2", 7)
+    assert store.write_batch(batch(7, query_id="q2", windows=[WindowCounts(W1, W1_END, 1, 0, 0, 0, 0.0)]))
+    assert store.windows()[0].tweets == 3
+
+
+def test_a_failed_batch_leaves_no_trace(store: AggregatesStore) -> None:
+    broken = batch(
+        0,
+        windows=[WindowCounts(W1, W1_END, 2, 1, 0, 0, 0.5)],
+        hashtags=[KeyCount(W1, "kafka", 2)],
+        dead_letters=[DeadLetter(None, 0, 1, "x", None)],  # type: ignore[arg-type]  # NOT NULL fails last
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_batch(broken)
+    assert store.windows() == []
+    assert store.top_hashtags() == []
+    assert not store.is_committed("q1", 0)
+
+
+def test_dead_letters_keep_a_bounded_raw_and_each_record_once(store: AggregatesStore) -> None:
+    huge = "x" * (MAX_RAW_CHARS * 3)
+    store.write_batch(batch(0, dead_letters=[DeadLetter("tweets", 1, 5, "oversize", huge)]))
+    # The same record again (a new checkpoint re-reading the topic into the same store).
+    store.write_batch(batch(0, query_id="q2", dead_letters=[DeadLetter("tweets", 1, 5, "oversize", huge)]))
+    store.write_batch(batch(1, dead_letters=[DeadLetter("tweets", 0, 9, "not JSON", None)]))
+    assert store.dead_letter_count() == 2
+    sample = store.dead_letter_sample(limit=10)
+    assert sample[0] == DeadLetter("tweets", 0, 9, "not JSON", None)  # the latest batch first
+    assert sample[1].raw == "x" * MAX_RAW_CHARS
+    assert store.dead_letter_sample(limit=1) == sample[:1]
+
+
+def test_progress_rows_are_kept_per_batch_and_the_latest_is_found(store: AggregatesStore) -> None:
+    assert store.latest_progress() is None
+    first = Progress("q1", 0, 100, 50.0, 80.0, 1250, {}, {"0": 60, "1": 40}, recorded_at=1.0)
+    second = Progress("q1", 1, 10, 5.0, 20.0, 500, {"0": 60, "1": 40}, {"0": 66, "1": 44}, recorded_at=2.0)
+    store.record_progress(first)
+    store.record_progress(second)
+    store.record_progress(second)  # a replayed report replaces, never duplicates
+    assert store.latest_progress() == second
+    assert store.progress() == [second, first]
+
+
+def test_reads_filter_by_window_start(store: AggregatesStore) -> None:
+    store.write_batch(
+        batch(
+            0,
+            windows=[WindowCounts(W1, W1_END, 1, 0, 0, 0, 0.1), WindowCounts(W2, W2_END, 2, 0, 0, 0, 0.4)],
+            hashtags=[KeyCount(W1, "a", 1), KeyCount(W2, "b", 2)],
+            languages=[KeyCount(W1, "en", 1), KeyCount(W2, "en", 2)],
+            late=[KeyCount(W1, "", 4)],
+        )
+    )
+    since = datetime(2026, 11, 27, 18, 1, tzinfo=UTC)
+    assert [w.window_start for w in store.windows(since=since)] == [W2]
+    assert [w.window_start for w in store.windows(until=W2)] == [W1]
+    assert store.sentiment_over_time(since=since)[0].sentiment_avg == pytest.approx(0.2)
+    assert store.top_hashtags(since=since) == [Ranked("b", 2)]
+    assert store.top_hashtags(limit=1) == [Ranked("b", 2)]
+    assert store.languages(until=since) == [Ranked("en", 1)]
+    assert store.late_tweets(since=since) == 0
+    assert store.late_tweets() == 4
+
+
+def test_reads_before_the_job_created_the_store_are_empty_and_create_nothing(tmp_path: Path) -> None:
+    store = AggregatesStore(tmp_path / "missing.sqlite")
+    assert store.windows() == []
+    assert store.top_hashtags() == []
+    assert store.languages() == []
+    assert store.late_tweets() == 0
+    assert store.dead_letter_count() == 0
+    assert store.dead_letter_sample() == []
+    assert store.latest_progress() is None
+    assert not store.path.exists()
+
+
+def test_a_reader_sees_the_last_commit_while_a_batch_is_being_written(store: AggregatesStore) -> None:
+    store.write_batch(batch(0, windows=[WindowCounts(W1, W1_END, 1, 0, 0, 0, 0.0)]))
+    writer = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE tweets_per_window SET tweets = 99")
+        # WAL: the reader neither waits for the writer nor sees its uncommitted rows.
+        assert store.windows()[0].tweets == 1
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+    assert store.windows()[0].tweets == 99
+
+
+def test_iso_utc_writes_window_starts_in_utc() -> None:
+    assert iso_utc(datetime(2026, 11, 27, 18, 0, 5)) == "2026-11-27T18:00:05Z"
+    moment = datetime.fromisoformat("2026-11-27T19:00:05+01:00")
+    assert iso_utc(moment) == "2026-11-27T18:00:05Z"
