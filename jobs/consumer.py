@@ -1,0 +1,944 @@
+"""The Spark consumer job: tweets from Kafka -> windowed aggregates in the store, raw archive.
+
+    python -m jobs.consumer [options]          (--help lists them)
+
+Two streaming queries share one SparkSession and read the topic with Spark's own Kafka
+source (spark-sql-kafka-0-10):
+
+- **aggregates**: each micro-batch is parsed with an explicit schema (the topic message
+  contract, DESIGN.md), records that break it become dead letters, and the valid tweets are
+  counted per event-time window (tweets, retweets, replies, quotes, mean VADER sentiment,
+  hashtags, languages). ``foreachBatch`` adds the batch's counts to the SQLite store in one
+  transaction that also records the batch id: a batch Spark replays after a crash is skipped.
+- **archive**: the raw records, as Parquet partitioned by date, through Spark's file sink
+  (exactly once by its own metadata log).
+
+Why aggregate each micro-batch and *add* into SQLite, rather than keep windows in Spark's
+state store (update mode) and upsert them: one Kafka read then serves the three aggregate
+tables and the dead letters (Spark allows one stateful aggregation per query and foreachBatch
+would only see its output); there is no state store to checkpoint every batch, which on two
+cores costs more than the counting; and the store is the only state, so "exactly once" is
+one SQLite transaction keyed by the batch id.
+
+The watermark is applied here the way Spark applies it: the latest event time written so far
+(kept in the store, so a replayed batch sees the same value) minus ``--watermark`` closes every
+window that ends at or before it. A valid tweet for a closed window is not added to it (the
+dashboard already shows it as final) but counted in ``late_tweets_per_window``, and its raw
+record is in the archive like every other: nothing is silently lost.
+
+The same file runs under spark-submit on a cluster and as a Databricks Python job, where the
+Kafka connector is installed and a SparkSession already exists: the project's local helpers
+(backend.spark, backend.settings) are imported only for the local master and for defaults.
+On a cluster, ship the ``backend`` package (``--py-files backend.zip``: the store, the job
+files and the sentiment scorer the Python workers import) and install vaderSentiment, pandas
+and pyarrow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if __package__ in (None, ""):  # run as a file (spark-submit jobs/consumer.py): make `backend` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # at module level: pyspark resolves the UDF's type hints in these globals
+
+from backend.jobfiles import JobFiles, write_status
+from backend.store import AggregatesStore, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts, iso_utc
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger("consumer")
+
+DEFAULT_TOPIC = "tweets"
+AGGREGATES_QUERY = "tweetstream-aggregates"
+ARCHIVE_QUERY = "tweetstream-archive"
+# The producer's limit on one message (backend.tweets.MAX_MESSAGE_BYTES, not imported: the
+# job must run where only this file and the store exist). A larger value is never parsed.
+MAX_MESSAGE_BYTES = 512 * 1024
+# A dead letter keeps the first bytes of its value only (the store cuts it again, in characters).
+MAX_RAW_BYTES = 4000
+REFERENCE_TYPES = ("retweeted", "quoted", "replied_to")
+# Seconds SIGTERM waits for the running micro-batch to finish before it stops the query anyway
+# (safe either way: an unfinished batch is replayed at the next start, a written one skipped).
+STOP_GRACE_SECONDS = 60.0
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# -- durations ---------------------------------------------------------------------------
+
+_UNITS_MS = {
+    "ms": 1,
+    "millisecond": 1,
+    "milliseconds": 1,
+    "s": 1000,
+    "sec": 1000,
+    "secs": 1000,
+    "second": 1000,
+    "seconds": 1000,
+    "m": 60_000,
+    "min": 60_000,
+    "mins": 60_000,
+    "minute": 60_000,
+    "minutes": 60_000,
+    "h": 3_600_000,
+    "hour": 3_600_000,
+    "hours": 3_600_000,
+    "d": 86_400_000,
+    "day": 86_400_000,
+    "days": 86_400_000,
+}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*")
+
+
+def parse_duration_ms(text: str) -> int:
+    """``"1 minute"``, ``"30 seconds"``, ``"1s"``, ``"500ms"``... in milliseconds. Raises ValueError."""
+    match = _DURATION.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS_MS:
+        raise ValueError(f"'{text}' is not a duration: write a number and a unit, e.g. '1 minute', '30 seconds', '1s'")
+    milliseconds = float(match.group(1)) * _UNITS_MS[unit]
+    if milliseconds != int(milliseconds):
+        raise ValueError(f"'{text}' is not a whole number of milliseconds")
+    return int(milliseconds)
+
+
+def spark_interval(milliseconds: int) -> str:
+    """A duration as Spark's interval strings write it, e.g. ``60 seconds``, ``1500 milliseconds``."""
+    if milliseconds % 1000 == 0:
+        return f"{milliseconds // 1000} seconds"
+    return f"{milliseconds} milliseconds"
+
+
+# -- options -----------------------------------------------------------------------------
+
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # Kafka's rule (backend.topics needs confluent-kafka)
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """The job's validated options (defaults already resolved)."""
+
+    bootstrap: str
+    topic: str
+    store: Path
+    checkpoint: Path
+    archive: Path
+    status_file: Path
+    window_ms: int
+    watermark_ms: int
+    trigger_ms: int | None  # None: --available-now
+    archive_every_ms: int
+    starting_offsets: str
+    max_offsets_per_trigger: int | None
+    master: str
+    kafka_options: dict[str, str] = field(default_factory=dict, repr=False)  # security, from the settings
+
+    @property
+    def available_now(self) -> bool:
+        return self.trigger_ms is None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.consumer",
+        description=(
+            "Read tweets from a Kafka topic with Spark Structured Streaming; count them per event-time window "
+            "(tweets, retweets, replies, quotes, mean VADER sentiment, hashtags, languages) into the SQLite "
+            "aggregates store, exactly once; keep records that break the message contract as dead letters; "
+            "archive the raw records as Parquet. Runs until SIGTERM or Ctrl+C, which stop it after the current "
+            "micro-batch; with --available-now it processes what the topic holds and exits. Kafka security "
+            "(SSL, SASL) comes from the settings (TWEETSTREAM_KAFKA_* variables), never from flags. "
+            "Exit codes: 0 stopped or done, 1 the query failed, 2 invalid options."
+        ),
+    )
+    kafka = parser.add_argument_group("Kafka")
+    kafka.add_argument("--bootstrap", help="bootstrap servers (default: from the settings, the local broker)")
+    kafka.add_argument("--topic", default=DEFAULT_TOPIC, help="topic to read (default: %(default)s)")
+    kafka.add_argument(
+        "--starting-offsets",
+        choices=("earliest", "latest"),
+        default="earliest",
+        help="where a new checkpoint starts reading (default: %(default)s); a restart resumes from its checkpoint",
+    )
+    kafka.add_argument(
+        "--max-offsets-per-trigger",
+        type=int,
+        metavar="N",
+        help="read at most N records per micro-batch (default: all that are available)",
+    )
+
+    files = parser.add_argument_group("files (defaults: in the state directory, TWEETSTREAM_STATE_DIR)")
+    files.add_argument("--store", type=Path, help="SQLite aggregates store (default: <state dir>/aggregates.sqlite)")
+    files.add_argument(
+        "--checkpoint", type=Path, help="Spark checkpoint folder (default: <state dir>/consumer/checkpoint)"
+    )
+    files.add_argument("--archive", type=Path, help="Parquet raw archive, by date (default: <state dir>/archive)")
+    files.add_argument(
+        "--status-file", type=Path, help="job status file (default: <state dir>/jobs/consumer/status.json)"
+    )
+
+    timing = parser.add_argument_group("windows and triggers")
+    timing.add_argument(
+        "--window", default="1 minute", help="event-time window length, whole seconds (default: %(default)s)"
+    )
+    timing.add_argument(
+        "--watermark",
+        default="2 minutes",
+        help="how late a tweet may come, after the latest event time seen, and still count in its window; "
+        "later ones are counted in late_tweets_per_window (default: %(default)s)",
+    )
+    when = timing.add_mutually_exclusive_group()
+    when.add_argument(
+        "--trigger", default="5 seconds", help="start a micro-batch this often, e.g. 1s (default: %(default)s)"
+    )
+    when.add_argument("--available-now", action="store_true", help="process what the topic holds now, then exit 0")
+    timing.add_argument(
+        "--archive-every",
+        default="1 minute",
+        help="how often the archive query writes its Parquet files: fewer, larger files "
+        "(default: %(default)s; ignored with --available-now)",
+    )
+
+    spark = parser.add_argument_group("Spark")
+    spark.add_argument(
+        "--master",
+        default="local[*]",
+        help="Spark master (default: %(default)s); ignored when a SparkSession already exists (Databricks)",
+    )
+    return parser
+
+
+class OptionsError(ValueError):
+    """An option that cannot work; the message says which and why."""
+
+
+def validate(args: argparse.Namespace, defaults: Callable[[], LocalDefaults] | None = None) -> ConsumerOptions:
+    """Check the parsed arguments and fill in the defaults; raises OptionsError.
+
+    ``defaults`` gives the local defaults (the settings' bootstrap and state directory); it
+    is called only when an option that needs one is missing.
+    """
+
+    def duration(name: str, text: str, minimum_ms: int) -> int:
+        try:
+            value = parse_duration_ms(text)
+        except ValueError as error:
+            raise OptionsError(f"--{name}: {error}") from None
+        if value < minimum_ms:
+            raise OptionsError(f"--{name} must be at least {spark_interval(minimum_ms)} (got '{text}')")
+        return value
+
+    if not _TOPIC_NAME.fullmatch(args.topic) or args.topic in (".", ".."):
+        raise OptionsError(f"--topic '{args.topic}' is not a Kafka topic name (letters, digits, '.', '_', '-')")
+    window_ms = duration("window", args.window, 1000)
+    if window_ms % 1000:
+        raise OptionsError(f"--window must be a whole number of seconds (got '{args.window}')")
+    watermark_ms = duration("watermark", args.watermark, 0)
+    trigger_ms = None if args.available_now else duration("trigger", args.trigger, 1)
+    archive_every_ms = duration("archive-every", args.archive_every, 1)
+    if args.max_offsets_per_trigger is not None and args.max_offsets_per_trigger < 1:
+        raise OptionsError(f"--max-offsets-per-trigger must be at least 1 (got {args.max_offsets_per_trigger})")
+
+    needed = [args.bootstrap, args.store, args.checkpoint, args.archive, args.status_file]
+    local = defaults() if defaults is not None and None in needed else None
+    if local is None and None in needed:
+        raise OptionsError(
+            "without the local settings, --bootstrap, --store, --checkpoint, --archive and --status-file are needed"
+        )
+    return ConsumerOptions(
+        bootstrap=args.bootstrap or local.bootstrap,
+        topic=args.topic,
+        store=args.store or local.state_dir / "aggregates.sqlite",
+        checkpoint=args.checkpoint or local.state_dir / "consumer" / "checkpoint",
+        archive=args.archive or local.state_dir / "archive",
+        status_file=args.status_file or JobFiles(local.state_dir, "consumer").status_file,
+        window_ms=window_ms,
+        watermark_ms=watermark_ms,
+        trigger_ms=trigger_ms,
+        archive_every_ms=archive_every_ms,
+        starting_offsets=args.starting_offsets,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+        master=args.master,
+        # The settings' security applies to the settings' cluster only.
+        kafka_options=dict(local.kafka_options) if local is not None and not args.bootstrap else {},
+    )
+
+
+@dataclass(frozen=True)
+class LocalDefaults:
+    """What the console's settings say: where its files live and which Kafka cluster to read."""
+
+    state_dir: Path
+    bootstrap: str
+    kafka_options: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def local_defaults() -> LocalDefaults:
+    """Defaults from the console's settings (imported here: a cluster may not have them)."""
+    try:
+        from backend.settings import load_settings
+
+        settings = load_settings()
+    except Exception as error:  # ImportError on a bare cluster, pydantic's ValidationError on a bad variable
+        raise OptionsError(f"cannot read the console's settings for the defaults: {error}") from error
+    return LocalDefaults(settings.state_dir, settings.bootstrap, kafka_security_options(settings))
+
+
+def kafka_security_options(settings: Any) -> dict[str, str]:
+    """The Kafka source's security options (``kafka.*``) for the settings' cluster."""
+    options = {"kafka.security.protocol": settings.kafka_security_protocol}
+    if settings.kafka_sasl_mechanism is not None:
+        options["kafka.sasl.mechanism"] = settings.kafka_sasl_mechanism
+        module = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if settings.kafka_sasl_mechanism == "PLAIN"
+            else "org.apache.kafka.common.security.scram.ScramLoginModule"
+        )
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        # Spark redacts option values that contain "password" from its plans and logs.
+        options["kafka.sasl.jaas.config"] = (
+            f"{module} required username={json.dumps(settings.kafka_sasl_username or '')} "
+            f"password={json.dumps(password)};"
+        )
+    if settings.kafka_ssl_ca_location is not None:
+        options["kafka.ssl.truststore.type"] = "PEM"
+        options["kafka.ssl.truststore.location"] = str(settings.kafka_ssl_ca_location)
+    return options
+
+
+# -- the message schema and the parsing (pure DataFrame transformations) --------------------
+
+# The topic message contract (DESIGN.md) as Spark's JSON reader reads it. Spark turns any
+# JSON value into a string when the schema says STRING (7 becomes "7", ["a"] becomes '["a"]'),
+# so the fields the contract types are VARIANT leaves, which keep their JSON type for the checks
+# in ERROR_SQL. The items of the lists stay STRING: checking each item's type would take a
+# higher-order function (exists, transform), and one of those switches Spark's code generation
+# off for the whole projection, which made parsing about 3 times slower here. So a referenced
+# tweet's type must still be one of three words (only a JSON string can be), but a hashtag or a
+# mention written as a number counts as its text ("7") instead of making the record a dead letter.
+MESSAGE_SCHEMA = (
+    "data STRUCT<"
+    "id VARIANT, text VARIANT, created_at VARIANT, author_id VARIANT, lang VARIANT, "
+    "entities STRUCT<hashtags ARRAY<STRUCT<tag STRING>>, mentions ARRAY<STRUCT<username STRING>>>, "
+    "referenced_tweets ARRAY<STRUCT<type STRING>>"
+    ">, "
+    "_corrupt_record STRING"
+)
+JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
+
+
+def _is_string(variant: str) -> str:
+    return f"(schema_of_variant({variant}) = 'STRING')"
+
+
+def _optional_string_check(name: str) -> str:
+    leaf = f"message.data.{name}"
+    return f"WHEN {leaf} IS NOT NULL AND NOT {_is_string(leaf)} THEN 'data.{name} is not a string'"
+
+
+def _has_null(array: str) -> str:
+    """True when ``array`` holds a NULL (an item without the field), without a higher-order function."""
+    return f"(size(array_distinct({array})) > size(array_except({array}, array(CAST(NULL AS STRING)))))"
+
+
+# Why a record is a dead letter, or NULL when it keeps the contract: the checks of
+# backend.tweets.contract_problem (which the producer and the tests use), in the same order.
+# Columns it reads: value (binary), value_text, utf8 (is value_text valid UTF-8), message
+# (MESSAGE_SCHEMA), created_at_text.
+ERROR_SQL = f"""
+CASE
+  WHEN value IS NULL THEN 'empty value'
+  WHEN length(value) > {MAX_MESSAGE_BYTES}
+    THEN concat('oversize: ', length(value), ' bytes, more than {MAX_MESSAGE_BYTES}')
+  WHEN NOT utf8 THEN 'not UTF-8'
+  WHEN message._corrupt_record IS NOT NULL AND try_parse_json(value_text) IS NULL THEN 'not JSON'
+  WHEN message._corrupt_record IS NOT NULL THEN 'not the message schema (an object or a list of the wrong shape)'
+  WHEN message.data.id IS NULL OR NOT {_is_string("message.data.id")}
+       OR try_variant_get(message.data.id, '$', 'string') = ''
+    THEN 'no data.id string'
+  {_optional_string_check("text")}
+  {_optional_string_check("created_at")}
+  {_optional_string_check("author_id")}
+  {_optional_string_check("lang")}
+  WHEN created_at_text IS NOT NULL AND try_to_timestamp(created_at_text) IS NULL
+    THEN 'data.created_at is not RFC 3339'
+  WHEN {_has_null("message.data.entities.hashtags.tag")} THEN 'data.entities.hashtags is malformed'
+  WHEN {_has_null("message.data.entities.mentions.username")} THEN 'data.entities.mentions is malformed'
+  WHEN size(array_except(message.data.referenced_tweets.type, array{REFERENCE_TYPES})) > 0
+    THEN 'data.referenced_tweets is malformed'
+END
+"""
+
+# Joins a tweet's hashtags into one string for normalising (no hashtag contains it).
+_TAG_SEPARATOR = "\x01"
+
+
+def normalised_hashtags(tags: Column) -> Column:
+    """Distinct, lower-case, without leading ``#``; never NULL.
+
+    All tags at once: join them, rewrite the one string, split it again (for the same reason
+    as above, rather than transform() over the list).
+    """
+    from pyspark.sql import functions as F
+
+    joined = F.lower(F.array_join(tags, _TAG_SEPARATOR))
+    stripped = F.regexp_replace(joined, f"(^|{_TAG_SEPARATOR})#+", "$1")
+    distinct = F.array_remove(F.array_distinct(F.split(stripped, _TAG_SEPARATOR)), "")
+    return F.coalesce(distinct, F.array().cast("array<string>"))
+
+
+def parse_records(raw: DataFrame) -> DataFrame:
+    """Kafka rows -> one row per record: where it came from, ``error`` (NULL when valid), the fields.
+
+    ``raw`` has the Kafka source's columns (value, topic, partition, offset, timestamp).
+    Fields: ``event_time`` (created_at, else the Kafka timestamp), ``text``, ``lang`` (``und``
+    when missing), ``hashtags`` (distinct, lower-case, without ``#``), ``is_retweet``,
+    ``is_reply``, ``is_quote``; ``raw`` holds the start of the value for dead letters only.
+    """
+    from pyspark.sql import functions as F
+
+    def text_of(leaf: str) -> Column:
+        return F.try_variant_get(F.col(f"message.data.{leaf}"), "$", "string")
+
+    def referenced(kind: str) -> Column:
+        return F.coalesce(F.array_contains("message.data.referenced_tweets.type", kind), F.lit(False))
+
+    value_text = F.col("value").cast("string")
+    sized = raw.select(
+        "topic",
+        "partition",
+        "offset",
+        "timestamp",
+        "value",
+        value_text.alias("value_text"),
+        F.is_valid_utf8(value_text).alias("utf8"),  # once: checking 600 bytes a record shows in a profile
+    )
+    parseable = (F.length("value") <= MAX_MESSAGE_BYTES) & F.col("utf8")
+    # Oversize and invalid UTF-8 values are never handed to the JSON parser.
+    parsed = sized.select(
+        "*", F.when(parseable, F.from_json("value_text", MESSAGE_SCHEMA, JSON_OPTIONS)).alias("message")
+    )
+    checked = parsed.select("*", text_of("created_at").alias("created_at_text")).withColumn("error", F.expr(ERROR_SQL))
+    valid = F.col("error").isNull()
+    return checked.select(
+        "topic",
+        "partition",
+        "offset",
+        "error",
+        F.when(~valid, F.make_valid_utf8(F.substring("value", 1, MAX_RAW_BYTES).cast("string"))).alias("raw"),
+        F.coalesce(F.try_to_timestamp("created_at_text"), F.col("timestamp")).alias("event_time"),
+        F.when(valid, text_of("text")).alias("text"),
+        F.coalesce(F.nullif(text_of("lang"), F.lit("")), F.lit("und")).alias("lang"),
+        normalised_hashtags(F.col("message.data.entities.hashtags.tag")).alias("hashtags"),
+        referenced("retweeted").alias("is_retweet"),
+        referenced("replied_to").alias("is_reply"),
+        referenced("quoted").alias("is_quote"),
+    )
+
+
+def sentiment_udf() -> Callable[[Column], Column]:
+    """VADER's compound score of a text column, as an Arrow (pandas) UDF: whole batches per call."""
+    from pyspark.sql import functions as F
+
+    @F.pandas_udf("double")  # type: ignore[call-overload]
+    def vader_compound(texts: pd.Series) -> pd.Series:
+        # Imported on the Python worker, where the scorer's lexicon is loaded once per process.
+        from backend.sentiment import compound_scores
+
+        return pd.Series(compound_scores(texts), index=texts.index, dtype="float64")
+
+    return vader_compound
+
+
+def windowed(records: DataFrame, window_ms: int, watermark_at_ms: int | None) -> DataFrame:
+    """Add each record's window start (ms since the epoch) and whether the watermark has closed it.
+
+    Tumbling windows aligned on the epoch, as Spark's window() makes them; the start is
+    arithmetic on a number here, and turned into an ISO string only per aggregated row
+    (formatting a timestamp for every record showed in the profile).
+    """
+    from pyspark.sql import functions as F
+
+    event_ms = F.unix_millis("event_time")
+    start = event_ms - F.pmod(event_ms, F.lit(window_ms))
+    late = F.lit(False) if watermark_at_ms is None else start + window_ms <= watermark_at_ms
+    return records.select("*", start.alias("window_start_ms"), late.alias("late"))
+
+
+def iso_from_ms(milliseconds: int) -> str:
+    """``1795806000000`` -> ``2026-11-27T18:00:00Z`` (the store's window start format)."""
+    return iso_utc(datetime.fromtimestamp(milliseconds / 1000, tz=UTC))
+
+
+@dataclass(frozen=True)
+class LanguageGroup:
+    """One aggregated row of a batch: the valid tweets of one window, lateness and language."""
+
+    window_start_ms: int
+    late: bool
+    lang: str
+    tweets: int
+    retweets: int
+    replies: int
+    quotes: int
+    sentiment_sum: float
+    max_event_time_ms: int
+
+
+def batch_result(
+    query_id: str,
+    batch_id: int,
+    window_ms: int,
+    watermark_at_ms: int | None,
+    groups: Sequence[LanguageGroup],
+    hashtags: Sequence[tuple[int, str, int]],
+    dead_letters: Sequence[DeadLetter],
+) -> BatchResult:
+    """What one batch adds to the store, from its aggregated rows (pure: no Spark here).
+
+    ``groups`` per (window, late, language) give the languages table and, summed over the
+    languages, the windows table and the late tweets; ``hashtags`` are (window start ms,
+    hashtag, tweets) of on-time tweets.
+    """
+    windows: dict[int, list[LanguageGroup]] = {}
+    late: dict[int, int] = {}
+    for group in groups:
+        if group.late:
+            late[group.window_start_ms] = late.get(group.window_start_ms, 0) + group.tweets
+        else:
+            windows.setdefault(group.window_start_ms, []).append(group)
+    return BatchResult(
+        query_id=query_id,
+        batch_id=batch_id,
+        windows=[
+            WindowCounts(
+                window_start=iso_from_ms(start),
+                window_end=iso_from_ms(start + window_ms),
+                tweets=sum(g.tweets for g in parts),
+                retweets=sum(g.retweets for g in parts),
+                replies=sum(g.replies for g in parts),
+                quotes=sum(g.quotes for g in parts),
+                sentiment_sum=math.fsum(g.sentiment_sum for g in parts),
+            )
+            for start, parts in sorted(windows.items())
+        ],
+        languages=[
+            KeyCount(iso_from_ms(g.window_start_ms), g.lang, g.tweets) for parts in windows.values() for g in parts
+        ],
+        hashtags=[KeyCount(iso_from_ms(start), tag, tweets) for start, tag, tweets in hashtags],
+        late=[KeyCount(iso_from_ms(start), "", tweets) for start, tweets in sorted(late.items())],
+        dead_letters=list(dead_letters),
+        max_event_time_ms=max((g.max_event_time_ms for g in groups), default=None),
+        watermark_ms=watermark_at_ms,
+    )
+
+
+def summarise(
+    records: DataFrame, query_id: str, batch_id: int, window_ms: int, watermark_at_ms: int | None
+) -> BatchResult:
+    """Collect what one batch adds to the store (``records``: parsed, windowed and scored; cached).
+
+    Three small Spark jobs: dead letters; tweets per (window, late, language), which also
+    give the windows' totals; hashtags of on-time tweets.
+    """
+    from pyspark.sql import functions as F
+
+    dead = records.where(F.col("error").isNotNull()).select("topic", "partition", "offset", "error", "raw").collect()
+    valid = records.where(F.col("error").isNull())
+    groups = (
+        valid.groupBy("window_start_ms", "late", "lang")
+        .agg(
+            F.count("*").alias("tweets"),
+            F.count_if("is_retweet").alias("retweets"),
+            F.count_if("is_reply").alias("replies"),
+            F.count_if("is_quote").alias("quotes"),
+            F.sum("sentiment").alias("sentiment_sum"),
+            F.max(F.unix_millis("event_time")).alias("max_event_time_ms"),
+        )
+        .collect()
+    )
+    hashtags = (
+        valid.where(~F.col("late"))
+        .select("window_start_ms", F.explode("hashtags").alias("hashtag"))
+        .groupBy("window_start_ms", "hashtag")
+        .count()
+        .collect()
+    )
+    return batch_result(
+        query_id,
+        batch_id,
+        window_ms,
+        watermark_at_ms,
+        groups=[LanguageGroup(**row.asDict()) for row in groups],
+        hashtags=[(row.window_start_ms, row.hashtag, row["count"]) for row in hashtags],
+        dead_letters=[DeadLetter(r.topic, r.partition, r.offset, r.error, r.raw) for r in dead],
+    )
+
+
+class BatchWriter:
+    """The foreachBatch function: one micro-batch -> one store transaction (or none if already written)."""
+
+    def __init__(self, store: AggregatesStore, options: ConsumerOptions, on_batch: Callable[[dict], None]) -> None:
+        self.store = store
+        self.options = options
+        self.on_batch = on_batch
+        self._sentiment = sentiment_udf()
+        self._query_id: str | None = None
+        self._started = threading.Event()
+
+    def set_query_id(self, query_id: str) -> None:
+        """The query's id (kept in its checkpoint, the same after a restart): batch ids are per query."""
+        self._query_id = query_id
+        self._started.set()
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        # The first batch may start before start() has returned the query's id to us.
+        if not self._started.wait(timeout=120):
+            raise RuntimeError("the streaming query's id never arrived")
+        assert self._query_id is not None
+        if self.store.is_committed(self._query_id, batch_id):
+            log.info("batch %d was already written to the store (a replay after a restart): skipped", batch_id)
+            return
+        began = time.monotonic()
+        latest = self.store.max_event_time_ms()
+        watermark_at_ms = None if latest is None else latest - self.options.watermark_ms
+        records = windowed(parse_records(batch), self.options.window_ms, watermark_at_ms)
+        records = records.withColumn("sentiment", self._sentiment("text")).drop("text")
+        # Cached: three small jobs read it, and Kafka, the parser and VADER run once.
+        records.persist()
+        try:
+            result = summarise(records, self._query_id, batch_id, self.options.window_ms, watermark_at_ms)
+        finally:
+            records.unpersist()
+        computed = time.monotonic()
+        written = self.store.write_batch(result)
+        done = time.monotonic()
+        tweets = sum(w.tweets for w in result.windows)
+        late = sum(r.tweets for r in result.late)
+        log.info(
+            "batch %d: %d tweets in %d windows, %d late, %d dead letters; computed in %.2f s, written in %.3f s%s",
+            batch_id,
+            tweets,
+            len(result.windows),
+            late,
+            len(result.dead_letters),
+            computed - began,
+            done - computed,
+            "" if written else " (already written: skipped)",
+        )
+        self.on_batch(
+            {"batch_id": batch_id, "tweets": tweets, "late_tweets": late, "dead_letters": len(result.dead_letters)}
+        )
+
+
+# -- progress and status ---------------------------------------------------------------------
+
+
+def offsets_by_partition(offsets_json: str | None, topic: str) -> dict[str, int]:
+    """Spark's ``{"topic": {"0": 12, ...}}`` offsets -> ``{"0": 12, ...}`` for our topic."""
+    try:
+        parsed = json.loads(offsets_json or "")
+    except ValueError:  # the first batch of a query has no start offsets ("None")
+        return {}
+    return {str(p): int(o) for p, o in parsed.get(topic, {}).items()} if isinstance(parsed, dict) else {}
+
+
+class StatusFile:
+    """The job's status file, updated from the main thread and from Spark's listener thread."""
+
+    def __init__(self, path: Path, initial: dict[str, Any]) -> None:
+        self.path = path
+        self._status = dict(initial)
+        self._lock = threading.Lock()
+
+    def update(self, **changes: Any) -> None:
+        with self._lock:
+            self._status.update(changes)
+            write_status(self.path, self._status)
+
+
+class ProgressRecorder:
+    """Keeps every micro-batch's progress in the store and the status file (Spark's listener calls it)."""
+
+    def __init__(self, store: AggregatesStore, status: StatusFile, topic: str) -> None:
+        self.store = store
+        self.status = status
+        self.topic = topic
+        self._recorded: dict[str, int] = {}  # query id -> latest batch id recorded
+        self._changed = threading.Condition()
+
+    def record(self, progress: Any) -> None:
+        try:
+            source = progress.sources[0] if progress.sources else None
+            row = Progress(
+                query_id=str(progress.id),
+                batch_id=int(progress.batchId),
+                input_rows=int(progress.numInputRows),
+                input_rows_per_second=float(progress.inputRowsPerSecond or 0.0),
+                processed_rows_per_second=float(progress.processedRowsPerSecond or 0.0),
+                batch_duration_ms=int(progress.batchDuration),
+                start_offsets=offsets_by_partition(source.startOffset if source else None, self.topic),
+                end_offsets=offsets_by_partition(source.endOffset if source else None, self.topic),
+                recorded_at=time.time(),
+            )
+            summary = {
+                "batch_id": row.batch_id,
+                "input_rows": row.input_rows,
+                "input_rows_per_second": row.input_rows_per_second,
+                "processed_rows_per_second": row.processed_rows_per_second,
+                "batch_duration_ms": row.batch_duration_ms,
+                "end_offsets": row.end_offsets,
+            }
+            if progress.name == AGGREGATES_QUERY:
+                self.store.record_progress(row)
+                self.status.update(last_batch=summary)
+            else:
+                self.status.update(archive_last_batch=summary)
+        except Exception:  # a listener must never take the query down
+            log.exception("could not record the progress of a batch")
+        finally:
+            with self._changed:
+                self._recorded[str(progress.id)] = int(progress.batchId)
+                self._changed.notify_all()
+
+    def wait_until_recorded(self, queries: Sequence[StreamingQuery], timeout: float = 10.0) -> None:
+        """Wait for the reports of the queries' last batches: Spark delivers them asynchronously,
+        and stopping the session would drop those still queued."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            for query in queries:
+                last = query.lastProgress
+                if last is None:
+                    continue
+                while self._recorded.get(str(query.id), -1) < last["batchId"] and time.monotonic() < deadline:
+                    self._changed.wait(max(0.0, deadline - time.monotonic()))
+
+
+def make_listener(recorder: ProgressRecorder) -> Any:
+    """The StreamingQueryListener that hands each progress report to ``recorder``."""
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    class ProgressListener(StreamingQueryListener):
+        def onQueryStarted(self, event: Any) -> None:
+            pass
+
+        def onQueryProgress(self, event: Any) -> None:
+            recorder.record(event.progress)
+
+        def onQueryIdle(self, event: Any) -> None:
+            pass
+
+        def onQueryTerminated(self, event: Any) -> None:
+            pass
+
+    return ProgressListener()
+
+
+# -- the Spark session and the two queries ---------------------------------------------------
+
+
+def spark_session(options: ConsumerOptions) -> tuple[SparkSession, bool]:
+    """The session to use, and whether we created it (then we also stop it)."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:  # Databricks or an embedding program: its session, its master
+        session, created = active, False
+    elif options.master.startswith("local"):
+        from backend.settings import PROJECT_ROOT
+        from backend.spark import local_spark_session
+
+        # The Python workers run this interpreter (not whatever python3 the PATH has) and
+        # import backend.sentiment: they inherit these variables.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        paths = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        # Local mode runs everything in the driver's JVM: its heap holds the cached micro-batch.
+        session = local_spark_session("tweetstream-consumer", options.master, {"spark.driver.memory": "2g"})
+        created = True
+    else:
+        session = SparkSession.builder.appName("tweetstream-consumer").master(options.master).getOrCreate()
+        created = True
+    for key, value in runtime_conf(session).items():
+        session.conf.set(key, value)
+    return session, created
+
+
+def runtime_conf(session: SparkSession) -> dict[str, str]:
+    """Settings that may change on a running session (a Databricks one too)."""
+    conf = {
+        # Window starts are written as UTC strings: no machine's zone may leak in.
+        "spark.sql.session.timeZone": "UTC",
+        # An idle stream runs no empty micro-batch: the watermark lives in the store, not in Spark.
+        "spark.sql.streaming.noDataMicroBatches.enabled": "false",
+    }
+    with contextlib.suppress(Exception):  # serverless sessions hide the SparkContext
+        # Shuffle partitions near the core count: the default 200 costs ~20x more per micro-batch here.
+        conf["spark.sql.shuffle.partitions"] = str(max(1, session.sparkContext.defaultParallelism))
+    return conf
+
+
+def read_topic(session: SparkSession, options: ConsumerOptions) -> DataFrame:
+    reader = (
+        session.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", options.bootstrap)
+        .option("subscribe", options.topic)
+        .option("startingOffsets", options.starting_offsets)
+    )
+    for key, value in options.kafka_options.items():
+        reader = reader.option(key, value)
+    if options.max_offsets_per_trigger is not None:
+        reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
+    return reader.load()
+
+
+def start_queries(
+    session: SparkSession, options: ConsumerOptions, writer: BatchWriter
+) -> tuple[StreamingQuery, StreamingQuery]:
+    from pyspark.sql import functions as F
+
+    records = read_topic(session, options)
+
+    def trigger(every_ms: int) -> dict[str, Any]:
+        return {"availableNow": True} if options.available_now else {"processingTime": spark_interval(every_ms)}
+
+    aggregates = (
+        records.writeStream.queryName(AGGREGATES_QUERY)
+        .foreachBatch(writer)
+        .option("checkpointLocation", str(options.checkpoint / "aggregates"))
+        .trigger(**trigger(options.trigger_ms or 0))
+        .start()
+    )
+    writer.set_query_id(str(aggregates.id))
+    archive = (
+        records.select(
+            "key",
+            "value",
+            "topic",
+            "partition",
+            "offset",
+            "timestamp",
+            F.to_date("timestamp").alias("date"),  # of the Kafka timestamp: a raw record may have no other
+        )
+        .writeStream.queryName(ARCHIVE_QUERY)
+        .format("parquet")
+        .option("path", str(options.archive))
+        .option("checkpointLocation", str(options.checkpoint / "archive"))
+        .partitionBy("date")
+        .trigger(**trigger(options.archive_every_ms))
+        .start()
+    )
+    return aggregates, archive
+
+
+def stop_at_batch_boundary(query: StreamingQuery, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+    """Stop ``query`` between two micro-batches (after ``grace_seconds``, wherever it is)."""
+    deadline = time.monotonic() + grace_seconds
+    with contextlib.suppress(Exception):
+        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    query.stop()
+
+
+def wait_for(queries: Sequence[StreamingQuery], stop_requested: threading.Event) -> str | None:
+    """Wait until the queries end (--available-now) or a stop is requested; the first error, if any."""
+    while any(query.isActive for query in queries):
+        failed = [query for query in queries if query.exception() is not None]
+        if failed or stop_requested.is_set():
+            for query in queries:
+                if query.isActive:
+                    stop_at_batch_boundary(query)
+            break
+        stop_requested.wait(0.5)
+    errors = [str(query.exception()) for query in queries if query.exception() is not None]
+    return errors[0] if errors else None
+
+
+def run(options: ConsumerOptions) -> int:
+    status = StatusFile(
+        options.status_file,
+        {
+            "state": "starting",
+            "pid": os.getpid(),
+            "topic": options.topic,
+            "bootstrap": options.bootstrap,
+            "store": str(options.store),
+            "trigger": "available-now" if options.available_now else spark_interval(options.trigger_ms or 0),
+            "last_batch": None,
+            "last_error": None,
+        },
+    )
+    status.update()
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        log.info("%s: stopping after the current micro-batch", signal.Signals(signum).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    session = None
+    created = False
+    try:
+        store = AggregatesStore(options.store)
+        store.create()
+        session, created = spark_session(options)
+        writer = BatchWriter(store, options, on_batch=lambda summary: status.update(last_written=summary))
+        recorder = ProgressRecorder(store, status, options.topic)
+        session.streams.addListener(make_listener(recorder))
+        queries = start_queries(session, options, writer)
+        status.update(state="running", query_id=str(queries[0].id), archive_query_id=str(queries[1].id))
+        log.info("reading '%s' from %s into %s", options.topic, options.bootstrap, options.store)
+        error = wait_for(queries, stop_requested)
+        recorder.wait_until_recorded(queries)
+    except Exception as exception:  # startup failures: a clear line in the log and the status file
+        log.exception("the consumer failed")
+        error = f"{type(exception).__name__}: {exception}"
+    finally:
+        if session is not None and created:
+            with contextlib.suppress(Exception):
+                session.stop()
+    if error is not None:
+        status.update(state="failed", last_error=error)
+        log.error("the consumer failed: %s", error)
+        return EXIT_FAILED
+    state = "stopped" if stop_requested.is_set() else "finished"
+    status.update(state=state)
+    log.info("the consumer %s", state)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per callback otherwise
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        options = validate(args, local_defaults)
+    except OptionsError as error:
+        parser.print_usage(sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

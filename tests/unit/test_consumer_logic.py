@@ -1,0 +1,245 @@
+"""The consumer job's pure logic: options, durations, the batch result, progress offsets (no Spark, no Kafka)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from backend.settings import PROJECT_ROOT, Settings
+from backend.store import DeadLetter, KeyCount, WindowCounts
+from jobs.consumer import (
+    ConsumerOptions,
+    LanguageGroup,
+    LocalDefaults,
+    OptionsError,
+    batch_result,
+    build_parser,
+    iso_from_ms,
+    kafka_security_options,
+    offsets_by_partition,
+    parse_duration_ms,
+    spark_interval,
+    validate,
+)
+
+STATE = Path("/var/state")
+LOCAL = LocalDefaults(STATE, "127.0.0.1:9092", {"kafka.security.protocol": "PLAINTEXT"})
+
+
+def options(*argv: str, defaults: LocalDefaults | None = LOCAL) -> ConsumerOptions:
+    return validate(build_parser().parse_args(list(argv)), (lambda: defaults) if defaults else None)
+
+
+@pytest.mark.parametrize(
+    ("text", "milliseconds"),
+    [
+        ("1 minute", 60_000),
+        ("2 minutes", 120_000),
+        ("30 seconds", 30_000),
+        ("1s", 1000),
+        ("500ms", 500),
+        ("1.5 s", 1500),
+        ("1 hour", 3_600_000),
+        ("0 seconds", 0),
+        (" 1 Day ", 86_400_000),
+    ],
+)
+def test_durations_are_read_with_their_unit(text: str, milliseconds: int) -> None:
+    assert parse_duration_ms(text) == milliseconds
+
+
+@pytest.mark.parametrize("text", ["", "1", "minute", "1 fortnight", "-1 s", "1.0001 s", "one minute"])
+def test_durations_without_a_known_unit_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration_ms(text)
+
+
+def test_spark_intervals() -> None:
+    assert spark_interval(60_000) == "60 seconds"
+    assert spark_interval(1500) == "1500 milliseconds"
+
+
+def test_defaults_come_from_the_state_directory_and_the_settings() -> None:
+    got = options()
+    assert got.bootstrap == "127.0.0.1:9092"
+    assert got.topic == "tweets"
+    assert got.store == STATE / "aggregates.sqlite"
+    assert got.checkpoint == STATE / "consumer" / "checkpoint"
+    assert got.archive == STATE / "archive"
+    assert got.status_file == STATE / "jobs" / "consumer" / "status.json"
+    assert (got.window_ms, got.watermark_ms, got.trigger_ms) == (60_000, 120_000, 5000)
+    assert got.starting_offsets == "earliest"
+    assert got.max_offsets_per_trigger is None
+    assert got.master == "local[*]"
+    assert got.kafka_options == {"kafka.security.protocol": "PLAINTEXT"}
+    assert not got.available_now
+
+
+def test_every_option_is_taken() -> None:
+    got = options(
+        *("--bootstrap", "broker:9093", "--topic", "t.1", "--store", "/s.sqlite", "--checkpoint", "/ck"),
+        *("--archive", "/lake", "--status-file", "/st.json", "--window", "30 seconds", "--watermark", "0s"),
+        *("--available-now", "--starting-offsets", "latest", "--max-offsets-per-trigger", "500"),
+        *("--master", "spark://h:7077", "--archive-every", "10 s"),
+    )
+    assert got == ConsumerOptions(
+        bootstrap="broker:9093",
+        topic="t.1",
+        store=Path("/s.sqlite"),
+        checkpoint=Path("/ck"),
+        archive=Path("/lake"),
+        status_file=Path("/st.json"),
+        window_ms=30_000,
+        watermark_ms=0,
+        trigger_ms=None,
+        archive_every_ms=10_000,
+        starting_offsets="latest",
+        max_offsets_per_trigger=500,
+        master="spark://h:7077",
+    )
+    assert got.available_now
+    # Another cluster than the settings' one: the settings' security options do not apply.
+    assert got.kafka_options == {}
+
+
+def test_with_every_path_given_the_settings_are_never_read() -> None:
+    def no_settings() -> LocalDefaults:
+        raise AssertionError("the settings were read")
+
+    args = build_parser().parse_args(
+        ["--bootstrap", "b:1", "--store", "s", "--checkpoint", "c", "--archive", "a", "--status-file", "f"]
+    )
+    assert validate(args, no_settings).bootstrap == "b:1"
+
+
+def test_on_a_cluster_without_settings_the_paths_are_required() -> None:
+    with pytest.raises(OptionsError, match="--store"):
+        options("--bootstrap", "b:1", defaults=None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--window", "90"], "--window"),
+        (["--window", "1500 ms"], "whole number of seconds"),
+        (["--window", "0 s"], "at least"),
+        (["--watermark", "soon"], "--watermark"),
+        (["--trigger", "0 s"], "--trigger must be at least"),
+        (["--max-offsets-per-trigger", "0"], "at least 1"),
+        (["--topic", "no spaces"], "not a Kafka topic name"),
+        (["--topic", ".."], "not a Kafka topic name"),
+    ],
+)
+def test_wrong_options_are_refused_with_a_reason(argv: list[str], message: str) -> None:
+    with pytest.raises(OptionsError, match=message):
+        options(*argv)
+
+
+def test_trigger_and_available_now_exclude_each_other() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--trigger", "1s", "--available-now"])
+
+
+def test_help_documents_every_option_and_needs_no_spark() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.consumer", "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    for option in build_parser()._option_string_actions:
+        assert option in done.stdout
+    for documented in ("--bootstrap", "--topic", "--store", "--checkpoint", "--archive", "--window", "--watermark"):
+        assert documented in done.stdout
+    for documented in ("--trigger", "--available-now", "--starting-offsets", "--max-offsets-per-trigger", "--master"):
+        assert documented in done.stdout
+
+
+def test_an_invalid_option_exits_2_before_spark_starts(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.consumer", "--window", "soon", "--bootstrap", "127.0.0.1:1"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "TWEETSTREAM_STATE_DIR": str(tmp_path)},
+    )
+    assert done.returncode == 2
+    assert "--window" in done.stderr
+    assert not (tmp_path / "jobs").exists()
+
+
+def test_kafka_security_options_from_the_settings() -> None:
+    settings = Settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="ann",
+        kafka_sasl_password=SecretStr('p"w'),
+        kafka_ssl_ca_location=Path("/ca.pem"),
+    )
+    got = kafka_security_options(settings)
+    assert got["kafka.security.protocol"] == "SASL_SSL"
+    assert got["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
+    assert got["kafka.sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="ann" password="p\\"w";'
+    )
+    assert got["kafka.ssl.truststore.location"] == "/ca.pem"
+    assert kafka_security_options(Settings()) == {"kafka.security.protocol": "PLAINTEXT"}
+
+
+def test_offsets_of_a_progress_report() -> None:
+    assert offsets_by_partition('{"tweets":{"1":40,"0":60}}', "tweets") == {"0": 60, "1": 40}
+    assert offsets_by_partition('{"other":{"0":1}}', "tweets") == {}
+    assert offsets_by_partition("None", "tweets") == {}  # a query's first batch has no start offsets
+    assert offsets_by_partition(None, "tweets") == {}
+
+
+def test_iso_from_ms() -> None:
+    assert iso_from_ms(0) == "1970-01-01T00:00:00Z"
+    assert iso_from_ms(1_795_802_400_000) == "2026-11-27T18:00:00Z"
+
+
+def group(start: int, late: bool, lang: str, tweets: int, sentiment: float, newest: int) -> LanguageGroup:
+    return LanguageGroup(start, late, lang, tweets, tweets // 2, 1, 0, sentiment, newest)
+
+
+def test_the_batch_result_sums_languages_into_windows_and_keeps_late_tweets_apart() -> None:
+    minute = 60_000
+    t0 = 1_795_802_400_000  # 2026-11-27T18:00:00Z
+    result = batch_result(
+        "q",
+        3,
+        minute,
+        watermark_at_ms=t0,
+        groups=[
+            group(t0, False, "en", 4, 1.5, t0 + 10),
+            group(t0, False, "und", 2, -0.5, t0 + 20),
+            group(t0 + minute, False, "en", 1, 0.25, t0 + minute + 5),
+            group(t0 - minute, True, "en", 3, 9.0, t0 - 1),
+            group(t0 - minute, True, "ja", 1, 9.0, t0 - 2),
+        ],
+        hashtags=[(t0, "kafka", 3), (t0 + minute, "spark", 1)],
+        dead_letters=[DeadLetter("tweets", 0, 7, "not JSON", "x")],
+    )
+    first, second = "2026-11-27T18:00:00Z", "2026-11-27T18:01:00Z"
+    assert result.windows == [
+        WindowCounts(first, second, 6, 3, 2, 0, 1.0),
+        WindowCounts(second, "2026-11-27T18:02:00Z", 1, 0, 1, 0, 0.25),
+    ]
+    assert sorted(result.languages, key=lambda k: (k.window_start, k.key)) == [
+        KeyCount(first, "en", 4),
+        KeyCount(first, "und", 2),
+        KeyCount(second, "en", 1),
+    ]
+    assert result.hashtags == [KeyCount(first, "kafka", 3), KeyCount(second, "spark", 1)]
+    assert result.late == [KeyCount("2026-11-27T17:59:00Z", "", 4)]
+    assert result.dead_letters == [DeadLetter("tweets", 0, 7, "not JSON", "x")]
+    assert result.max_event_time_ms == t0 + minute + 5
+    assert (result.query_id, result.batch_id, result.watermark_ms) == ("q", 3, t0)
+
+
+def test_an_empty_batch_adds_nothing() -> None:
+    result = batch_result("q", 0, 60_000, None, groups=[], hashtags=[], dead_letters=[])
+    assert (result.windows, result.languages, result.late, result.max_event_time_ms) == ([], [], [], None)
