@@ -252,6 +252,12 @@ class AggregatesStore:
             ).fetchone()
         return row is not None
 
+    def latest_query_id(self) -> str | None:
+        """The query (Spark checkpoint) that wrote the latest batch, if any."""
+        with self._connect() as connection:
+            row = connection.execute("SELECT query_id FROM batches ORDER BY committed_at DESC LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
     def max_event_time_ms(self) -> int | None:
         """The latest event time of any tweet written so far (the watermark's base)."""
         with self._connect() as connection:

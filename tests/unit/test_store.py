@@ -103,11 +103,13 @@ def test_a_replayed_batch_changes_nothing(store: AggregatesStore) -> None:
     assert store.late_tweets() == 1
     assert store.dead_letter_count() == 1
     assert table(store, "SELECT query_id, batch_id FROM batches") == [("q1", 7)]
+    assert store.latest_query_id() == "q1"
     assert store.is_committed("q1", 7)
     # Batch ids belong to a query (a checkpoint): another query's batch 7 is new.
     assert not store.is_committed("q2", 7)
     assert store.write_batch(batch(7, query_id="q2", windows=[WindowCounts(W1, W1_END, 1, 0, 0, 0, 0.0)]))
     assert store.windows()[0].tweets == 3
+    assert store.latest_query_id() == "q2"
 
 
 def test_a_failed_batch_leaves_no_trace(store: AggregatesStore) -> None:
