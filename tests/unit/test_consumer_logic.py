@@ -18,6 +18,7 @@ from jobs.consumer import (
     OptionsError,
     batch_result,
     build_parser,
+    inside,
     iso_from_ms,
     kafka_security_options,
     offsets_by_partition,
@@ -68,10 +69,10 @@ def test_defaults_come_from_the_state_directory_and_the_settings() -> None:
     assert got.bootstrap == "127.0.0.1:9092"
     assert got.topic == "tweets"
     assert got.store == STATE / "aggregates.sqlite"
-    assert got.checkpoint == STATE / "consumer" / "checkpoint"
-    assert got.archive == STATE / "archive"
+    assert got.checkpoint == str(STATE / "consumer" / "checkpoint")
+    assert got.archive == str(STATE / "archive")
     assert got.status_file == STATE / "jobs" / "consumer" / "status.json"
-    assert (got.window_ms, got.watermark_ms, got.trigger_ms) == (60_000, 120_000, 5000)
+    assert (got.window_ms, got.watermark_ms, got.trigger_ms, got.archive_every_ms) == (60_000, 120_000, 5000, 10_000)
     assert got.starting_offsets == "earliest"
     assert got.max_offsets_per_trigger is None
     assert got.master == "local[*]"
@@ -81,8 +82,9 @@ def test_defaults_come_from_the_state_directory_and_the_settings() -> None:
 
 def test_every_option_is_taken() -> None:
     got = options(
-        *("--bootstrap", "broker:9093", "--topic", "t.1", "--store", "/s.sqlite", "--checkpoint", "/ck"),
-        *("--archive", "/lake", "--status-file", "/st.json", "--window", "30 seconds", "--watermark", "0s"),
+        *("--bootstrap", "broker:9093", "--topic", "t.1", "--store", "/s.sqlite", "--checkpoint", "dbfs:/ck"),
+        *("--archive", "abfss://lake@acct.dfs.core.windows.net/raw", "--status-file", "/st.json"),
+        *("--window", "30 seconds", "--watermark", "0s"),
         *("--available-now", "--starting-offsets", "latest", "--max-offsets-per-trigger", "500"),
         *("--master", "spark://h:7077", "--archive-every", "10 s"),
     )
@@ -90,8 +92,8 @@ def test_every_option_is_taken() -> None:
         bootstrap="broker:9093",
         topic="t.1",
         store=Path("/s.sqlite"),
-        checkpoint=Path("/ck"),
-        archive=Path("/lake"),
+        checkpoint="dbfs:/ck",
+        archive="abfss://lake@acct.dfs.core.windows.net/raw",
         status_file=Path("/st.json"),
         window_ms=30_000,
         watermark_ms=0,
@@ -189,6 +191,11 @@ def test_kafka_security_options_from_the_settings() -> None:
     assert kafka_security_options(Settings()) == {"kafka.security.protocol": "PLAINTEXT"}
 
 
+def test_query_folders_inside_a_path_or_a_uri() -> None:
+    assert inside("/state/consumer/checkpoint", "aggregates") == "/state/consumer/checkpoint/aggregates"
+    assert inside("abfss://c@a.dfs.core.windows.net/ck/", "archive") == "abfss://c@a.dfs.core.windows.net/ck/archive"
+
+
 def test_offsets_of_a_progress_report() -> None:
     assert offsets_by_partition('{"tweets":{"1":40,"0":60}}', "tweets") == {"0": 60, "1": 40}
     assert offsets_by_partition('{"other":{"0":1}}', "tweets") == {}
@@ -201,8 +208,8 @@ def test_iso_from_ms() -> None:
     assert iso_from_ms(1_795_802_400_000) == "2026-11-27T18:00:00Z"
 
 
-def group(start: int, late: bool, lang: str, tweets: int, sentiment: float, newest: int) -> LanguageGroup:
-    return LanguageGroup(start, late, lang, tweets, tweets // 2, 1, 0, sentiment, newest)
+def group(start: int, lang: str, tweets: int, sentiment: float, newest: int) -> LanguageGroup:
+    return LanguageGroup(start, lang, tweets, tweets // 2, 1, 0, sentiment, newest)
 
 
 def test_the_batch_result_sums_languages_into_windows_and_keeps_late_tweets_apart() -> None:
@@ -212,15 +219,15 @@ def test_the_batch_result_sums_languages_into_windows_and_keeps_late_tweets_apar
         "q",
         3,
         minute,
-        watermark_at_ms=t0,
+        watermark_at_ms=t0,  # the window 17:59-18:00 is closed, 18:00-18:01 still open
         groups=[
-            group(t0, False, "en", 4, 1.5, t0 + 10),
-            group(t0, False, "und", 2, -0.5, t0 + 20),
-            group(t0 + minute, False, "en", 1, 0.25, t0 + minute + 5),
-            group(t0 - minute, True, "en", 3, 9.0, t0 - 1),
-            group(t0 - minute, True, "ja", 1, 9.0, t0 - 2),
+            group(t0, "en", 4, 1.5, t0 + 10),
+            group(t0, "und", 2, -0.5, t0 + 20),
+            group(t0 + minute, "en", 1, 0.25, t0 + minute + 5),
+            group(t0 - minute, "en", 3, 9.0, t0 - 1),
+            group(t0 - minute, "ja", 1, 9.0, t0 - 2),
         ],
-        hashtags=[(t0, "kafka", 3), (t0 + minute, "spark", 1)],
+        hashtags=[(t0, "kafka", 3), (t0 + minute, "spark", 1), (t0 - minute, "late", 2)],
         dead_letters=[DeadLetter("tweets", 0, 7, "not JSON", "x")],
     )
     first, second = "2026-11-27T18:00:00Z", "2026-11-27T18:01:00Z"
@@ -238,6 +245,15 @@ def test_the_batch_result_sums_languages_into_windows_and_keeps_late_tweets_apar
     assert result.dead_letters == [DeadLetter("tweets", 0, 7, "not JSON", "x")]
     assert result.max_event_time_ms == t0 + minute + 5
     assert (result.query_id, result.batch_id, result.watermark_ms) == ("q", 3, t0)
+
+
+def test_without_a_watermark_no_window_is_closed() -> None:
+    result = batch_result(
+        "q", 0, 60_000, None, groups=[group(0, "en", 1, 0.0, 5)], hashtags=[(0, "a", 1)], dead_letters=[]
+    )
+    assert [w.tweets for w in result.windows] == [1]
+    assert result.late == []
+    assert result.hashtags == [KeyCount("1970-01-01T00:00:00Z", "a", 1)]
 
 
 def test_an_empty_batch_adds_nothing() -> None:
