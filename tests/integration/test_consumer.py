@@ -294,7 +294,7 @@ def kill_tree(process: subprocess.Popen) -> None:
 # -- the tests --------------------------------------------------------------------------------
 
 
-def test_available_now_tables_equal_the_ground_truth_and_late_tweets_are_counted_apart(admin, job: Job) -> None:
+def test_available_now_tables_equal_the_ground_truth(admin, job: Job) -> None:
     topics.create_topic(admin, TopicSpec(job.topic, partitions=3))
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
     records = synthetic_records(3000, seed=11, start=start, minutes=5.5)
@@ -320,24 +320,8 @@ def test_available_now_tables_equal_the_ground_truth_and_late_tweets_are_counted
     dates = {datetime.fromtimestamp(r.timestamp_ms / 1000, tz=UTC).date().isoformat() for r in records}
     assert {str(d) for d in archived["date"]} == dates
 
-    # A second run on the same checkpoint adds to the same windows; a tweet older than the
-    # watermark (latest event time - 2 minutes) is counted apart, not added to its closed window.
-    newest = max(event_time_ms(json.loads(r.value)["data"], r.timestamp_ms) for r in records)
-    newest_time = datetime.fromtimestamp(newest / 1000, tz=UTC)
-    more = SyntheticTweets(seed=12)
-    on_time = tweet_record(more.tweet(created_at=newest_time), newest)
-    late = more.tweet(created_at=newest_time - timedelta(hours=1))
-    late_record = tweet_record(late, newest)
-    produce(job.bootstrap, job.topic, [on_time, late_record])
 
-    job.run("--available-now")
-
-    want = ground_truth([*records, on_time, late_record], late_ids=frozenset({late["data"]["id"]}))
-    assert want.late == {window_start(newest - 3_600_000): 1}
-    assert_tables_equal(read_tables(job.store), want)
-
-
-def test_kill_9_mid_stream_then_a_restart_counts_every_record_once(admin, job: Job, tmp_path: Path) -> None:
+def test_after_kill_9_a_restart_counts_every_record_once_and_late_tweets_apart(admin, job: Job, tmp_path: Path) -> None:
     topics.create_topic(admin, TopicSpec(job.topic, partitions=2))
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=20)
     records = synthetic_records(4000, seed=21, start=start, minutes=4)
@@ -366,13 +350,34 @@ def test_kill_9_mid_stream_then_a_restart_counts_every_record_once(admin, job: J
     try:
         total = "SELECT COALESCE(SUM(tweets), 0) FROM tweets_per_window"
         wait_for(lambda: job.query(total)[0][0] >= len(records), 180, "every record in the store", second)
+        assert_tables_equal(read_tables(job.store), ground_truth(records))
+
+        # While it runs: a tweet older than the watermark (the latest event time - 2 minutes)
+        # is counted apart, not added to its window, which the dashboard shows as final.
+        newest = max(event_time_ms(json.loads(r.value)["data"], r.timestamp_ms) for r in records)
+        newest_time = datetime.fromtimestamp(newest / 1000, tz=UTC)
+        more = SyntheticTweets(seed=22)
+        on_time = tweet_record(more.tweet(created_at=newest_time), newest)
+        late = more.tweet(created_at=newest_time - timedelta(hours=1))
+        late_record = tweet_record(late, newest)
+        produce(job.bootstrap, job.topic, [on_time, late_record])
+        late_tweets = "SELECT COALESCE(SUM(tweets), 0) FROM late_tweets_per_window"
+        wait_for(
+            lambda: job.query(late_tweets)[0][0] == 1 and job.query(total)[0][0] == len(records) + 1,
+            60,
+            "the late and the on-time tweet",
+            second,
+        )
+
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=90) == 0  # SIGTERM: stop after the batch, exit 0
     finally:
         if second.poll() is None:
             kill_tree(second)
 
-    assert_tables_equal(read_tables(job.store), ground_truth(records))
+    want = ground_truth([*records, on_time, late_record], late_ids=frozenset({late["data"]["id"]}))
+    assert want.late == {window_start(newest - 3_600_000): 1}
+    assert_tables_equal(read_tables(job.store), want)
     assert job.query(f"SELECT COUNT(*) FROM batches WHERE batch_id = {replayed}") == [(1,)]
     assert f"batch {replayed} was already written to the store" in log.read_text()
     status = job.status
