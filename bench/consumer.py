@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -156,6 +157,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     print(f"events: {args.events:,}; topic of 4 partitions, one local broker; Spark master {MASTER}")
+    load_at_start = os.getloadavg()[0]  # other work on the machine shows in every number here
     ours: list[float] = []
     theirs: list[float] = []
     rows: list[list[str]] = []
@@ -202,6 +204,8 @@ def main(argv: list[str]) -> int:
         ["run", "ours (s)", "ours (events/s)", "baseline (s)", "baseline (events/s)", "ratio ours/baseline"], rows
     )
     print(f"\ntarget: ratio >= 0.5; measured {median(ours) / median(theirs):.2f}")
+    load = f"{load_at_start:.1f} / {os.getloadavg()[0]:.1f}"
+    print(f"machine load (1-min average) at start / end: {load} on {os.cpu_count()} cores")
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import os
 import signal
 import sqlite3
 import statistics
@@ -140,6 +141,7 @@ def main(argv: list[str]) -> int:
         f"consumer: --trigger 1s, master local[2]; topic of 4 partitions, one local broker",
         flush=True,
     )
+    load_at_start = os.getloadavg()[0]  # other work on the machine shows in every number here
     with tempfile.TemporaryDirectory(prefix="tweetstream-bench-e2e-") as folder, temporary_broker() as broker:
         from confluent_kafka.admin import AdminClient
 
@@ -228,6 +230,7 @@ def main(argv: list[str]) -> int:
             ["rows per busy second (all measured batches)", f"{rows_in / busy:,.0f}"],
             ["catch-up after the producer stopped (s)", f"{catch_up_s:.1f}"],
             ["consumer exit code after SIGTERM", str(exit_code)],
+            ["machine load, 1-min average, at start / end", f"{load_at_start:.1f} / {os.getloadavg()[0]:.1f}"],
         ],
     )
     verdict = "met" if p95 <= bound else "missed"
