@@ -217,8 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     spark.add_argument(
         "--master",
         default="local[*]",
-        help="Spark master (default: %(default)s); ignored under spark-submit and where a SparkSession "
-        "already exists (Databricks)",
+        help="Spark master (default: %(default)s); ignored when a SparkSession already exists (Databricks)",
     )
     return parser
 
@@ -797,8 +796,6 @@ def spark_session(options: ConsumerOptions) -> tuple[SparkSession, bool]:
     active = SparkSession.getActiveSession()
     if active is not None:  # Databricks or an embedding program: its session, its master
         session, created = active, False
-    elif "PYSPARK_GATEWAY_PORT" in os.environ:  # started by spark-submit: its --master, --jars and --conf
-        session, created = SparkSession.builder.appName("tweetstream-consumer").getOrCreate(), True
     elif options.master.startswith("local"):
         from backend.settings import PROJECT_ROOT
         from backend.spark import local_spark_session
