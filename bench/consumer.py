@@ -28,31 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.support import median, print_table, temporary_broker
+from bench.support import median, print_table, send_synthetic, temporary_broker
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "bench-consumer"
 MASTER = "local[2]"
-
-
-def fill_topic(bootstrap: str, topic: str, events: int, state_dir: Path) -> float:
-    """Send ``events`` synthetic tweets with the producer job; returns its events per second."""
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "jobs.producer", "--bootstrap", bootstrap, "--topic", topic),
-            *("--count", str(events), "--seed", "1", "--status-file", str(state_dir / "producer-status.json")),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the producer failed: {done.stderr[-2000:]}")
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    if summary["acked"] != events:
-        raise RuntimeError(f"the producer had {summary['acked']} of {events} events acknowledged")
-    return summary["acked"] / summary["sending_s"]
 
 
 def run_ours(bootstrap: str, topic: str, work: Path) -> tuple[float, float, int, list[str]]:
@@ -170,7 +150,7 @@ def main(argv: list[str]) -> int:
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         create_topic(admin, TopicSpec(TOPIC, partitions=4))
         del admin  # its connections close now, not with refusals when the broker stops
-        rate = fill_topic(broker.bootstrap, TOPIC, args.events, work)
+        rate = send_synthetic(broker.bootstrap, TOPIC, args.events, work / "producer-status.json")
         print(f"topic filled by the producer job at {rate:,.0f} events/s", flush=True)
         for run in range(1, args.runs + 1):
             seconds, wall, tweets, lines = run_ours(broker.bootstrap, TOPIC, work / f"ours-{run}")

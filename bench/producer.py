@@ -13,18 +13,14 @@ over all partitions, as the contract requires), generated on the fly in Python.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 from backend.local_kafka import tool_command
 from backend.synthetic import SyntheticTweets
 from backend.topics import TopicSpec, create_topic
-from bench.support import median, print_table, temporary_broker
+from bench.support import median, print_table, send_synthetic, temporary_broker
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _SUMMARY = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
 
 COMMON_PROPS = {
@@ -39,24 +35,6 @@ COMMON_PROPS = {
 def average_value_bytes(sample: int = 20_000) -> int:
     generator = SyntheticTweets(seed=1)
     return round(sum(len(generator.tweet_json()[1].encode()) for _ in range(sample)) / sample)
-
-
-def run_ours(bootstrap: str, topic: str, records: int, state_dir: Path) -> float:
-    """Records per second of ``python -m jobs.producer`` from its first send to its last acknowledgement."""
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "jobs.producer", "--bootstrap", bootstrap, "--topic", topic),
-            *("--count", str(records), "--seed", "1", "--status-file", str(state_dir / "status.json")),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"our producer failed: {done.stderr[-2000:]}")
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    return summary["acked"] / summary["sending_s"]
 
 
 def run_java(bootstrap: str, topic: str, records: int, record_size: int) -> float:
@@ -105,7 +83,7 @@ def main(argv: list[str]) -> int:
                 topic = f"bench-{who}-{run}"
                 create_topic(admin, TopicSpec(topic, partitions=4))
                 if who == "ours":
-                    ours.append(run_ours(broker.bootstrap, topic, args.records, broker.state_dir))
+                    ours.append(send_synthetic(broker.bootstrap, topic, args.records, broker.state_dir / "status.json"))
                     print(f"run {run + 1}: ours {ours[-1]:,.0f} records/s", flush=True)
                 else:
                     theirs.append(run_java(broker.bootstrap, topic, args.records, record_size))

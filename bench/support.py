@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from backend import local_kafka
 from backend.local_kafka import LocalBroker
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _free_port() -> int:
@@ -43,3 +48,26 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def send_synthetic(bootstrap: str, topic: str, count: int, status_file: Path) -> float:
+    """Send ``count`` synthetic tweets (seed 1) with the producer job, every one acknowledged.
+
+    Returns its events per second from the first send to the last acknowledgement.
+    """
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "jobs.producer", "--bootstrap", bootstrap, "--topic", topic),
+            *("--count", str(count), "--seed", "1", "--status-file", str(status_file)),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the producer failed: {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    if summary["acked"] != count:
+        raise RuntimeError(f"the producer had {summary['acked']} of {count} events acknowledged")
+    return summary["acked"] / summary["sending_s"]
