@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     spark.add_argument(
         "--master",
         default="local[*]",
-        help="Spark master (default: %(default)s); ignored when a SparkSession already exists (Databricks)",
+        help="Spark master (default: %(default)s); ignored under spark-submit (its --master counts) and where a "
+        "SparkSession already exists (Databricks)",
     )
     return parser
 
@@ -797,6 +798,8 @@ def spark_session(options: ConsumerOptions) -> tuple[SparkSession, bool]:
     active = SparkSession.getActiveSession()
     if active is not None:  # Databricks or an embedding program: its session, its master
         session, created = active, False
+    elif "PYSPARK_GATEWAY_PORT" in os.environ:  # started by spark-submit: its --master, --jars and --conf count
+        session, created = SparkSession.builder.appName("tweetstream-consumer").getOrCreate(), True
     elif options.master.startswith("local"):
         from backend.settings import PROJECT_ROOT
         from backend.spark import local_spark_session
@@ -815,6 +818,14 @@ def spark_session(options: ConsumerOptions) -> tuple[SparkSession, bool]:
     for key, value in runtime_conf().items():
         session.conf.set(key, value)
     return session, created
+
+
+def spark_master(session: SparkSession) -> str | None:
+    """The master the session runs on (``local[2]``, ``spark://...``), or None where it does not tell."""
+    try:
+        return str(session.sparkContext.master)
+    except Exception:  # Spark Connect (Databricks serverless) has no SparkContext
+        return None
 
 
 def core_count(session: SparkSession) -> int | None:
@@ -969,7 +980,12 @@ def run(options: ConsumerOptions) -> int:
                 "(from --starting-offsets) are counted again, or as late",
                 options.checkpoint,
             )
-        status.update(state="running", query_id=str(queries[0].id), archive_query_id=str(queries[1].id))
+        status.update(
+            state="running",
+            master=spark_master(session),
+            query_id=str(queries[0].id),
+            archive_query_id=str(queries[1].id),
+        )
         log.info("reading '%s' from %s into %s", options.topic, options.bootstrap, options.store)
         error = wait_for(queries, stop_requested)
         recorder.wait_until_recorded(queries)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -30,6 +31,7 @@ from confluent_kafka import Producer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from backend import topics
+from backend.jars import spark_kafka_jars
 from backend.jobfiles import read_status
 from backend.settings import PROJECT_ROOT
 from backend.synthetic import MALFORMED_KINDS, SyntheticTweets
@@ -305,6 +307,7 @@ def test_available_now_tables_equal_the_ground_truth(admin, job: Job) -> None:
     assert_tables_equal(read_tables(job.store), ground_truth(records))
     status = job.status
     assert status is not None and status["state"] == "finished" and status["last_error"] is None
+    assert status["master"] == "local[2]"
     assert status["last_batch"]["input_rows"] == len(records)
     # Progress: one row per batch; the last one ends where the topic ends.
     progress = job.query("SELECT input_rows, end_offsets, batch_duration_ms FROM query_progress ORDER BY batch_id")
@@ -487,3 +490,40 @@ def test_real_payloads_replayed_make_no_dead_letters(admin, job: Job) -> None:
     tables = read_tables(job.store)
     assert_tables_equal(tables, ground_truth(records))
     assert sum(n for (_, lang), n in tables.languages.items() if lang == "und") >= 112  # v2: no lang
+
+
+def test_under_spark_submit_its_master_and_jars_count(admin, job: Job, tmp_path: Path) -> None:
+    """The job file as a cluster runs it: spark-submit's --master, --jars and --py-files, no local helpers."""
+    topics.create_topic(admin, TopicSpec(job.topic, partitions=2))
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    records = synthetic_records(600, seed=41, start=start, minutes=2)
+    produce(job.bootstrap, job.topic, records)
+    # What a cluster gets: the backend package as a zip for the Python workers.
+    backend_zip = Path(shutil.make_archive(str(tmp_path / "backend"), "zip", PROJECT_ROOT, "backend"))
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = sys.executable  # vaderSentiment, pandas, pyarrow
+    status_file = tmp_path / "status.json"
+
+    done = subprocess.run(
+        [
+            *(str(Path(sys.executable).parent / "spark-submit"), "--master", "local[1]"),
+            *("--jars", ",".join(str(jar) for jar in spark_kafka_jars()), "--py-files", str(backend_zip)),
+            str(PROJECT_ROOT / "jobs" / "consumer.py"),
+            *("--bootstrap", job.bootstrap, "--topic", job.topic, "--available-now", "--store", str(job.store)),
+            *("--checkpoint", f"file://{job.checkpoint}", "--archive", f"file://{job.archive}"),
+            *("--status-file", str(status_file)),
+        ],
+        cwd=tmp_path,  # not the project: the driver finds backend next to the job file, the workers in the zip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    status = read_status(status_file)
+    assert status is not None and status["state"] == "finished"
+    assert status["master"] == "local[1]"  # spark-submit's, not the job's default local[*]
+    assert_tables_equal(read_tables(job.store), ground_truth(records))
+    archived = pq.read_table(job.archive).to_pydict()
+    assert len(archived["offset"]) == len(records)
