@@ -905,6 +905,11 @@ def start_queries(
         .writeStream.queryName(ARCHIVE_QUERY)
         .format("parquet")
         .option("path", options.archive)
+        # Keys and values are unique per record: Parquet's dictionary encoding of them only
+        # fills a dictionary to throw it away (the same file size; writing 250 000 records
+        # took 25-40 % less time without it); topic, partition and date keep theirs.
+        .option("parquet.enable.dictionary#key", "false")
+        .option("parquet.enable.dictionary#value", "false")
         .option("checkpointLocation", inside(options.checkpoint, "archive"))
         .partitionBy("date")
         .trigger(**trigger(options.archive_every_ms))
