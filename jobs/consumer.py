@@ -562,7 +562,7 @@ def batch_result(
 # too and are dropped in Python. Measured against caching the batch and collecting each
 # table in its own job: ~30 % less time per micro-batch, most on small ones. Every aggregate
 # is a number (the dead letter's reason and raw value are grouping keys, not max() of a
-# string), so Spark can hash-aggregate: a string aggregate made it sort every row, ~12 % of
+# string), so Spark can hash-aggregate: a string aggregate made it sort every row, ~13 % of
 # the executors' time in a profile of a 1M-record batch.
 AGGREGATE_SQL = """
 SELECT
