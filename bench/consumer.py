@@ -35,23 +35,24 @@ TOPIC = "bench-consumer"
 MASTER = "local[2]"
 
 
+def run_timed(command: list[str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``command`` in the project folder, its output captured; and its wall seconds."""
+    began = time.monotonic()
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+    return done, time.monotonic() - began
+
+
 def run_ours(bootstrap: str, topic: str, work: Path) -> tuple[float, float, int, list[str]]:
     """(query seconds, wall seconds, tweets counted, the job's batch log lines) of one run of our job."""
     store = work / "aggregates.sqlite"
-    began = time.monotonic()
-    done = subprocess.run(
+    done, wall = run_timed(
         [
             *(sys.executable, "-m", "jobs.consumer", "--bootstrap", bootstrap, "--topic", topic),
             *("--available-now", "--master", MASTER, "--store", str(store)),
             *("--checkpoint", str(work / "checkpoint"), "--archive", str(work / "archive")),
             *("--status-file", str(work / "status.json")),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+        ]
     )
-    wall = time.monotonic() - began
     if done.returncode != 0:
         raise RuntimeError(f"our consumer failed ({done.returncode}): {done.stdout[-3000:]}")
     with sqlite3.connect(store) as connection:
@@ -63,15 +64,9 @@ def run_ours(bootstrap: str, topic: str, work: Path) -> tuple[float, float, int,
 
 def run_baseline(bootstrap: str, topic: str, work: Path) -> tuple[float, float, int]:
     """(query seconds, wall seconds, events counted) of one run of the baseline query."""
-    began = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.consumer", "--baseline", bootstrap, topic, str(work / "checkpoint")],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    done, wall = run_timed(
+        [sys.executable, "-m", "bench.consumer", "--baseline", bootstrap, topic, str(work / "checkpoint")]
     )
-    wall = time.monotonic() - began
     if done.returncode != 0:
         raise RuntimeError(f"the baseline failed ({done.returncode}): {done.stderr[-3000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
