@@ -8,6 +8,7 @@ no I/O: the producer and the tests share them.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,17 @@ from typing import Any
 # author): a larger value is refused by the consumer as oversize, never parsed.
 MAX_MESSAGE_BYTES = 512 * 1024
 REFERENCE_TYPES = ("retweeted", "quoted", "replied_to")
+# created_at as RFC 3339 writes it (X: "2026-11-27T18:00:00.000Z"). One pattern that Python's
+# re and Spark's (Java's) regular expressions read alike, so the producer, the tests and the
+# consumer refuse the same values: datetime.fromisoformat and Spark's timestamp cast each
+# accept other shapes too ("2026-11-27", "2026").
+RFC3339_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+# Event times the windows can hold: from 1970 to the end of 9998 (a window's end, even a
+# day long, stays a date Python and SQLite can write).
+EVENT_TIME_MIN_MS = 0
+EVENT_TIME_MAX_MS = 253_370_764_800_000  # 9999-01-01T00:00:00Z, excluded
 
+_RFC3339 = re.compile(RFC3339_PATTERN)
 _V1_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"  # "Sat Jul 13 05:33:14 +0000 2019"
 
 
@@ -213,9 +224,13 @@ def contract_problem(value: bytes) -> str | None:
             return f"data.{name} is not a string"
     if "created_at" in tweet:
         try:
-            datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
+            if not _RFC3339.fullmatch(tweet["created_at"]):
+                raise ValueError("not the RFC 3339 shape")
+            moment = datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
         except ValueError:
             return "data.created_at is not RFC 3339"
+        if not EVENT_TIME_MIN_MS <= moment.timestamp() * 1000 < EVENT_TIME_MAX_MS:
+            return "data.created_at is out of range (1970 to 9998)"
     entities = tweet.get("entities", {})
     if not isinstance(entities, dict):
         return "data.entities is not an object"

@@ -62,7 +62,7 @@ from backend.jobfiles import JobFiles, write_status
 from backend.store import AggregatesStore, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts, iso_utc
 
 # The contract's limits, shared with the producer: a value over MAX_MESSAGE_BYTES is never parsed.
-from backend.tweets import MAX_MESSAGE_BYTES, REFERENCE_TYPES
+from backend.tweets import EVENT_TIME_MAX_MS, EVENT_TIME_MIN_MS, MAX_MESSAGE_BYTES, REFERENCE_TYPES, RFC3339_PATTERN
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -79,6 +79,7 @@ MAX_RAW_BYTES = 4000
 # (safe either way: an unfinished batch is replayed at the next start, a written one skipped).
 STOP_GRACE_SECONDS = 60.0
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_WINDOW_MS = 86_400_000
 
 # -- durations ---------------------------------------------------------------------------
 
@@ -248,6 +249,8 @@ def validate(args: argparse.Namespace, defaults: Callable[[], LocalDefaults] | N
     window_ms = duration("window", args.window, 1000)
     if window_ms % 1000:
         raise OptionsError(f"--window must be a whole number of seconds (got '{args.window}')")
+    if window_ms > MAX_WINDOW_MS:  # event times go up to 9998: a window's end must stay a date
+        raise OptionsError(f"--window must be at most 1 day (got '{args.window}')")
     watermark_ms = duration("watermark", args.watermark, 0)
     trigger_ms = None if args.available_now else duration("trigger", args.trigger, 1)
     archive_every_ms = duration("archive-every", args.archive_every, 1)
@@ -357,7 +360,11 @@ def _has_null(array: str) -> str:
 
 
 # Why a record is a dead letter, or NULL when it keeps the contract: the checks of
-# backend.tweets.contract_problem (which the producer and the tests use), in the same order.
+# backend.tweets.contract_problem (which the producer and the tests use), in the same order
+# (the reasons' wording may differ: an empty value is "no data.id string" here, "not JSON"
+# there), then one the value alone cannot tell: a record without created_at takes its
+# Kafka timestamp as its event time, which must be in the range windows can hold.
+# regexp_extract rather than RLIKE: Java's "$" also matches before a final newline.
 # Columns it reads: value (binary), value_text, utf8 (is value_text valid UTF-8), message
 # (MESSAGE_SCHEMA), created_at_text.
 ERROR_SQL = f"""
@@ -375,12 +382,19 @@ CASE
   {_optional_string_check("created_at")}
   {_optional_string_check("author_id")}
   {_optional_string_check("lang")}
-  WHEN created_at_text IS NOT NULL AND try_to_timestamp(created_at_text) IS NULL
+  WHEN created_at_text IS NOT NULL
+       AND (regexp_extract(created_at_text, '^({RFC3339_PATTERN})', 1) != created_at_text
+            OR try_to_timestamp(created_at_text) IS NULL)
     THEN 'data.created_at is not RFC 3339'
+  WHEN created_at_text IS NOT NULL
+       AND NOT unix_millis(try_to_timestamp(created_at_text)) BETWEEN {EVENT_TIME_MIN_MS} AND {EVENT_TIME_MAX_MS - 1}
+    THEN 'data.created_at is out of range (1970 to 9998)'
   WHEN {_has_null("message.data.entities.hashtags.tag")} THEN 'data.entities.hashtags is malformed'
   WHEN {_has_null("message.data.entities.mentions.username")} THEN 'data.entities.mentions is malformed'
   WHEN size(array_except(message.data.referenced_tweets.type, array{REFERENCE_TYPES})) > 0
     THEN 'data.referenced_tweets is malformed'
+  WHEN created_at_text IS NULL AND NOT unix_millis(timestamp) BETWEEN {EVENT_TIME_MIN_MS} AND {EVENT_TIME_MAX_MS - 1}
+    THEN 'no data.created_at, and the Kafka timestamp is out of range (1970 to 9998)'
 END
 """
 

@@ -397,6 +397,14 @@ def handcrafted() -> list[tuple[bytes | None, bool]]:
         (b'{"data": {"id": ""}}', False),
         (b'{"data": {"id": "1", "created_at": "yesterday"}}', False),
         (b'{"data": {"id": "1", "created_at": 12}}', False),
+        # Shapes Spark's timestamp cast or Python's fromisoformat would take, and dates out of range:
+        (b'{"data": {"id": "1", "created_at": "2026"}}', False),
+        (b'{"data": {"id": "1", "created_at": "2026-11-27"}}', False),
+        (b'{"data": {"id": "1", "created_at": "2026-11-27T18:00:00Z\\n"}}', False),
+        (b'{"data": {"id": "1", "created_at": "2026-02-30T00:00:00Z"}}', False),
+        (b'{"data": {"id": "1", "created_at": "2026-11-27T24:00:00Z"}}', False),
+        (b'{"data": {"id": "1", "created_at": "9999-12-31T23:59:30Z"}}', False),
+        (b'{"data": {"id": "1", "created_at": "1969-12-31T23:59:59Z"}}', False),
         (b'{"data": {"id": "1", "text": null}}', False),
         (b'{"data": {"id": "1", "lang": null}}', False),
         (b'{"data": {"id": "1", "author_id": 5}}', False),
@@ -408,6 +416,7 @@ def handcrafted() -> list[tuple[bytes | None, bool]]:
         # Valid, if unusual:
         (b'{"data": {"id": "90001", "text": "minimal but fine"}}', True),
         (b'{"data": {"id": "90002", "text": "tz", "created_at": "2026-11-27T19:00:00+01:00"}}', True),
+        (b'{"data": {"id": "90005", "text": "space", "created_at": "2026-11-27 18:00:00.5Z"}}', True),
         (b'{"data": {"id": "90003", "referenced_tweets": [], "entities": {"hashtags": []}}}', True),
         (
             '{"data": {"id": "90004", "text": "Ça va 😀 #Été #été", "entities": {"hashtags": [{"tag": "Été"}, '

@@ -128,6 +128,7 @@ def test_on_a_cluster_without_settings_the_paths_are_required() -> None:
     [
         (["--window", "90"], "--window"),
         (["--window", "1500 ms"], "whole number of seconds"),
+        (["--window", "2 days"], "at most 1 day"),
         (["--window", "0 s"], "at least"),
         (["--watermark", "soon"], "--watermark"),
         (["--trigger", "0 s"], "--trigger must be at least"),

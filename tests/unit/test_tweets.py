@@ -96,6 +96,10 @@ def test_encode_message_keys_by_tweet_id_and_keeps_unicode():
         (b'{"data": {"id": 5}}', "no data.id"),
         (b'{"data": {"id": "5", "lang": 3}}', "data.lang is not a string"),
         (b'{"data": {"id": "5", "created_at": "yesterday"}}', "RFC 3339"),
+        (b'{"data": {"id": "5", "created_at": "2026-11-27"}}', "RFC 3339"),  # fromisoformat alone takes it
+        (b'{"data": {"id": "5", "created_at": "2026-11-27T18:00:00Z\\n"}}', "RFC 3339"),
+        (b'{"data": {"id": "5", "created_at": "9999-12-31T23:59:30Z"}}', "out of range"),  # its window ends in 10000
+        (b'{"data": {"id": "5", "created_at": "1969-12-31T23:59:59Z"}}', "out of range"),
         (b'{"data": {"id": "5", "entities": {"hashtags": [{"tag": 1}]}}}', "hashtags"),
         (b'{"data": {"id": "5", "referenced_tweets": [{"type": "liked"}]}}', "referenced_tweets"),
         (b'{"data": {"id": "5", "text": "\xff"}}', "not JSON"),
