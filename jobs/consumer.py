@@ -169,7 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     kafka = parser.add_argument_group("Kafka")
-    kafka.add_argument("--bootstrap", help="bootstrap servers (default: from the settings, the local broker)")
+    kafka.add_argument(
+        "--bootstrap",
+        help="bootstrap servers of a cluster without security (default: the settings' cluster, "
+        "TWEETSTREAM_BOOTSTRAP_SERVERS, else the local broker; only the settings' cluster gets the "
+        "settings' SSL and SASL options)",
+    )
     kafka.add_argument("--topic", default=DEFAULT_TOPIC, help="topic to read (default: %(default)s)")
     kafka.add_argument(
         "--starting-offsets",
@@ -199,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument(
         "--watermark",
         default="2 minutes",
-        help="how late a tweet may come, after the latest event time seen, and still count in its window; "
-        "later ones are counted in late_tweets_per_window (default: %(default)s)",
+        help="a window takes tweets until the latest event time seen is this far past its end; tweets for "
+        "a window closed by then are counted in late_tweets_per_window (default: %(default)s)",
     )
     when = timing.add_mutually_exclusive_group()
     when.add_argument(
@@ -315,8 +320,10 @@ def kafka_security_options(settings: Any) -> dict[str, str]:
         password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
         # Spark redacts option values that contain "password" from its plans and logs.
         options["kafka.sasl.jaas.config"] = (
-            f"{module} required username={json.dumps(settings.kafka_sasl_username or '')} "
-            f"password={json.dumps(password)};"
+            # Kafka's JAAS parser reads a quoted string with backslash escapes, but no \\u escapes:
+            # non-ASCII characters must stay as they are.
+            f"{module} required username={json.dumps(settings.kafka_sasl_username or '', ensure_ascii=False)} "
+            f"password={json.dumps(password, ensure_ascii=False)};"
         )
     if settings.kafka_ssl_ca_location is not None:
         options["kafka.ssl.truststore.type"] = "PEM"
@@ -717,7 +724,7 @@ class StatusFile:
     def __init__(self, path: Path, initial: dict[str, Any]) -> None:
         self.path = path
         self._status = dict(initial)
-        self._lock = threading.RLock()  # re-entrant: the SIGTERM handler updates it too
+        self._lock = threading.Lock()
 
     def update(self, **changes: Any) -> None:
         with self._lock:
@@ -736,6 +743,8 @@ class ProgressRecorder:
         self._changed = threading.Condition()
 
     def record(self, progress: Any) -> None:
+        if progress.name not in (AGGREGATES_QUERY, ARCHIVE_QUERY):  # another query of a shared session
+            return
         try:
             source = progress.sources[0] if progress.sources else None
             row = Progress(
@@ -941,11 +950,19 @@ def stop_at_batch_boundary(query: StreamingQuery, grace_seconds: float = STOP_GR
     query.stop()
 
 
-def wait_for(queries: Sequence[StreamingQuery], stop_requested: threading.Event) -> str | None:
-    """Wait until the queries end (--available-now) or a stop is requested; the first error, if any."""
+def wait_for(
+    queries: Sequence[StreamingQuery], stop_requested: threading.Event, on_stop: Callable[[], None]
+) -> str | None:
+    """Wait until the queries end (--available-now) or a stop is requested; the first error, if any.
+
+    ``on_stop`` runs here, when a requested stop begins (not in the signal handler, which
+    may interrupt anything, a status-file write included).
+    """
     while any(query.isActive for query in queries):
         failed = [query for query in queries if query.exception() is not None]
         if failed or stop_requested.is_set():
+            if stop_requested.is_set():
+                on_stop()
             for query in queries:
                 if query.isActive:
                     stop_at_batch_boundary(query)
@@ -972,9 +989,11 @@ def run(options: ConsumerOptions) -> int:
     status.update()
     stop_requested = threading.Event()
 
-    def request_stop(signum: int, _frame: Any) -> None:
-        log.info("%s: stopping after the current micro-batch", signal.Signals(signum).name)
-        stop_requested.set()
+    def request_stop(_signum: int, _frame: Any) -> None:
+        stop_requested.set()  # only this: the main thread may be inside a log or status write
+
+    def stopping() -> None:
+        log.info("stop requested: stopping after the current micro-batch")
         status.update(state="stopping")
 
     signal.signal(signal.SIGTERM, request_stop)
@@ -982,6 +1001,8 @@ def run(options: ConsumerOptions) -> int:
 
     session = None
     created = False
+    listener = None
+    queries: tuple[StreamingQuery, ...] = ()
     try:
         store = AggregatesStore(options.store)
         store.create()
@@ -990,7 +1011,8 @@ def run(options: ConsumerOptions) -> int:
             store, options, on_batch=lambda summary: status.update(last_written=summary), cores=core_count(session)
         )
         recorder = ProgressRecorder(store, status, options.topic)
-        session.streams.addListener(make_listener(recorder))
+        listener = make_listener(recorder)
+        session.streams.addListener(listener)
         previous_query = store.latest_query_id()
         queries = start_queries(session, options, writer)
         if previous_query not in (None, str(queries[0].id)):
@@ -1006,12 +1028,20 @@ def run(options: ConsumerOptions) -> int:
             archive_query_id=str(queries[1].id),
         )
         log.info("reading '%s' from %s into %s", options.topic, options.bootstrap, options.store)
-        error = wait_for(queries, stop_requested)
+        error = wait_for(queries, stop_requested, on_stop=stopping)
         recorder.wait_until_recorded(queries)
     except Exception as exception:  # startup failures: a clear line in the log and the status file
         log.exception("the consumer failed")
         error = f"{type(exception).__name__}: {exception}"
     finally:
+        # A session we did not create (Databricks) goes on: leave it as we found it.
+        for query in queries:
+            with contextlib.suppress(Exception):
+                if query.isActive:
+                    query.stop()
+        if session is not None and listener is not None:
+            with contextlib.suppress(Exception):
+                session.streams.removeListener(listener)
         if session is not None and created:
             with contextlib.suppress(Exception):
                 session.stop()

@@ -179,14 +179,14 @@ def test_kafka_security_options_from_the_settings() -> None:
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",
         kafka_sasl_username="ann",
-        kafka_sasl_password=SecretStr('p"w'),
+        kafka_sasl_password=SecretStr('p"wä'),  # JAAS reads \" but no \u escapes
         kafka_ssl_ca_location=Path("/ca.pem"),
     )
     got = kafka_security_options(settings)
     assert got["kafka.security.protocol"] == "SASL_SSL"
     assert got["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
     assert got["kafka.sasl.jaas.config"] == (
-        'org.apache.kafka.common.security.scram.ScramLoginModule required username="ann" password="p\\"w";'
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="ann" password="p\\"wä";'
     )
     assert got["kafka.ssl.truststore.location"] == "/ca.pem"
     assert kafka_security_options(Settings()) == {"kafka.security.protocol": "PLAINTEXT"}
