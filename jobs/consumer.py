@@ -371,9 +371,8 @@ def _has_null(array: str) -> str:
 # (the reasons' wording may differ: an empty value is "no data.id string" here, "not JSON"
 # there), then one the value alone cannot tell: a record without created_at takes its
 # Kafka timestamp as its event time, which must be in the range windows can hold.
-# regexp_extract rather than RLIKE: Java's "$" also matches before a final newline.
 # Columns it reads: value (binary), value_text, utf8 (is value_text valid UTF-8), message
-# (MESSAGE_SCHEMA), created_at_text.
+# (MESSAGE_SCHEMA), created_at_text, created_at_shaped (it has RFC 3339's shape), created_at_ms.
 ERROR_SQL = f"""
 CASE
   WHEN value IS NULL THEN 'empty value'
@@ -389,12 +388,9 @@ CASE
   {_optional_string_check("created_at")}
   {_optional_string_check("author_id")}
   {_optional_string_check("lang")}
-  WHEN created_at_text IS NOT NULL
-       AND (regexp_extract(created_at_text, '^({RFC3339_PATTERN})', 1) != created_at_text
-            OR try_to_timestamp(created_at_text) IS NULL)
+  WHEN created_at_text IS NOT NULL AND (NOT created_at_shaped OR created_at_ms IS NULL)
     THEN 'data.created_at is not RFC 3339'
-  WHEN created_at_text IS NOT NULL
-       AND NOT unix_millis(try_to_timestamp(created_at_text)) BETWEEN {EVENT_TIME_MIN_MS} AND {EVENT_TIME_MAX_MS - 1}
+  WHEN NOT created_at_ms BETWEEN {EVENT_TIME_MIN_MS} AND {EVENT_TIME_MAX_MS - 1}
     THEN 'data.created_at is out of range (1970 to 9998)'
   WHEN {_has_null("message.data.entities.hashtags.tag")} THEN 'data.entities.hashtags is malformed'
   WHEN {_has_null("message.data.entities.mentions.username")} THEN 'data.entities.mentions is malformed'
@@ -454,7 +450,18 @@ def parse_records(raw: DataFrame) -> DataFrame:
     parsed = decoded.select(
         "*", F.when(parseable, F.from_json("value_text", MESSAGE_SCHEMA, JSON_OPTIONS)).alias("message")
     )
-    checked = parsed.select("*", text_of("created_at").alias("created_at_text")).withColumn("error", F.expr(ERROR_SQL))
+    # created_at is parsed once, for the checks and the event time (CASE branches share no
+    # evaluated expression). regexp_extract rather than RLIKE: Java's "$" also matches before
+    # a final newline, Python's fullmatch does not.
+    with_text = parsed.select("*", text_of("created_at").alias("created_at_text"))
+    timed = with_text.select(
+        "*",
+        (F.regexp_extract("created_at_text", f"^({RFC3339_PATTERN})", 1) == F.col("created_at_text")).alias(
+            "created_at_shaped"
+        ),
+        F.unix_millis(F.try_to_timestamp("created_at_text")).alias("created_at_ms"),
+    )
+    checked = timed.withColumn("error", F.expr(ERROR_SQL))
     valid = F.col("error").isNull()
     return checked.select(
         "topic",
@@ -462,7 +469,7 @@ def parse_records(raw: DataFrame) -> DataFrame:
         "offset",
         "error",
         F.when(~valid, F.make_valid_utf8(F.substring("value", 1, MAX_RAW_BYTES).cast("string"))).alias("raw"),
-        F.coalesce(F.try_to_timestamp("created_at_text"), F.col("timestamp")).alias("event_time"),
+        F.coalesce(F.timestamp_millis("created_at_ms"), F.col("timestamp")).alias("event_time"),
         F.when(valid, text_of("text")).alias("text"),
         F.coalesce(F.nullif(text_of("lang"), F.lit("")), F.lit("und")).alias("lang"),
         normalised_hashtags(F.col("message.data.entities.hashtags.tag")).alias("hashtags"),
