@@ -1,12 +1,19 @@
-"""The tweet stream console: Streamlit entry point. Navigation only; each page lives in pages/."""
+"""The tweet stream console: Streamlit entry point. Navigation and the sidebar's live state; pages are in pages/."""
 
 import streamlit as st
+
+from pages import _live
 
 st.set_page_config(page_title="Tweet stream console", layout="wide")
 
 navigation = st.navigation(
     [
-        st.Page("pages/overview.py", title="Overview", default=True),
+        st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
+        st.Page("pages/setup.py", title="Setup", icon="🛠️"),
+        st.Page("pages/producer.py", title="Producer", icon="📤"),
+        st.Page("pages/consumer.py", title="Consumer", icon="⚡"),
+        st.Page("pages/topics.py", title="Topics", icon="📚"),
     ]
 )
+_live.sidebar()
 navigation.run()

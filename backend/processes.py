@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import signal
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -160,3 +161,9 @@ def describe_pid(pid: int) -> str:
         return f"pid {pid} ({process.name()})"
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return f"pid {pid}"
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status of ``pid`` if it is our exited child, so no zombie is left behind."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

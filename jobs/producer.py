@@ -275,6 +275,7 @@ class ProducerJob:
         self.settings = settings
         self.counters = Counters()
         self.stop = threading.Event()
+        self.stop_requested = False  # by a signal, not by an error
         self.started_at = time.time()
         self.state = "starting"
         self.sample: deque[dict[str, str]] = deque(maxlen=SAMPLE_SIZE)
@@ -552,9 +553,11 @@ class ProducerJob:
             self.counters.error(f"flush timed out after {self.options.flush_timeout:g} s")
         if failure is not None:
             return self._finish("failed", failure)
+        # "stopped": by SIGTERM or Ctrl+C (the console's Stop); "finished": --count, --duration or the file's end.
+        done = "stopped" if self.stop_requested else "finished"
         if self.counters.failed:
-            return self._finish("finished", f"{self.counters.failed} events failed; kept in {self.options.failed_file}")
-        return self._finish("finished", None)
+            return self._finish(done, f"{self.counters.failed} events failed; kept in {self.options.failed_file}")
+        return self._finish(done, None)
 
     def _finish(self, state: str, error: str | None) -> int:
         self.state = state
@@ -567,7 +570,7 @@ class ProducerJob:
         print(json.dumps(summary, sort_keys=True), flush=True)
         if error:
             print(f"error: {error}", file=sys.stderr, flush=True)
-        return 0 if state == "finished" and not self.counters.failed and error is None else 1
+        return 0 if state in ("finished", "stopped") and not self.counters.failed and error is None else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -581,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_signal(signum: int, _frame: object) -> None:
         job.counters.info = f"stopping on {signal.Signals(signum).name}"
+        job.stop_requested = True
         job.stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -175,7 +175,7 @@ def test_sigterm_flushes_and_exits_0(kafka_broker, topic, tmp_path):
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     summary = json.loads(stdout.strip().splitlines()[-1])
-    assert summary["state"] == "finished"
+    assert summary["state"] == "stopped"
     assert summary["acked"] == summary["sent"] > 1000
     assert len(read_topic(kafka_broker.bootstrap, topic)) == summary["acked"]
 

@@ -1,0 +1,276 @@
+"""Live state for the console, sampled in the background so that no page refresh waits on Kafka.
+
+One ``Monitor`` per Kafka cluster and state directory runs a daemon thread that, about once
+a second, reads the jobs' pid and status files and the topics' watermarks (every Kafka call
+bounded by a short timeout) and keeps the history of the rates derived from them for the
+last 15 minutes. Pages read ``Monitor.snapshot()``, which returns at once with the latest
+sample, however slow or unreachable the cluster is. The thread stops after a few minutes
+without readers and starts again with the next one.
+
+The rates are pure arithmetic on counter samples (``RateHistory``, ``lag_per_partition``),
+tested without services.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from backend import local_kafka, supervisor
+from backend.kafka_clients import client_config
+from backend.settings import Settings
+from backend.store import AggregatesStore, Progress
+
+HISTORY_S = 15 * 60.0
+SAMPLE_INTERVAL_S = 1.0
+KAFKA_TIMEOUT_S = 1.5  # per call: a sample never waits longer on an unreachable cluster
+IDLE_STOP_S = 300.0  # the thread stops when nobody has asked for a snapshot for this long
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    at: float  # seconds since the epoch
+    per_second: float
+
+
+class RateHistory:
+    """Per-second rates from successive samples of a growing counter, over a sliding window.
+
+    A counter that goes down (a job restarted, a topic re-created) starts afresh: no negative
+    rate is ever recorded.
+    """
+
+    def __init__(self, window_s: float = HISTORY_S) -> None:
+        self.window_s = window_s
+        self._points: deque[RatePoint] = deque()
+        self._last: tuple[float, int] | None = None
+
+    def add(self, at: float, counter: int) -> None:
+        if self._last is not None:
+            previous_at, previous = self._last
+            elapsed = at - previous_at
+            if elapsed > 0 and counter >= previous:
+                self._points.append(RatePoint(at, (counter - previous) / elapsed))
+        self._last = (at, counter)
+        while self._points and self._points[0].at < at - self.window_s:
+            self._points.popleft()
+
+    def points(self) -> list[RatePoint]:
+        return list(self._points)
+
+    @property
+    def latest(self) -> float | None:
+        return self._points[-1].per_second if self._points else None
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    low: int  # first offset still stored
+    high: int  # offset the next record will get
+
+    @property
+    def messages(self) -> int:
+        return self.high - self.low
+
+
+@dataclass(frozen=True)
+class KafkaSample:
+    """Watermarks of every (non-internal) topic, or why they could not be read."""
+
+    reachable: bool
+    sampled_at: float  # seconds since the epoch; 0.0 before the first sample
+    topics: dict[str, dict[int, PartitionOffsets]] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the live parts of the pages show, as of ``taken_at``."""
+
+    taken_at: float
+    bootstrap: str
+    local_broker: local_kafka.BrokerStatus | None  # None when the profile is another cluster
+    kafka: KafkaSample
+    producer: supervisor.JobView
+    consumer: supervisor.JobView
+    latest_progress: Progress | None
+
+
+def lag_per_partition(end_offsets: dict[int, int], processed: dict[str, int] | None) -> dict[int, int | None]:
+    """Records in each partition the job has not processed yet: the topic's end offset minus
+    the offset after the job's last record (Spark commits nothing to Kafka: its progress says).
+
+    None for a partition the job has not read from yet.
+    """
+    processed = processed or {}
+    lag: dict[int, int | None] = {}
+    for partition, end in sorted(end_offsets.items()):
+        done = processed.get(str(partition))
+        lag[partition] = None if done is None else max(0, end - done)
+    return lag
+
+
+class Monitor:
+    """Background sampler of one cluster and one state directory (see the module docstring)."""
+
+    def __init__(self, settings: Settings, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.settings = settings
+        self.interval_s = interval_s
+        self.is_local = not settings.bootstrap_servers
+        self._store = AggregatesStore(store_path(settings.state_dir))
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._last_read = time.monotonic()
+        self._admin: AdminClient | None = None
+        self._kafka = KafkaSample(reachable=False, sampled_at=0.0, error="not sampled yet")
+        self._producer_history = RateHistory()
+        self._topic_history: dict[str, RateHistory] = {}
+        self._partition_history: dict[tuple[str, int], RateHistory] = {}
+        self._snapshot = self._sample_local()
+
+    # -- what pages call -------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The latest sample; never waits on Kafka. Starts the sampler thread if it is not running."""
+        self._last_read = time.monotonic()
+        self._ensure_running()
+        with self._lock:
+            return self._snapshot
+
+    def producer_rates(self) -> list[RatePoint]:
+        """Acknowledged events per second of the producer job, over the last 15 minutes."""
+        with self._lock:
+            return self._producer_history.points()
+
+    def topic_rates(self) -> dict[str, list[RatePoint]]:
+        """Messages per second into each topic (high-watermark deltas), over the last 15 minutes."""
+        with self._lock:
+            return {topic: history.points() for topic, history in sorted(self._topic_history.items())}
+
+    def partition_rates(self, topic: str) -> dict[int, list[RatePoint]]:
+        with self._lock:
+            return {
+                partition: history.points()
+                for (name, partition), history in sorted(self._partition_history.items())
+                if name == topic
+            }
+
+    def refresh(self) -> Snapshot:
+        """Sample now, in the caller's thread (after Start or Stop, so the page shows the new state)."""
+        self._sample_once()
+        return self.snapshot()
+
+    def close(self) -> None:
+        self._last_read = float("-inf")
+
+    # -- the sampler -------------------------------------------------------------------------
+
+    def _ensure_running(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="tweetstream-monitor", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while time.monotonic() - self._last_read < IDLE_STOP_S:
+            began = time.monotonic()
+            with contextlib.suppress(Exception):  # a sampling error must not end the history
+                self._sample_once()
+            time.sleep(max(0.05, self.interval_s - (time.monotonic() - began)))
+
+    def _sample_local(self) -> Snapshot:
+        """Files only (pid, status, store): fast, no network."""
+        state_dir = self.settings.state_dir
+        broker = local_kafka.status(local_kafka.LocalBroker.from_settings(self.settings)) if self.is_local else None
+        try:
+            progress = self._store.latest_progress()
+        except Exception:  # a store being created or migrated: no progress to show yet
+            progress = None
+        return Snapshot(
+            taken_at=time.time(),
+            bootstrap=self.settings.bootstrap,
+            local_broker=broker,
+            kafka=self._kafka,
+            producer=supervisor.job_view(state_dir, "producer"),
+            consumer=supervisor.job_view(state_dir, "consumer"),
+            latest_progress=progress,
+        )
+
+    def _sample_once(self) -> None:
+        local = self._sample_local()
+        if self.is_local and local.local_broker is not None and not local.local_broker.running:
+            kafka = KafkaSample(reachable=False, sampled_at=time.time(), error="the local broker is stopped")
+        else:
+            kafka = self._sample_kafka()
+        now = time.time()
+        with self._lock:
+            self._kafka = kafka
+            self._snapshot = dataclasses.replace(local, kafka=kafka)
+            status = local.producer.status
+            if local.producer.running and status is not None and isinstance(status.get("acked"), int):
+                self._producer_history.add(now, status["acked"])
+            for topic, partitions in kafka.topics.items():
+                self._topic_history.setdefault(topic, RateHistory()).add(now, sum(p.high for p in partitions.values()))
+                for partition, offsets in partitions.items():
+                    self._partition_history.setdefault((topic, partition), RateHistory()).add(now, offsets.high)
+
+    def _admin_client(self) -> AdminClient:
+        if self._admin is None:
+            config = client_config(self.settings)
+            config.update({"error_cb": lambda _error: None, "log_level": 0, "socket.connection.setup.timeout.ms": 3000})
+            self._admin = AdminClient(config)
+        return self._admin
+
+    def _sample_kafka(self) -> KafkaSample:
+        admin = self._admin_client()
+        now = time.time()
+        try:
+            metadata = admin.list_topics(timeout=KAFKA_TIMEOUT_S)
+            partitions = [
+                TopicPartition(name, p)
+                for name, topic in metadata.topics.items()
+                if not name.startswith("__") and topic.error is None
+                for p in topic.partitions
+            ]
+            if not partitions:
+                return KafkaSample(reachable=True, sampled_at=now)
+            low = _offsets(admin, partitions, OffsetSpec.earliest())
+            high = _offsets(admin, partitions, OffsetSpec.latest())
+        except KafkaException as error:
+            reason = error.args[0].str() if error.args and isinstance(error.args[0], KafkaError) else str(error)
+            return KafkaSample(
+                reachable=False, sampled_at=now, error=f"cannot reach {self.settings.bootstrap}: {reason}"
+            )
+        topics: dict[str, dict[int, PartitionOffsets]] = {}
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            if key in low and key in high:
+                topics.setdefault(tp.topic, {})[tp.partition] = PartitionOffsets(low[key], high[key])
+        return KafkaSample(reachable=True, sampled_at=now, topics=topics)
+
+
+def _offsets(admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec) -> dict[tuple[str, int], int]:
+    futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=KAFKA_TIMEOUT_S)
+    result: dict[tuple[str, int], int] = {}
+    for tp, future in futures.items():
+        with contextlib.suppress(KafkaException):  # one partition without a leader: skip it this round
+            result[(tp.topic, tp.partition)] = future.result(timeout=KAFKA_TIMEOUT_S + 0.5).offset
+    return result
+
+
+def monitor_key(settings: Settings) -> tuple[str, str, str]:
+    """What makes two monitors different: the state directory and the cluster."""
+    return (str(settings.state_dir), settings.bootstrap, settings.kafka_security_protocol)
+
+
+def store_path(state_dir: Path) -> Path:
+    return state_dir / "aggregates.sqlite"

@@ -1,0 +1,169 @@
+"""Job control for the console: start, find and stop the producer and the Spark consumer.
+
+Each job runs detached (its own session), so it outlives a rerun, a closed tab and a
+restart of the dashboard. Its pid file (``<state dir>/jobs/<name>/pid``) holds the pid
+*and* the process start time: a dashboard started later recognises the job by both, and a
+pid the kernel has since handed to another process is never taken for ours.
+
+Start holds the job's lock file while it checks and spawns, so however often Start is
+clicked and however many tabs (or terminals) do it, one process runs per job.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from backend import processes
+from backend.jobfiles import JobFiles, read_status
+from backend.settings import PROJECT_ROOT
+
+JobName = Literal["producer", "consumer"]
+JOB_NAMES: tuple[JobName, ...] = ("producer", "consumer")
+MODULES: dict[JobName, str] = {"producer": "jobs.producer", "consumer": "jobs.consumer"}
+# How long Stop waits for a clean exit before SIGKILL: the producer flushes its acknowledgements
+# (30 s by default); the consumer finishes its micro-batch (its own grace is 60 s).
+STOP_TIMEOUTS_S: dict[JobName, float] = {"producer": 45.0, "consumer": 90.0}
+# The log is appended to at every start; past this size the old one is kept as log.1.
+MAX_LOG_BYTES = 20 * 1024 * 1024
+# Started and gone within this time: most likely refused its options or failed at once.
+EARLY_EXIT_WINDOW_S = 3.0
+
+
+class JobError(RuntimeError):
+    """A job could not be started; the message says why."""
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the console knows about one job right now."""
+
+    name: JobName
+    running: bool
+    pid: int | None
+    started_at: float | None  # seconds since the epoch (the process start time)
+    arguments: tuple[str, ...]  # the job's command-line options (never secrets: those go by environment)
+    status: dict[str, Any] | None  # the job's own status file, None before its first start
+
+    @property
+    def state(self) -> str:
+        """'running', or the last state the job wrote ('stopped', 'finished', 'failed'...), or 'never started'."""
+        if self.running:
+            return str(self.status.get("state", "starting")) if self.status else "starting"
+        if self.status is None:
+            return "never started"
+        written = str(self.status.get("state", "stopped"))
+        # A job killed with SIGKILL cannot write its last state: do not show it as running.
+        return "exited" if written in ("starting", "connecting", "running", "stopping") else written
+
+
+def _files(state_dir: Path, name: JobName) -> JobFiles:
+    if name not in JOB_NAMES:
+        raise ValueError(f"unknown job '{name}' (known: {', '.join(JOB_NAMES)})")
+    return JobFiles(state_dir, name)
+
+
+def job_view(state_dir: Path, name: JobName) -> JobView:
+    files = _files(state_dir, name)
+    record = processes.read_pid_file(files.pid_file)
+    running = processes.is_alive(record)
+    return JobView(
+        name=name,
+        running=running,
+        pid=record.pid if record is not None and running else None,
+        started_at=record.create_time if record is not None and running else None,
+        arguments=tuple(record.info.get("arguments", ())) if record is not None else (),
+        status=read_status(files.status_file),
+    )
+
+
+def job_command(name: JobName, arguments: Sequence[str]) -> list[str]:
+    """The command line of a job: this interpreter running the job's module."""
+    return [sys.executable, "-m", MODULES[name], *arguments]
+
+
+def start_job(
+    state_dir: Path,
+    name: JobName,
+    arguments: Sequence[str],
+    env: Mapping[str, str] | None = None,
+) -> tuple[JobView, bool]:
+    """Start the job unless it runs already. Returns its view and whether it was already running.
+
+    ``env`` is the job's whole environment (default: the console's own): secrets reach the job
+    there, never through ``arguments``. A job that exits within a few seconds of its start
+    (options refused, broker unreachable) raises JobError with the end of its log.
+    """
+    files = _files(state_dir, name)
+    with processes.exclusive(files.lock_file):
+        current = job_view(state_dir, name)
+        if current.running:
+            return current, True
+        _rotate_log(files.log_file)
+        started = time.time()
+        with open(files.log_file, "a") as log:
+            now = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n== {now} started by the console: {name} {' '.join(arguments)}\n")
+        job_env = dict(os.environ if env is None else env)
+        job_env["PYTHONUNBUFFERED"] = "1"  # the log shows lines as they are printed
+        record = processes.spawn_detached(
+            job_command(name, arguments),
+            log_file=files.log_file,
+            env=job_env,
+            cwd=PROJECT_ROOT,
+            info={"arguments": list(arguments)},
+        )
+        processes.write_pid_file(files.pid_file, record)
+    # Outside the lock: a second Start meanwhile finds the process and does nothing.
+    deadline = started + EARLY_EXIT_WINDOW_S
+    while time.time() < deadline:
+        if not processes.is_alive(record):
+            processes.reap(record.pid)
+            tail = "\n".join(log_tail(state_dir, name, 8))
+            raise JobError(f"the {name} exited right after its start; the end of its log:\n{tail}")
+        time.sleep(0.1)
+    return job_view(state_dir, name), False
+
+
+def stop_job(state_dir: Path, name: JobName, timeout: float | None = None) -> str:
+    """SIGTERM, then wait up to ``timeout`` seconds for the job to finish its batch or flush, then SIGKILL.
+
+    Returns "terminated", "killed" or "not running".
+    """
+    files = _files(state_dir, name)
+    with processes.exclusive(files.lock_file):
+        record = processes.read_pid_file(files.pid_file)
+        if record is None:
+            return "not running"
+        outcome = processes.terminate(record, STOP_TIMEOUTS_S[name] if timeout is None else timeout)
+        files.pid_file.unlink(missing_ok=True)
+        with open(files.log_file, "a") as log:
+            log.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} stop requested by the console: {outcome}\n")
+        return outcome
+
+
+def log_tail(state_dir: Path, name: JobName, lines: int = 200) -> list[str]:
+    """The last ``lines`` lines of the job's log (fewer when the log is shorter; none before a start)."""
+    path = _files(state_dir, name).log_file
+    try:
+        with open(path, "rb") as handle:
+            # Read only the end: a long-running job's log can be large.
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return list(deque(text.splitlines(), maxlen=lines))
+
+
+def _rotate_log(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.stat().st_size > MAX_LOG_BYTES:
+        path.replace(path.with_name(path.name + ".1"))

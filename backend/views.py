@@ -1,0 +1,102 @@
+"""Pure helpers that turn the backend's state into what the pages draw: lines of text, tables, ranges.
+
+No Streamlit here: the pages stay thin and these are unit-tested without services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from backend.monitor import KafkaSample, RatePoint, lag_per_partition
+from backend.store import Progress
+from backend.supervisor import JobView
+
+# The Consumer page's time ranges, counted back from the newest window in the store (not from
+# the clock: a replayed file's tweets may be years old).
+TIME_RANGES: dict[str, timedelta | None] = {
+    "last 15 minutes": timedelta(minutes=15),
+    "last hour": timedelta(hours=1),
+    "last 6 hours": timedelta(hours=6),
+    "last 24 hours": timedelta(hours=24),
+    "everything": None,
+}
+DEFAULT_TIME_RANGE = "last hour"
+
+
+def utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def clock(seconds: float) -> str:
+    return utc(seconds).strftime("%H:%M:%S UTC")
+
+
+def age(seconds_ago: float) -> str:
+    """'4 s ago', '3 min ago', '2 h ago'."""
+    seconds_ago = max(0.0, seconds_ago)
+    if seconds_ago < 120:
+        return f"{seconds_ago:.0f} s ago"
+    if seconds_ago < 7200:
+        return f"{seconds_ago / 60:.0f} min ago"
+    return f"{seconds_ago / 3600:.0f} h ago"
+
+
+def job_line(view: JobView) -> str:
+    """One line for the sidebar and the page header: state, pid and since when."""
+    if view.running and view.pid is not None and view.started_at is not None:
+        return f"{view.state} · pid {view.pid} · since {clock(view.started_at)}"
+    return view.state
+
+
+def rates_frame(points: Sequence[RatePoint], column: str = "per second") -> pd.DataFrame:
+    """A time series for a line chart: one row per sample, time in UTC."""
+    return pd.DataFrame({"time (UTC)": [utc(p.at) for p in points], column: [p.per_second for p in points]})
+
+
+def series_frame(series: dict[str, Sequence[RatePoint]], label: str, column: str) -> pd.DataFrame:
+    """Several rate series in long form (time, label, value), e.g. one per topic or partition."""
+    rows = [(utc(p.at), name, p.per_second) for name, points in series.items() for p in points]
+    return pd.DataFrame(rows, columns=["time (UTC)", label, column])
+
+
+def lag_frame(kafka: KafkaSample, topic: str, progress: Progress | None) -> pd.DataFrame:
+    """Per partition: the topic's end offset, the job's processed offset and the lag between them."""
+    partitions = kafka.topics.get(topic, {})
+    end = {partition: offsets.high for partition, offsets in partitions.items()}
+    processed = progress.end_offsets if progress is not None else {}
+    lag = lag_per_partition(end, processed)
+    return pd.DataFrame(
+        {
+            "partition": list(lag),
+            "end offset": [end[p] for p in lag],
+            "processed up to": [processed.get(str(p)) for p in lag],
+            "lag (records)": [lag[p] for p in lag],
+        }
+    )
+
+
+def topics_frame(kafka: KafkaSample, rates: dict[str, Sequence[RatePoint]]) -> pd.DataFrame:
+    rows = []
+    for topic, partitions in sorted(kafka.topics.items()):
+        points = rates.get(topic, ())
+        rows.append(
+            {
+                "topic": topic,
+                "partitions": len(partitions),
+                "messages": sum(p.messages for p in partitions.values()),
+                "messages/s (now)": round(points[-1].per_second, 1) if points else None,
+            }
+        )
+    return pd.DataFrame(rows, columns=["topic", "partitions", "messages", "messages/s (now)"])
+
+
+def time_range(label: str, newest_window_start: str | None) -> tuple[str | None, str | None]:
+    """``(since, until)`` window-start bounds for the store's reads; None means unbounded."""
+    span = TIME_RANGES[label]
+    if span is None or newest_window_start is None:
+        return None, None
+    newest = datetime.strptime(newest_window_start, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return (newest - span + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), None

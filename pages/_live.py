@@ -1,0 +1,99 @@
+"""What every page shares: the settings, the cached live monitor, the pause toggle, the sidebar.
+
+Not a page itself (the leading underscore keeps it out of any page list).
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+from confluent_kafka.admin import AdminClient
+
+from backend import views
+from backend.kafka_clients import client_config
+from backend.monitor import Monitor, Snapshot, monitor_key
+from backend.settings import Settings, load_settings
+
+REFRESH_S = 2.0  # how often the live parts redraw (the monitor samples every second)
+
+
+def settings() -> Settings:
+    """The console's settings, read afresh at every rerun (the profile may have been saved since)."""
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _monitor(_settings: Settings, key: tuple[str, str, str]) -> Monitor:
+    # One monitor (and one Kafka admin client) per cluster and state directory, shared by
+    # every tab and session, so its 15 minutes of history outlive a page switch.
+    return Monitor(_settings)
+
+
+def monitor(current: Settings | None = None) -> Monitor:
+    current = current or settings()
+    return _monitor(current, monitor_key(current))
+
+
+@st.cache_resource(show_spinner=False)
+def _admin_client(_settings: Settings, key: tuple[str, str, str]) -> AdminClient:
+    config = client_config(_settings)
+    config.update({"error_cb": lambda _error: None, "log_level": 0})  # failures are reported by the calls
+    return AdminClient(config)
+
+
+def admin_client(current: Settings) -> AdminClient:
+    """A Kafka admin client for the active profile, shared across reruns (creating one costs a connection)."""
+    return _admin_client(current, monitor_key(current))
+
+
+def live_interval(key: str) -> float | None:
+    """A pause toggle; returns the fragment's ``run_every`` (None while paused)."""
+    live = st.toggle("Live updates", value=True, key=f"live-{key}", help=f"Redraw every {REFRESH_S:g} s")
+    return REFRESH_S if live else None
+
+
+def kafka_line(snapshot: Snapshot) -> tuple[bool, str]:
+    """Whether Kafka answers, and one line saying so."""
+    kafka = snapshot.kafka
+    if snapshot.local_broker is not None and not snapshot.local_broker.running:
+        return False, f"local broker stopped ({snapshot.bootstrap})"
+    if kafka.reachable:
+        topics = len(kafka.topics)
+        return True, f"{snapshot.bootstrap} · {topics} topic{'s' if topics != 1 else ''}"
+    if kafka.sampled_at == 0.0:
+        return False, f"{snapshot.bootstrap} · checking…"
+    return False, kafka.error or f"{snapshot.bootstrap} unreachable"
+
+
+def sidebar() -> None:
+    """The live state of the broker, the producer and the Spark job, redrawn every few seconds."""
+
+    @st.fragment(run_every=REFRESH_S)
+    def state() -> None:
+        snapshot = monitor().snapshot()
+        ok, line = kafka_line(snapshot)
+        st.markdown("**Kafka broker**")
+        (st.success if ok else st.warning)(line, icon="🟢" if ok else "⚪")
+        for label, view in (("Producer", snapshot.producer), ("Spark job", snapshot.consumer)):
+            st.markdown(f"**{label}**")
+            running = view.running
+            (st.success if running else st.info)(views.job_line(view), icon="🟢" if running else "⚪")
+        st.caption(f"Updated {views.clock(time.time())}")
+
+    with st.sidebar:
+        state()
+
+
+def flash(page: str, kind: str, headline: str, detail: str | None = None) -> None:
+    """Keep a message for the next rerun: after Start or Stop the page reruns to redraw its buttons."""
+    st.session_state[f"flash-{page}"] = (kind, headline, detail)
+
+
+def show_flash(page: str) -> None:
+    kind, headline, detail = st.session_state.pop(f"flash-{page}", (None, None, None))
+    if kind is None:
+        return
+    {"success": st.success, "info": st.info, "error": st.error}[kind](headline)
+    if detail:
+        st.code(detail, language=None)  # a job's log lines as plain text

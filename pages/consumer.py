@@ -1,0 +1,198 @@
+"""Consumer: start and stop the Spark job, watch its progress and lag, and chart what the tweets say."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from backend import supervisor, views
+from backend.job_requests import ConsumerRequest, RequestError, check_consumer
+from backend.monitor import store_path
+from backend.store import AggregatesStore
+from pages import _live
+
+settings = _live.settings()
+monitor = _live.monitor(settings)
+store = AggregatesStore(store_path(settings.state_dir))
+
+st.title("Consumer")
+st.caption(
+    "Spark Structured Streaming reads the topic, counts tweets per event-time window and writes the "
+    "aggregates to the store, exactly once. `python -m jobs.consumer`"
+)
+
+view = monitor.snapshot().consumer
+
+with st.expander("Job options", expanded=not view.running):
+    left, middle, right = st.columns(3)
+    topic = left.text_input("Topic", value="tweets", key="consumer-topic")
+    starting = middle.radio(
+        "A new checkpoint starts at", ["earliest", "latest"], horizontal=True, key="consumer-starting"
+    )
+    trigger = right.text_input("Micro-batch every", value="2 seconds", key="consumer-trigger")
+    window = left.text_input("Window length", value="1 minute", key="consumer-window")
+    watermark = middle.text_input("Watermark (lateness allowed)", value="2 minutes", key="consumer-watermark")
+    max_offsets = right.number_input(
+        "Records per micro-batch at most (0 = all available)", min_value=0, value=0, step=10_000, key="consumer-max"
+    )
+
+request = ConsumerRequest(
+    topic=topic.strip(),
+    starting_offsets=starting,
+    window=window,
+    watermark=watermark,
+    trigger=trigger,
+    max_offsets_per_trigger=int(max_offsets) or None,
+)
+
+start_column, stop_column, _ = st.columns([1, 1, 4])
+if start_column.button("Start Spark job", type="primary", disabled=view.running, key="consumer-start"):
+    try:
+        arguments = check_consumer(request, settings)
+        with st.spinner("Starting the Spark job…"):
+            started, already = supervisor.start_job(settings.state_dir, "consumer", arguments)
+        _live.flash(
+            "consumer",
+            "info" if already else "success",
+            f"The Spark job is already running (pid {started.pid})."
+            if already
+            else f"Spark job started (pid {started.pid}); its first micro-batch follows in about 20 s.",
+        )
+    except RequestError as error:
+        _live.flash("consumer", "error", f"Not started: {error}")
+    except supervisor.JobError as error:
+        headline, _, detail = str(error).partition("\n")
+        _live.flash("consumer", "error", f"Not started: {headline}", detail)
+    monitor.refresh()
+    st.rerun()
+if stop_column.button("Stop Spark job", disabled=not view.running, key="consumer-stop"):
+    with st.spinner("Stopping the Spark job after its current micro-batch…"):
+        began = time.monotonic()
+        outcome = supervisor.stop_job(settings.state_dir, "consumer")
+    _live.flash("consumer", "info", f"Spark job {outcome} after {time.monotonic() - began:.1f} s.")
+    monitor.refresh()
+    st.rerun()
+_live.show_flash("consumer")
+
+run_every = _live.live_interval("consumer")
+
+
+@st.fragment(run_every=run_every)
+def progress() -> None:
+    snapshot = monitor.snapshot()
+    current = snapshot.consumer
+    status = current.status or {}
+    st.subheader(f"Now: {views.job_line(current)}")
+    if status.get("last_error"):
+        st.error("Last error")
+        st.text(str(status["last_error"]))
+    latest = snapshot.latest_progress
+    columns = st.columns(4)
+    if latest is None:
+        st.caption("No micro-batch recorded yet.")
+    else:
+        columns[0].metric("Input (rows/s)", f"{latest.input_rows_per_second:,.1f}")
+        columns[1].metric("Processed (rows/s)", f"{latest.processed_rows_per_second:,.1f}")
+        columns[2].metric("Batch duration (ms)", f"{latest.batch_duration_ms:,}")
+        columns[3].metric("Last batch (rows)", f"{latest.input_rows:,}")
+        st.caption(f"Batch {latest.batch_id}, recorded {views.age(time.time() - latest.recorded_at)}.")
+
+    job_topic = str(status.get("topic") or request.topic)
+    lag = views.lag_frame(snapshot.kafka, job_topic, latest)
+    st.markdown(f"**Lag per partition of `{job_topic}`** (the topic's end offset minus the job's processed offset)")
+    if not snapshot.kafka.reachable:
+        st.caption(f"Kafka not reachable: {snapshot.kafka.error}")
+    elif lag.empty:
+        st.caption(f"No topic `{job_topic}` on {snapshot.bootstrap}.")
+    else:
+        total = int(lag["lag (records)"].fillna(0).sum())
+        st.caption(f"Total lag: {total:,} records.")
+        st.dataframe(lag, hide_index=True, key="consumer-lag")
+
+    dead = store.dead_letter_count()
+    st.markdown(f"**Dead letters** (records that break the message contract): {dead:,}")
+    if dead:
+        sample = pd.DataFrame(
+            [(d.partition, d.offset, d.error, (d.raw or "")[:300]) for d in store.dead_letter_sample(20)],
+            columns=["partition", "offset", "reason", "value (start)"],
+        )
+        st.dataframe(sample, hide_index=True, key="consumer-dead-letters")
+
+
+progress()
+
+st.header("What the tweets say")
+range_label = st.selectbox(
+    "Time range (back from the newest window)",
+    list(views.TIME_RANGES),
+    index=list(views.TIME_RANGES).index(views.DEFAULT_TIME_RANGE),
+    key="consumer-range",
+)
+
+
+def download(frame: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button(
+        f"Download {name} (CSV)",
+        frame.to_csv(index=False).encode("utf-8"),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key,
+    )
+
+
+@st.fragment(run_every=run_every)
+def aggregates() -> None:
+    all_windows = store.windows()
+    if not all_windows:
+        st.info("No aggregates yet: start the producer and the Spark job.")
+        return
+    since, _ = views.time_range(range_label, all_windows[-1].window_start)
+    windows = pd.DataFrame([w.__dict__ for w in all_windows if since is None or w.window_start >= since])
+    windows["window_start"] = pd.to_datetime(windows["window_start"])
+    st.caption(
+        f"{len(windows):,} windows from {windows['window_start'].min():%Y-%m-%d %H:%M} to "
+        f"{windows['window_start'].max():%Y-%m-%d %H:%M} UTC; {int(windows['tweets'].sum()):,} tweets; "
+        f"{store.late_tweets(since):,} arrived after their window had closed."
+    )
+
+    left, right = st.columns(2)
+    with left:
+        counts = windows.melt(
+            id_vars="window_start", value_vars=["tweets", "retweets", "replies", "quotes"], var_name="kind"
+        )
+        figure = px.line(counts, x="window_start", y="value", color="kind", title="Tweets per window")
+        figure.update_layout(height=320, xaxis_title="window start (UTC)", yaxis_title="tweets per window")
+        st.plotly_chart(figure, key="chart-windows")
+        download(windows, "tweets_per_window", "csv-windows")
+    with right:
+        figure = px.line(windows, x="window_start", y="sentiment_avg", title="Mean sentiment per window")
+        figure.update_layout(
+            height=320, xaxis_title="window start (UTC)", yaxis_title="VADER compound (-1 to 1)", yaxis_range=[-1, 1]
+        )
+        st.plotly_chart(figure, key="chart-sentiment")
+        download(windows[["window_start", "sentiment_avg", "tweets"]], "sentiment_per_window", "csv-sentiment")
+
+    left, right = st.columns(2)
+    with left:
+        hashtags = pd.DataFrame(
+            [(r.key, r.tweets) for r in store.top_hashtags(since, limit=20)], columns=["hashtag", "tweets"]
+        )
+        if hashtags.empty:
+            st.caption("No hashtags in this range.")
+        else:
+            figure = px.bar(hashtags, x="tweets", y="hashtag", orientation="h", title="Top 20 hashtags")
+            figure.update_layout(height=420, yaxis={"autorange": "reversed"}, xaxis_title="tweets")
+            st.plotly_chart(figure, key="chart-hashtags")
+        download(hashtags, "top_hashtags", "csv-hashtags")
+    with right:
+        languages = pd.DataFrame([(r.key, r.tweets) for r in store.languages(since)], columns=["language", "tweets"])
+        figure = px.bar(languages.head(15), x="tweets", y="language", orientation="h", title="Languages (top 15)")
+        figure.update_layout(height=420, yaxis={"autorange": "reversed"}, xaxis_title="tweets")
+        st.plotly_chart(figure, key="chart-languages")
+        download(languages, "languages", "csv-languages")
+
+
+aggregates()

@@ -1,0 +1,177 @@
+"""Producer: choose the source and the rate, start and stop the job, watch what it sends."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from backend import supervisor, uploads, views
+from backend.job_requests import ProducerRequest, RequestError, check_producer
+from pages import _live
+
+settings = _live.settings()
+monitor = _live.monitor(settings)
+
+st.title("Producer")
+st.caption(
+    "Sends tweets to a Kafka topic (key: the tweet id; value: the X API v2 JSON envelope). `python -m jobs.producer`"
+)
+
+view = monitor.snapshot().producer
+
+with st.expander("Source and rate", expanded=not view.running):
+    source = st.radio(
+        "Source",
+        ["synthetic", "replay", "x"],
+        format_func={
+            "synthetic": "Synthetic tweets (generated)",
+            "replay": "Replay a file",
+            "x": "X API (live)",
+        }.get,
+        horizontal=True,
+        key="producer-source",
+    )
+    left, right = st.columns(2)
+    topic = left.text_input("Topic", value="tweets", key="producer-topic")
+    rate = right.number_input(
+        "Rate (events/s; 0 = as fast as possible)", min_value=0.0, value=100.0, step=10.0, key="producer-rate"
+    )
+    count = left.number_input(
+        "Stop after (events; 0 = run until Stop)", min_value=0, value=0, step=1000, key="producer-count"
+    )
+    create_topic = right.checkbox("Create the topic if it does not exist (4 partitions)", value=True)
+    malformed_rate = 0.0
+    replay_file = None
+    loop = False
+    speed = None
+    query = None
+    x_mode = "stream"
+    if source == "synthetic":
+        malformed_rate = st.number_input(
+            "Fraction of deliberately broken values (0 to 1)",
+            min_value=0.0,
+            max_value=1.0,
+            value=0.0,
+            step=0.01,
+            key="producer-malformed",
+        )
+    elif source == "replay":
+        uploaded = st.file_uploader(
+            "Upload a file (JSON Lines or a JSON array of v2 envelopes or v1.1 statuses; .gz allowed)",
+            key="producer-upload",
+        )
+        path_text = st.text_input("…or a path on this machine", key="producer-path")
+        if uploaded is not None:
+            replay_file = uploads.save_upload(settings.state_dir, uploaded.name, uploaded.getvalue())
+            st.caption(f"Uploaded to `{replay_file}` ({replay_file.stat().st_size:,} bytes)")
+        elif path_text.strip():
+            replay_file = uploads.expand_path(path_text.strip())
+        loop = st.checkbox("Loop: start again at the end of the file", key="producer-loop")
+        if st.checkbox("Replay the original timing", key="producer-original-timing"):
+            speed = st.number_input("…this many times faster", min_value=0.1, value=10.0, key="producer-speed")
+    else:
+        if settings.x_bearer_token is not None:
+            st.success("An X API bearer token is set (X_BEARER_TOKEN).")
+        else:
+            st.warning(
+                "No X API bearer token is set. Set the X_BEARER_TOKEN environment variable, or "
+                "`x_bearer_token` in .streamlit/secrets.toml, then restart the console."
+            )
+        x_mode = st.radio("Mode", ["stream", "search"], horizontal=True, key="producer-x-mode")
+        query = st.text_input("Rule or query", placeholder="#Azure lang:en -is:retweet", key="producer-query") or None
+
+request = ProducerRequest(
+    source=source,
+    topic=topic.strip(),
+    rate=float(rate),
+    count=int(count) or None,
+    create_topic=create_topic,
+    malformed_rate=float(malformed_rate),
+    file=replay_file,
+    loop=loop,
+    speed=float(speed) if speed is not None else None,
+    query=query,
+    x_mode=x_mode,
+)
+
+start_column, stop_column, _ = st.columns([1, 1, 4])
+if start_column.button("Start producer", type="primary", disabled=view.running, key="producer-start"):
+    try:
+        arguments = check_producer(request, settings)
+        with st.spinner("Starting the producer…"):
+            started, already = supervisor.start_job(settings.state_dir, "producer", arguments)
+        if already:
+            _live.flash("producer", "info", f"The producer is already running (pid {started.pid}).")
+        else:
+            _live.flash("producer", "success", f"Producer started (pid {started.pid}).")
+    except RequestError as error:
+        _live.flash("producer", "error", f"Not started: {error}")
+    except supervisor.JobError as error:
+        headline, _, detail = str(error).partition("\n")
+        _live.flash("producer", "error", f"Not started: {headline}", detail)
+    monitor.refresh()
+    st.rerun()
+if stop_column.button("Stop producer", disabled=not view.running, key="producer-stop"):
+    with st.spinner("Stopping the producer (it flushes what Kafka has not acknowledged yet)…"):
+        began = time.monotonic()
+        outcome = supervisor.stop_job(settings.state_dir, "producer")
+    _live.flash("producer", "info", f"Producer {outcome} after {time.monotonic() - began:.1f} s.")
+    monitor.refresh()
+    st.rerun()
+_live.show_flash("producer")
+
+run_every = _live.live_interval("producer")
+
+
+@st.fragment(run_every=run_every)
+def live() -> None:
+    current = monitor.snapshot().producer
+    status = current.status or {}
+    st.subheader(f"Now: {views.job_line(current)}")
+    if status:
+        st.caption(
+            f"Source {status.get('source')} → topic `{status.get('topic')}` at {status.get('bootstrap')} · "
+            f"status written {views.age(time.time() - float(status.get('updated_at', 0)))}"
+        )
+    columns = st.columns(5)
+    columns[0].metric("Sent (events)", f"{status.get('sent', 0):,}")
+    columns[1].metric("Acknowledged (events)", f"{status.get('acked', 0):,}")
+    columns[2].metric("Failed (events)", f"{status.get('failed', 0):,}")
+    columns[3].metric("Skipped (inputs)", f"{status.get('skipped', 0):,}")
+    columns[4].metric("Now (events/s)", f"{status.get('acked_per_s', 0.0):,.1f}" if current.running else "0")
+    if status.get("broker_connected") is False and current.running:
+        st.warning("The producer has lost its connection to Kafka; it keeps retrying.")
+    if status.get("last_error"):
+        st.error("Last error")
+        st.text(str(status["last_error"]))
+    if status.get("failed_file"):
+        st.caption(f"Failed events are kept in `{status['failed_file']}` (replayable with --source replay).")
+
+    points = monitor.producer_rates()
+    if points:
+        figure = px.line(
+            views.rates_frame(points, "events/s"),
+            x="time (UTC)",
+            y="events/s",
+            title="Acknowledged events per second, last 15 minutes",
+        )
+        figure.update_layout(height=280, margin={"t": 40, "b": 10})
+        st.plotly_chart(figure, key="producer-rate-chart")
+    else:
+        st.caption("Acknowledged events per second, last 15 minutes: no samples yet (the history starts with the job).")
+
+    sample = status.get("sample") or []
+    st.markdown(f"**Latest messages** (up to {len(sample)} shown; text as sent, never rendered)")
+    if sample:
+        # A dataframe shows every cell as plain text: a tweet's HTML or Markdown is never rendered.
+        st.dataframe(pd.DataFrame(sample, columns=["id", "text"]), hide_index=True, key="producer-sample")
+
+    lines = supervisor.log_tail(settings.state_dir, "producer", 200)
+    with st.expander(f"Job log (last {len(lines)} lines)"):
+        st.code("\n".join(lines) or "(no log yet)", language=None)
+
+
+live()
