@@ -207,10 +207,9 @@ class Monitor:
 
     def _sample_once(self) -> None:
         local = self._sample_local()
-        if self.is_local and local.local_broker is not None and not local.local_broker.running:
-            kafka = KafkaSample(reachable=False, sampled_at=time.time(), error="the local broker is stopped")
-        else:
-            kafka = self._sample_kafka()
+        kafka = self._sample_kafka()  # also when no pid file says a broker runs: one may run from elsewhere
+        if not kafka.reachable and local.local_broker is not None and not local.local_broker.running:
+            kafka = dataclasses.replace(kafka, error="the local broker is stopped")
         now = time.time()
         with self._lock:
             self._kafka = kafka

@@ -163,7 +163,14 @@ def describe_pid(pid: int) -> str:
         return f"pid {pid}"
 
 
-def reap(pid: int) -> None:
-    """Collect the exit status of ``pid`` if it is our exited child, so no zombie is left behind."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def reap(pid: int) -> int | None:
+    """Collect the exit status of ``pid`` if it is our exited child (so no zombie is left behind).
+
+    Returns its exit code (negative: killed by that signal), or None when it is not our child
+    or has not exited.
+    """
+    try:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        return None
+    return os.waitstatus_to_exitcode(status) if reaped == pid else None

@@ -124,9 +124,13 @@ def start_job(
     deadline = started + EARLY_EXIT_WINDOW_S
     while time.time() < deadline:
         if not processes.is_alive(record):
-            processes.reap(record.pid)
+            exit_code = processes.reap(record.pid)
+            view = job_view(state_dir, name)
+            if exit_code == 0 or (exit_code is None and view.state in ("finished", "stopped")):
+                return view, False  # done already (a small --count): not an error
             tail = "\n".join(log_tail(state_dir, name, 8))
-            raise JobError(f"the {name} exited right after its start; the end of its log:\n{tail}")
+            code = f" with code {exit_code}" if exit_code is not None else ""
+            raise JobError(f"the {name} exited{code} right after its start; the end of its log:\n{tail}")
         time.sleep(0.1)
     return job_view(state_dir, name), False
 

@@ -72,8 +72,8 @@ def lag_frame(kafka: KafkaSample, topic: str, progress: Progress | None) -> pd.D
         {
             "partition": list(lag),
             "end offset": [end[p] for p in lag],
-            "processed up to": [processed.get(str(p)) for p in lag],
-            "lag (records)": [lag[p] for p in lag],
+            "processed up to": pd.array([processed.get(str(p)) for p in lag], dtype="Int64"),
+            "lag (records)": pd.array([lag[p] for p in lag], dtype="Int64"),  # <NA>: not read yet
         }
     )
 

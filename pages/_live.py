@@ -47,6 +47,20 @@ def admin_client(current: Settings) -> AdminClient:
     return _admin_client(current, monitor_key(current))
 
 
+class KafkaUnreachable(RuntimeError):
+    """Kafka does not answer: a job started now would only fail."""
+
+
+def require_kafka(current: Monitor) -> None:
+    """Sample Kafka now (bounded) and raise KafkaUnreachable with what to do when it does not answer."""
+    snapshot = current.refresh()
+    if not snapshot.kafka.reachable:
+        raise KafkaUnreachable(
+            f"Kafka does not answer ({snapshot.kafka.error}). Start the local broker on the Setup page, "
+            "or check the connection profile there."
+        )
+
+
 def live_interval(key: str) -> float | None:
     """A pause toggle; returns the fragment's ``run_every`` (None while paused)."""
     live = st.toggle("Live updates", value=True, key=f"live-{key}", help=f"Redraw every {REFRESH_S:g} s")
@@ -56,11 +70,14 @@ def live_interval(key: str) -> float | None:
 def kafka_line(snapshot: Snapshot) -> tuple[bool, str]:
     """Whether Kafka answers, and one line saying so."""
     kafka = snapshot.kafka
-    if snapshot.local_broker is not None and not snapshot.local_broker.running:
-        return False, f"local broker stopped ({snapshot.bootstrap})"
     if kafka.reachable:
         topics = len(kafka.topics)
-        return True, f"{snapshot.bootstrap} · {topics} topic{'s' if topics != 1 else ''}"
+        line = f"{snapshot.bootstrap} · {topics} topic{'s' if topics != 1 else ''}"
+        if snapshot.local_broker is not None and not snapshot.local_broker.running:
+            line += " (a broker this console did not start)"
+        return True, line
+    if snapshot.local_broker is not None and not snapshot.local_broker.running:
+        return False, f"local broker stopped ({snapshot.bootstrap})"
     if kafka.sampled_at == 0.0:
         return False, f"{snapshot.bootstrap} · checking…"
     return False, kafka.error or f"{snapshot.bootstrap} unreachable"

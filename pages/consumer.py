@@ -52,6 +52,7 @@ start_column, stop_column, _ = st.columns([1, 1, 4])
 if start_column.button("Start Spark job", type="primary", disabled=view.running, key="consumer-start"):
     try:
         arguments = check_consumer(request, settings)
+        _live.require_kafka(monitor)
         with st.spinner("Starting the Spark job…"):
             started, already = supervisor.start_job(settings.state_dir, "consumer", arguments)
         _live.flash(
@@ -61,7 +62,7 @@ if start_column.button("Start Spark job", type="primary", disabled=view.running,
             if already
             else f"Spark job started (pid {started.pid}); its first micro-batch follows in about 20 s.",
         )
-    except RequestError as error:
+    except (RequestError, _live.KafkaUnreachable) as error:
         _live.flash("consumer", "error", f"Not started: {error}")
     except supervisor.JobError as error:
         headline, _, detail = str(error).partition("\n")
@@ -108,7 +109,7 @@ def progress() -> None:
     elif lag.empty:
         st.caption(f"No topic `{job_topic}` on {snapshot.bootstrap}.")
     else:
-        total = int(lag["lag (records)"].fillna(0).sum())
+        total = int(lag["lag (records)"].sum())  # partitions not read yet count 0 here
         st.caption(f"Total lag: {total:,} records.")
         st.dataframe(lag, hide_index=True, key="consumer-lag")
 

@@ -101,13 +101,14 @@ start_column, stop_column, _ = st.columns([1, 1, 4])
 if start_column.button("Start producer", type="primary", disabled=view.running, key="producer-start"):
     try:
         arguments = check_producer(request, settings)
+        _live.require_kafka(monitor)
         with st.spinner("Starting the producer…"):
             started, already = supervisor.start_job(settings.state_dir, "producer", arguments)
         if already:
             _live.flash("producer", "info", f"The producer is already running (pid {started.pid}).")
         else:
             _live.flash("producer", "success", f"Producer started (pid {started.pid}).")
-    except RequestError as error:
+    except (RequestError, _live.KafkaUnreachable) as error:
         _live.flash("producer", "error", f"Not started: {error}")
     except supervisor.JobError as error:
         headline, _, detail = str(error).partition("\n")

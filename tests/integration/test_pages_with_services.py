@@ -1,0 +1,164 @@
+"""The pages with the services running (a real broker, the real jobs): they render what the jobs
+do, and their buttons start and stop them (AppTest, in-process; the jobs are real processes)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from streamlit.testing.v1 import AppTest
+
+from backend import supervisor
+from backend.local_kafka import LocalBroker
+from backend.settings import PROJECT_ROOT
+from backend.store import AggregatesStore
+from backend.topics import describe_topic
+
+
+@pytest.fixture
+def app(kafka_broker: LocalBroker, monkeypatch, tmp_path) -> Iterator[AppTest]:
+    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(kafka_broker.port))
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(kafka_broker.controller_port))
+    monkeypatch.delenv("TWEETSTREAM_BOOTSTRAP_SERVERS", raising=False)
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    try:
+        yield at
+    finally:  # whatever the test did, no job outlives it
+        for name in supervisor.JOB_NAMES:
+            supervisor.stop_job(tmp_path, name, timeout=60)
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(element.value) for element in getattr(at, kind)]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_setup_creates_the_topic_it_was_asked_for(app, admin: AdminClient, topic_name):
+    app.switch_page("pages/setup.py").run()
+    assert any(line.startswith("Running at `127.0.0.1:") for line in texts(app, "success"))
+    app.text_input[[t.label for t in app.text_input].index("Name")].input(topic_name)
+    app.number_input[[n.label for n in app.number_input].index("Partitions")].set_value(3)
+    app.number_input[
+        [n.label for n in app.number_input].index("Retention (hours; 0 = the broker's default)")
+    ].set_value(2)
+    app.button[[b.label for b in app.button].index("Create topic")].click().run()
+    assert not app.exception
+    assert f"Topic '{topic_name}' created: 3 partitions, replication 1, retention 2 h." in texts(app, "success")
+    info = describe_topic(admin, topic_name)
+    assert len(info.partitions) == 3 and info.retention_ms == 2 * 3_600_000
+
+    app.button[[b.label for b in app.button].index("Create topic")].click().run()
+    assert any("already exists" in line for line in texts(app, "error")), texts(app, "error")
+
+
+def test_producer_page_starts_shows_and_stops_the_producer(app, topic_name, tmp_path):
+    app.switch_page("pages/producer.py").run()
+    app.text_input(key="producer-topic").input(topic_name)
+    app.number_input(key="producer-rate").set_value(200.0)
+    app.button(key="producer-start").click().run()
+    assert not app.exception
+    assert any(line.startswith("Producer started (pid ") for line in texts(app, "success")), texts(app, "error")
+    view = supervisor.job_view(tmp_path, "producer")
+    assert view.running
+
+    # A second Start (another tab) finds it running: the button is disabled here, the backend says so.
+    again, already = supervisor.start_job(tmp_path, "producer", ["--topic", topic_name])
+    assert already and again.pid == view.pid
+
+    def acked_on_page() -> int:
+        app.run()  # what a user sees at each refresh (the monitor samples every second)
+        return int(metric(app, "Acknowledged (events)").replace(",", "")) >= 400
+
+    wait_until(acked_on_page, 60, "400 acknowledged events on the page")
+    print(
+        f"the page showed {metric(app, 'Acknowledged (events)')} acknowledged events, {metric(app, 'Now (events/s)')} events/s"
+    )
+    assert float(metric(app, "Now (events/s)").replace(",", "")) > 0
+    assert app.get("arrow_data_frame") or app.dataframe, "no sample of the latest messages"
+    assert any(s.value.startswith("Now: running · pid ") for s in app.subheader)
+
+    app.button(key="producer-stop").click().run()
+    assert not app.exception
+    assert any(line.startswith("Producer terminated after ") for line in texts(app, "info")), texts(app, "info")
+    assert any(s.value == "Now: stopped" for s in app.subheader)
+    status = supervisor.job_view(tmp_path, "producer").status
+    assert status["acked"] == status["sent"] and status["failed"] == 0
+    log = "\n".join(supervisor.log_tail(tmp_path, "producer"))
+    assert "stop requested by the console: terminated" in log
+
+
+def test_consumer_page_starts_the_spark_job_charts_its_aggregates_and_stops_it(app, topic_name, tmp_path):
+    # Tweets first: 3 000 synthetic ones, as fast as the producer goes.
+    supervisor.start_job(tmp_path, "producer", ["--topic", topic_name, "--create-topic", "--count", "3000"])
+    wait_until(lambda: (supervisor.job_view(tmp_path, "producer").status or {}).get("state") == "finished", 60, "3000")
+
+    app.switch_page("pages/consumer.py").run()
+    app.text_input(key="consumer-topic").input(topic_name)
+    app.text_input(key="consumer-trigger").input("1 second")
+    app.button(key="consumer-start").click().run()
+    assert not app.exception
+    assert any(line.startswith("Spark job started (pid ") for line in texts(app, "success")), texts(app, "error")
+
+    store = AggregatesStore(tmp_path / "aggregates.sqlite")
+    wait_until(lambda: sum(w.tweets for w in store.windows()) == 3000, 180, "3000 tweets in the store")
+
+    def progress_on_page() -> bool:
+        app.run()  # what a user sees at each refresh (the monitor samples every second)
+        return any(m.label == "Processed (rows/s)" for m in app.metric)
+
+    wait_until(progress_on_page, 30, "the job's progress on the page")
+    assert not app.exception
+    charts = app.get("plotly_chart")
+    assert len(charts) == 4, f"{len(charts)} charts"
+    downloads = [d for d in app.get("download_button")]
+    assert len(downloads) == 4
+    assert float(metric(app, "Processed (rows/s)").replace(",", "")) > 0
+    lag = next(frame for frame in app.dataframe if "lag (records)" in frame.value.columns).value
+    print(lag.to_string())
+    assert lag["lag (records)"].sum() == 0 and lag["end offset"].sum() == 3000
+    assert any(line.startswith("Total lag: 0 records") for line in texts(app, "caption"))
+
+    app.button(key="consumer-stop").click().run()
+    assert any(line.startswith("Spark job terminated after ") for line in texts(app, "info")), texts(app, "info")
+    assert supervisor.job_view(tmp_path, "consumer").state == "stopped"
+
+
+def test_topics_page_lists_the_topic_and_browses_its_messages(app, topic_name, tmp_path):
+    supervisor.start_job(tmp_path, "producer", ["--topic", topic_name, "--create-topic", "--count", "120"])
+    wait_until(lambda: (supervisor.job_view(tmp_path, "producer").status or {}).get("state") == "finished", 60, "120")
+
+    app.switch_page("pages/topics.py").run()
+
+    def topic_row_shown() -> bool:
+        app.run()  # the monitor samples the watermarks every second
+        return any(topic_name in f.value.to_string() for f in app.dataframe)
+
+    wait_until(topic_row_shown, 10, "the topic's row")
+    table = next(frame.value for frame in app.dataframe if "messages" in frame.value.columns and "topic" in frame.value)
+    row = table[table["topic"] == topic_name].iloc[0]
+    assert row["partitions"] == 4 and row["messages"] == 120
+
+    app.selectbox(key="browse-topic").set_value(topic_name)
+    app.button[[b.label for b in app.button].index("Read messages")].click().run()
+    assert not app.exception
+    assert any(line.startswith("50 messages read") for line in texts(app, "caption")), texts(app, "caption")
+    assert len(app.expander) >= 50
+    assert '"data"' in app.code[0].value

@@ -1,0 +1,108 @@
+"""Every page renders with the services stopped, and its buttons reach the backend (AppTest, in-process).
+
+The broker is stopped here (nothing listens on the configured port): Start buttons must refuse
+with a message that says what to do, and start nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from backend.jobfiles import JobFiles
+from backend.settings import PROJECT_ROOT
+from tests.support import free_port
+
+PAGES = ["pages/overview.py", "pages/setup.py", "pages/producer.py", "pages/consumer.py", "pages/topics.py"]
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path) -> AppTest:
+    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(free_port()))
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(free_port()))
+    monkeypatch.delenv("TWEETSTREAM_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(element.value) for element in getattr(at, kind)]
+
+
+def test_the_sidebar_shows_the_broker_and_both_jobs_stopped(app):
+    sidebar = [element.value for element in app.sidebar.warning] + [element.value for element in app.sidebar.info]
+    assert any(line.startswith("local broker stopped (127.0.0.1:") for line in sidebar), sidebar
+    assert sidebar.count("never started") == 2
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_the_services_stopped(app, page):
+    app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.title, f"{page} shows no title"
+
+
+def test_setup_shows_the_checks_with_their_fixes_and_the_stopped_broker(app, tmp_path):
+    app.switch_page("pages/setup.py").run()
+    checks = texts(app, "success") + texts(app, "error")
+    for name in ("Java", "Maven", "Kafka broker jars", "Spark Kafka connector jars"):
+        assert any(f"**{name}**" in line for line in checks), checks
+    assert any(line.startswith("Stopped. It will listen on `127.0.0.1:") for line in texts(app, "warning"))
+    assert app.button(key="setup-broker-start").disabled is False
+    assert app.button(key="setup-broker-stop").disabled is True
+
+
+def test_producer_start_refuses_a_missing_replay_file_and_starts_nothing(app, tmp_path):
+    app.switch_page("pages/producer.py").run()
+    app.radio(key="producer-source").set_value("replay").run()
+    app.text_input(key="producer-path").input(str(tmp_path / "missing.jsonl")).run()
+    app.button(key="producer-start").click().run()
+    assert not app.exception
+    assert any(
+        line.startswith("Not started: replay file not found:") and "missing.jsonl" in line
+        for line in texts(app, "error")
+    ), texts(app, "error")
+    assert not JobFiles(tmp_path, "producer").pid_file.exists()
+
+
+def test_producer_start_refuses_while_kafka_does_not_answer(app, tmp_path):
+    app.switch_page("pages/producer.py").run()
+    app.button(key="producer-start").click().run()
+    errors = texts(app, "error")
+    assert any("Kafka does not answer" in line and "Setup page" in line for line in errors), errors
+    assert not JobFiles(tmp_path, "producer").pid_file.exists()
+
+
+def test_the_x_source_says_whether_a_token_is_set_never_its_value(app, monkeypatch):
+    app.switch_page("pages/producer.py").run()
+    app.radio(key="producer-source").set_value("x").run()
+    assert any("No X API bearer token is set" in line for line in texts(app, "warning"))
+
+    secret = "AAAA-canary-token-0123456789"
+    monkeypatch.setenv("X_BEARER_TOKEN", secret)
+    app.run()
+    assert any("An X API bearer token is set" in line for line in texts(app, "success"))
+    assert secret not in str(app._tree)
+
+
+def test_consumer_start_refuses_a_window_longer_than_a_day(app, tmp_path):
+    app.switch_page("pages/consumer.py").run()
+    app.text_input(key="consumer-window").input("2 days").run()
+    app.button(key="consumer-start").click().run()
+    assert "Not started: --window must be at most 1 day (got '2 days')" in texts(app, "error")
+    assert not JobFiles(tmp_path, "consumer").pid_file.exists()
+
+
+def test_consumer_page_says_there_is_nothing_yet(app):
+    app.switch_page("pages/consumer.py").run()
+    assert "No aggregates yet: start the producer and the Spark job." in texts(app, "info")
+    assert "No micro-batch recorded yet." in texts(app, "caption")
+
+
+def test_topics_page_says_the_broker_is_stopped(app):
+    app.switch_page("pages/topics.py").run()
+    assert any(line.startswith("Kafka: local broker stopped") for line in texts(app, "warning"))
