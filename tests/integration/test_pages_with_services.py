@@ -88,9 +88,8 @@ def test_producer_page_starts_shows_and_stops_the_producer(app, topic_name, tmp_
         return int(metric(app, "Acknowledged (events)").replace(",", "")) >= 400
 
     wait_until(acked_on_page, 60, "400 acknowledged events on the page")
-    print(
-        f"the page showed {metric(app, 'Acknowledged (events)')} acknowledged events, {metric(app, 'Now (events/s)')} events/s"
-    )
+    shown = f"{metric(app, 'Acknowledged (events)')} acknowledged events, {metric(app, 'Now (events/s)')} events/s"
+    print(f"the page showed {shown}")
     assert float(metric(app, "Now (events/s)").replace(",", "")) > 0
     assert app.get("arrow_data_frame") or app.dataframe, "no sample of the latest messages"
     assert any(s.value.startswith("Now: running · pid ") for s in app.subheader)
