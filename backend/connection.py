@@ -1,0 +1,529 @@
+"""Connection profiles for Kafka: the local broker, any cluster, or Azure Event Hubs' Kafka endpoint.
+
+The console's settings (``backend.settings``: environment, then ``.streamlit/secrets.toml``)
+stay the source of truth: ``active_profile`` reads a profile from them and ``save_profile``
+writes one into the TOML file, which is the only place a password is kept (it is gitignored;
+jobs get it through their environment). A password is a ``SecretStr``: it shows in no repr,
+no validation error and no message of this module.
+
+Event Hubs (Microsoft's documented Kafka endpoint configuration): bootstrap server
+``NAMESPACE.servicebus.windows.net:9093``, SASL_SSL with PLAIN, username ``$ConnectionString``
+and the whole connection string as the password.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from datetime import time as time_of_day
+from pathlib import Path
+from typing import Any, Literal
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
+
+from backend.kafka_clients import client_config
+from backend.settings import SaslMechanism, SecurityProtocol, Settings, load_settings
+
+ProfileKind = Literal["local", "cluster", "eventhubs"]
+
+EVENTHUBS_USERNAME = "$ConnectionString"
+EVENTHUBS_PORT = 9093
+
+# The top-level keys of secrets.toml (and the Settings fields) a profile is stored in.
+PROFILE_KEYS = (
+    "bootstrap_servers",
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_sasl_username",
+    "kafka_sasl_password",
+    "kafka_ssl_ca_location",
+)
+
+_HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+_SHOWABLE = re.compile(r"[A-Za-z0-9_.:\[\]-]{1,100}")
+_BOOTSTRAP_FORMAT = "bootstrap servers are host:port, comma-separated (e.g. kafka-1.example.com:9092)"
+
+
+def _parse_bootstrap(value: str) -> str:
+    """``host:port[,host:port...]`` with ports 1-65535, normalised to no spaces; "" stays "" (checked later)."""
+    if not value.strip():
+        return ""
+    entries = [entry.strip() for entry in value.split(",")]
+    if not all(entries):
+        raise ValueError(_BOOTSTRAP_FORMAT)
+    for number, entry in enumerate(entries, 1):
+        # An entry is echoed only when it cannot be a secret pasted into the wrong field.
+        shown = f"'{entry}'" if _SHOWABLE.fullmatch(entry) else f"entry {number}"
+        host, sep, port = entry.rpartition(":")
+        if not sep or not _HOST.fullmatch(host):
+            raise ValueError(f"bootstrap server {shown} is not host:port (e.g. kafka-1.example.com:9092)")
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"bootstrap server {shown} needs a port between 1 and 65535")
+    return ",".join(entries)
+
+
+class ConnectionProfile(BaseModel):
+    """Where and how the console's Kafka clients connect. Validated on creation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    kind: ProfileKind = "cluster"
+    # Empty only for a local profile: then the local broker of the settings (kafka_host:kafka_port).
+    bootstrap_servers: str = ""
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    # Event Hubs: the event hub (Kafka topic) a connection string is scoped to, if it names one.
+    entity_path: str | None = None
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        return _parse_bootstrap(value)
+
+    @model_validator(mode="after")
+    def _check_security(self) -> ConnectionProfile:
+        protocol = self.security_protocol
+        sasl_fields = {
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username": self.sasl_username,
+            "sasl_password": self.sasl_password,
+        }
+        if not self.bootstrap_servers and self.kind != "local":
+            raise ValueError(_BOOTSTRAP_FORMAT)
+        if self.kind == "local" and (protocol != "PLAINTEXT" or self.ssl_ca_location is not None):
+            raise ValueError("a local profile is the console's own broker: PLAINTEXT, without SASL or SSL")
+        if protocol.startswith("SASL_"):
+            missing = [name for name, value in sasl_fields.items() if not _filled(value)]
+            if missing:
+                raise ValueError(f"security protocol {protocol} needs {', '.join(missing)}")
+        else:
+            stray = [name for name, value in sasl_fields.items() if value is not None]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} only apply to SASL_PLAINTEXT or SASL_SSL (security protocol is {protocol})"
+                )
+        if self.ssl_ca_location is not None and protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(f"ssl_ca_location only applies to SSL or SASL_SSL (security protocol is {protocol})")
+        if self.entity_path is not None and self.kind != "eventhubs":
+            raise ValueError("entity_path (an event hub) only applies to an Event Hubs profile")
+        if self.kind == "eventhubs" and (
+            protocol != "SASL_SSL" or self.sasl_mechanism != "PLAIN" or self.sasl_username != EVENTHUBS_USERNAME
+        ):
+            raise ValueError(
+                f"an Event Hubs profile uses SASL_SSL, mechanism PLAIN and the username {EVENTHUBS_USERNAME} "
+                "(make it with profile_from_eventhubs from the connection string)"
+            )
+        return self
+
+    def settings_values(self) -> dict[str, str]:
+        """The profile as top-level keys of secrets.toml (Settings field names); a local profile has none."""
+        if self.kind == "local":
+            return {}
+        values = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "kafka_security_protocol": self.security_protocol,
+            "kafka_sasl_mechanism": self.sasl_mechanism,
+            "kafka_sasl_username": self.sasl_username,
+            "kafka_sasl_password": self.sasl_password.get_secret_value() if self.sasl_password else None,
+            "kafka_ssl_ca_location": str(self.ssl_ca_location) if self.ssl_ca_location else None,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+
+def _filled(value: str | SecretStr | None) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return bool(value and value.strip())
+
+
+# --- Azure Event Hubs ---------------------------------------------------------------------------
+
+_EVENTHUBS_FORMAT = "Endpoint=sb://NAMESPACE.servicebus.windows.net/;SharedAccessKeyName=NAME;SharedAccessKey=KEY"
+_EVENTHUBS_PARTS = {"endpoint": "Endpoint", "sharedaccesskeyname": "SharedAccessKeyName"}
+_EVENTHUBS_PARTS |= {"sharedaccesskey": "SharedAccessKey", "entitypath": "EntityPath"}
+_ENDPOINT = re.compile(r"sb://([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)/?")
+
+
+def profile_from_eventhubs(connection_string: str) -> ConnectionProfile:
+    """A profile for Event Hubs' Kafka endpoint from a namespace or event hub connection string.
+
+    ``Endpoint=sb://NAMESPACE.servicebus.windows.net/;SharedAccessKeyName=NAME;SharedAccessKey=KEY``
+    with an optional ``;EntityPath=HUB`` (kept as ``entity_path``: the hub is the Kafka topic).
+    Other clouds' domains (``servicebus.chinacloudapi.cn``...) are accepted. Raises ValueError
+    with a message that never repeats any part of the input but the endpoint's host name.
+    """
+    text = connection_string.strip().strip("\"'").strip()
+    parts: dict[str, str] = {}
+    for number, part in enumerate((p.strip() for p in text.split(";")), 1):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        canonical = _EVENTHUBS_PARTS.get(name.strip().lower())
+        if not sep:
+            raise ValueError(
+                f"not an Event Hubs connection string: part {number} is not Name=value ({_EVENTHUBS_FORMAT})"
+            )
+        if canonical is None:
+            continue  # e.g. TransportType: nothing the Kafka endpoint uses
+        if canonical in parts:
+            raise ValueError(f"not an Event Hubs connection string: {canonical} appears twice")
+        parts[canonical] = value.strip()
+    missing = [name for name in ("Endpoint", "SharedAccessKeyName", "SharedAccessKey") if not parts.get(name)]
+    if missing:
+        raise ValueError(
+            f"not an Event Hubs connection string: {', '.join(missing)} missing or empty; "
+            f"expected {_EVENTHUBS_FORMAT} (copy it from the namespace's Shared access policies)"
+        )
+    endpoint = _ENDPOINT.fullmatch(parts["Endpoint"])
+    if endpoint is None:
+        raise ValueError("the Endpoint of an Event Hubs connection string is sb://NAMESPACE.servicebus.windows.net/")
+    return ConnectionProfile(
+        kind="eventhubs",
+        bootstrap_servers=f"{endpoint.group(1)}:{EVENTHUBS_PORT}",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="PLAIN",
+        sasl_username=EVENTHUBS_USERNAME,
+        sasl_password=SecretStr(text),
+        entity_path=parts.get("EntityPath") or None,
+    )
+
+
+# --- profiles and the console's settings --------------------------------------------------------
+
+
+def active_profile(settings: Settings) -> ConnectionProfile:
+    """The profile the settings describe: the local broker unless ``bootstrap_servers`` is set.
+
+    SASL fields are taken only with a SASL protocol and the CA file only with an SSL one
+    (Settings tolerates them otherwise; a profile does not). Event Hubs is recognised by the
+    username ``$ConnectionString``. Raises ValueError when the settings are not a valid profile.
+    """
+    if not settings.bootstrap_servers:
+        return ConnectionProfile(kind="local", bootstrap_servers=settings.bootstrap)
+    protocol = settings.kafka_security_protocol
+    sasl = protocol.startswith("SASL_")
+    eventhubs = (
+        protocol == "SASL_SSL"
+        and settings.kafka_sasl_mechanism == "PLAIN"
+        and settings.kafka_sasl_username == EVENTHUBS_USERNAME
+    )
+    entity_path = None
+    if eventhubs and settings.kafka_sasl_password is not None:
+        try:
+            entity_path = profile_from_eventhubs(settings.kafka_sasl_password.get_secret_value()).entity_path
+        except ValueError:
+            entity_path = None
+    return ConnectionProfile(
+        kind="eventhubs" if eventhubs else "cluster",
+        bootstrap_servers=settings.bootstrap_servers,
+        security_protocol=protocol,
+        sasl_mechanism=settings.kafka_sasl_mechanism if sasl else None,
+        sasl_username=settings.kafka_sasl_username if sasl else None,
+        sasl_password=settings.kafka_sasl_password if sasl else None,
+        ssl_ca_location=settings.kafka_ssl_ca_location if protocol in ("SSL", "SASL_SSL") else None,
+        entity_path=entity_path,
+    )
+
+
+def bootstrap_of(profile: ConnectionProfile) -> str:
+    """The profile's bootstrap servers; for a local profile without any, the settings' local broker."""
+    if profile.bootstrap_servers:
+        return profile.bootstrap_servers
+    settings = load_settings()
+    return f"{settings.kafka_host}:{settings.kafka_port}"
+
+
+def client_config_for(profile: ConnectionProfile) -> dict[str, Any]:
+    """librdkafka configuration for the profile: the same as ``client_config`` builds from Settings."""
+    fields: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_of(profile),
+        "kafka_security_protocol": profile.security_protocol,
+        "kafka_sasl_mechanism": profile.sasl_mechanism,
+        "kafka_sasl_username": profile.sasl_username,
+        "kafka_sasl_password": profile.sasl_password,
+        "kafka_ssl_ca_location": profile.ssl_ca_location,
+    }
+    # Validated already as a profile: build the Settings without reading the environment or files.
+    return client_config(Settings.model_construct(**fields))
+
+
+def save_profile(profile: ConnectionProfile, secrets_file: Path) -> None:
+    """Store the profile as the top-level keys ``PROFILE_KEYS`` of the TOML file, atomically.
+
+    Every other key and table stays; so do comments and layout where the file allows a
+    line-wise edit (checked by parsing the result), otherwise the file is rewritten from its
+    parsed content. A local profile removes the keys. The file is created with mode 0600, and
+    an existing one loses any group and other permissions (it holds a password). Raises
+    ValueError when the existing file is not valid TOML (it is then left as it is).
+    """
+    target = Path(os.path.realpath(secrets_file))
+    old_text = target.read_text(encoding="utf-8") if target.exists() else ""
+    try:
+        old = tomllib.loads(old_text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{target} is not valid TOML ({error}): fix or remove it, then save again") from error
+    values = profile.settings_values()
+    expected = {key: value for key, value in old.items() if key not in PROFILE_KEYS} | values
+    text = _edit_lines(old_text, values)
+    if not _parses_to(text, expected):
+        text = toml_dumps(expected)
+        if not _parses_to(text, expected):  # a value the writer cannot express: keep the file as it is
+            raise ValueError(f"{target} holds values that cannot be written back; nothing was changed")
+    mode = (target.stat().st_mode & 0o700) if target.exists() else 0o600
+    _write_atomically(target, text, mode)
+
+
+def _parses_to(text: str, expected: Mapping[str, Any]) -> bool:
+    try:
+        return tomllib.loads(text) == expected
+    except tomllib.TOMLDecodeError:
+        return False
+
+
+def _edit_lines(text: str, values: Mapping[str, str]) -> str:
+    """Replace our top-level ``key = value`` lines (those before the first table) with ``values``."""
+    lines = text.splitlines(keepends=True)
+    first_table = next((i for i, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines))
+    ours = re.compile(r"\s*(?:" + "|".join(re.escape(k) for k in PROFILE_KEYS) + r")\s*=")
+    removed = [i for i in range(first_table) if ours.match(lines[i])]
+    new = [f"{key} = {_toml_value(value)}\n" for key, value in values.items()]
+    if not removed and new and lines:
+        new.append("\n")  # a blank line between our keys, put first, and what the file held
+    at = removed[0] if removed else 0  # where our first key was: the lines before it all stay
+    kept = [line for i, line in enumerate(lines) if i not in set(removed)]
+    return "".join(kept[:at] + new + kept[at:])
+
+
+def _write_atomically(target: Path, text: str, mode: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+# --- a small TOML writer ------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_dumps(data: Mapping[str, Any]) -> str:
+    """TOML for what ``tomllib`` reads: str, int, float, bool, dates and times, lists and tables."""
+    lines: list[str] = []
+    _emit_table([], data, lines, header=None)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _emit_table(path: list[str], table: Mapping[str, Any], lines: list[str], header: str | None) -> None:
+    plain = [(k, v) for k, v in table.items() if not isinstance(v, Mapping) and not _is_table_array(v)]
+    tables = [(k, v) for k, v in table.items() if isinstance(v, Mapping)]
+    arrays = [(k, v) for k, v in table.items() if _is_table_array(v)]
+    if header is not None and (plain or not (tables or arrays) or header.startswith("[[")):
+        lines += ["", header]
+    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in plain]
+    for key, sub in tables:
+        sub_path = [*path, key]
+        _emit_table(sub_path, sub, lines, header=f"[{_dotted(sub_path)}]")
+    for key, items in arrays:
+        sub_path = [*path, key]
+        for item in items:
+            _emit_table(sub_path, item, lines, header=f"[[{_dotted(sub_path)}]]")
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, Mapping) for item in value)
+
+
+def _dotted(path: Iterable[str]) -> str:
+    return ".".join(_toml_key(part) for part in path)
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    escaped = "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c) for c in text)
+    return f'"{escaped}"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, datetime | date | time_of_day):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"TOML has no value of type {type(value).__name__}")
+
+
+# --- errors of librdkafka clients, explained ----------------------------------------------------
+
+# After one of these, waiting longer does not help: the client would only retry the same.
+_TERMINAL = {
+    KafkaError._AUTHENTICATION,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError._SSL,
+    KafkaError._ALL_BROKERS_DOWN,
+}
+_NOISE = re.compile(r"^\S+/(?:bootstrap|\d+): |\s*\(after \d+ms in state \w+\)")
+
+
+class ClientErrors:
+    """An ``error_cb`` for librdkafka clients that keeps the distinct errors and explains them."""
+
+    def __init__(self, secrets: Iterable[str] = (), keep: int = 20) -> None:
+        self.errors: list[KafkaError] = []
+        self._seen: set[tuple[int, str]] = set()
+        self._secrets = [s for s in secrets if s]
+        self._keep = keep
+
+    def __call__(self, error: KafkaError) -> None:
+        key = (error.code(), _NOISE.sub("", error.str()))
+        if key not in self._seen and len(self.errors) < self._keep:
+            self._seen.add(key)
+            self.errors.append(error)
+
+    def config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` with this callback and librdkafka's own logging off (errors come here instead)."""
+        return {**config, "error_cb": self, "log_level": 0}
+
+    @property
+    def terminal(self) -> bool:
+        return any(e.code() in _TERMINAL or "SSL handshake failed" in e.str() for e in self.errors)
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def explain(self, bootstrap: str, timeout_s: float, failure: KafkaException | None = None) -> str:
+        """A message a user can act on, from the most telling error seen (no secret in it)."""
+        details = {e.code(): _NOISE.sub("", e.str()) for e in self.errors}
+        ssl = next((_NOISE.sub("", e.str()) for e in self.errors if "SSL handshake failed" in e.str()), None)
+        if KafkaError._AUTHENTICATION in details or KafkaError.SASL_AUTHENTICATION_FAILED in details:
+            detail = details.get(KafkaError.SASL_AUTHENTICATION_FAILED) or details[KafkaError._AUTHENTICATION]
+            hint = "check the SASL mechanism, username and password"
+            if re.search(r"supported mechanisms:\s*$", detail):
+                hint = "the listener offers no SASL mechanism: is it a PLAINTEXT listener? Check the security protocol"
+            message = f"authentication failed at {bootstrap}: {hint} ({detail})"
+        elif ssl is not None or KafkaError._SSL in details:
+            detail = ssl or details[KafkaError._SSL]
+            message = (
+                f"SSL handshake with {bootstrap} failed: check the security protocol, that this port is an SSL "
+                f"listener and the CA certificate ({detail})"
+            )
+        elif KafkaError._RESOLVE in details:
+            detail = details[KafkaError._RESOLVE]
+            message = f"cannot reach Kafka at {bootstrap}: a host name does not resolve ({detail})"
+        elif any("Connection refused" in detail for detail in details.values()):
+            message = f"cannot reach Kafka at {bootstrap}: connection refused (is the broker running, the port right?)"
+        elif KafkaError._TRANSPORT in details:
+            message = f"cannot reach Kafka at {bootstrap}: {details[KafkaError._TRANSPORT]}"
+        elif (
+            failure is not None
+            and failure.args
+            and isinstance(failure.args[0], KafkaError)
+            and failure.args[0].code() not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT)
+        ):
+            message = f"cannot reach Kafka at {bootstrap}: {failure.args[0].str()}"
+        else:
+            message = (
+                f"cannot reach Kafka at {bootstrap}: no answer within {timeout_s:g} s "
+                "(a wrong address or port, a firewall, or the broker is down)"
+            )
+        return self.scrub(message)
+
+
+# --- testing a profile --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    ok: bool
+    message: str
+    brokers: int
+    topics: int  # topics a client sees, without internal ones (__consumer_offsets...)
+    elapsed_s: float
+
+
+def test_connection(profile: ConnectionProfile, timeout_s: float = 10.0) -> ConnectionResult:
+    """Fetch the cluster's metadata once; returns within about ``timeout_s`` whatever happens.
+
+    Stops early once librdkafka reports something retrying will not fix (authentication, SSL,
+    every broker down). The message says what to check and never holds the password.
+    """
+    began = time.monotonic()
+    deadline = began + timeout_s
+    secret = profile.sasl_password.get_secret_value() if profile.sasl_password else ""
+    errors = ClientErrors(secrets=[secret])
+    bootstrap = bootstrap_of(profile)
+
+    def failed(message: str) -> ConnectionResult:
+        return ConnectionResult(False, errors.scrub(message), 0, 0, time.monotonic() - began)
+
+    if profile.ssl_ca_location is not None and not profile.ssl_ca_location.is_file():
+        return failed(f"the CA certificate file {profile.ssl_ca_location} does not exist")
+    try:
+        admin = AdminClient(errors.config(client_config_for(profile)))
+    except KafkaException as error:
+        return failed(f"invalid client configuration: {error.args[0].str() if error.args else error}")
+    last: KafkaException | None = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return failed(errors.explain(bootstrap, timeout_s, last))
+        try:
+            metadata = admin.list_topics(timeout=min(0.5, remaining))
+            break
+        except KafkaException as error:
+            last = error
+        admin.poll(0)  # serves error_cb
+        if errors.terminal:
+            return failed(errors.explain(bootstrap, timeout_s, last))
+    elapsed = time.monotonic() - began
+    topics = [name for name in metadata.topics if not name.startswith("__")]
+    message = f"connected to {bootstrap}: {len(metadata.brokers)} broker(s), {len(topics)} topic(s), in {elapsed:.1f} s"
+    if profile.entity_path and profile.entity_path not in metadata.topics:
+        message += f"; the event hub '{profile.entity_path}' of the connection string is not among the topics"
+    return ConnectionResult(True, errors.scrub(message), len(metadata.brokers), len(topics), elapsed)
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # pytest must not collect it where imported
