@@ -94,6 +94,16 @@ class BrowseResult:
     notes: list[str] = field(default_factory=list)
 
 
+# What the browser keeps of one value: 500 values of 1 MB would hold half a gigabyte of text.
+MAX_VALUE_CHARS = 50_000
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_VALUE_CHARS:
+        return text
+    return text[:MAX_VALUE_CHARS] + f"\n… ({len(text) - MAX_VALUE_CHARS:,} more characters not shown)"
+
+
 def browsed_message(
     partition: int, offset: int, timestamp_ms: int | None, key: bytes | None, value: bytes | None
 ) -> BrowsedMessage:
@@ -113,10 +123,10 @@ def browsed_message(
         offset=offset,
         timestamp_ms=timestamp_ms,
         key=None if key is None else key.decode("utf-8", errors="replace"),
-        value_text=text,
+        value_text=_cut(text),
         value_bytes=len(raw),
         is_json=is_json,
-        pretty=pretty,
+        pretty=_cut(pretty),
     )
 
 

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         toml_file=SECRETS_FILE,
         extra="ignore",
         frozen=True,
+        # A validation error must not print what was given: it may be a password.
+        hide_input_in_errors=True,
     )
 
     state_dir: Path = Field(

@@ -1,0 +1,187 @@
+"""Setup: what this machine needs, the local broker, the Kafka connection profile and the topic."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from backend import checks, connection, local_kafka
+from backend.settings import SECRETS_FILE
+from backend.topics import TopicError, TopicSpec, create_topic
+from pages import _live
+
+settings = _live.settings()
+monitor = _live.monitor(settings)
+
+st.title("Setup")
+
+# -- 1. prerequisites -----------------------------------------------------------------------
+
+st.header("1. This machine")
+
+
+@st.cache_data(ttl=300, show_spinner="Checking Java, Maven and the jars…")
+def machine_checks() -> list[checks.Check]:
+    return checks.all_checks()
+
+
+if st.button("Check again", key="setup-recheck"):
+    machine_checks.clear()
+for check in machine_checks():
+    if check.ok:
+        st.success(f"**{check.name}**: {check.detail}")
+    else:
+        st.error(f"**{check.name}**: {check.detail}. Fix: {check.fix}")
+
+# -- 2. the local broker ----------------------------------------------------------------------
+
+st.header("2. Local Kafka broker")
+broker = local_kafka.LocalBroker.from_settings(settings)
+status = local_kafka.status(broker)
+if settings.bootstrap_servers:
+    st.info(f"The active profile is another cluster (`{settings.bootstrap}`); the local broker is not used.")
+answering = monitor.snapshot().kafka.reachable and not settings.bootstrap_servers
+if status.running:
+    st.success(f"Running at `{status.bootstrap}` (pid {status.pid}). Data and log: `{broker.kafka_dir}`")
+elif answering:
+    st.info(
+        f"A broker answers at `{status.bootstrap}`, but this console did not start it (no pid file in "
+        f"`{broker.kafka_dir}`): stop it where it was started."
+    )
+else:
+    st.warning(f"Stopped. It will listen on `{status.bootstrap}`, with its data in `{broker.kafka_dir}`.")
+start_column, stop_column, _ = st.columns([1, 1, 4])
+if start_column.button("Start broker", type="primary", disabled=status.running or answering, key="setup-broker-start"):
+    with st.status("Starting the local Kafka broker…", expanded=True) as progress:
+        began = time.monotonic()
+        try:
+            current, already = local_kafka.start(broker, progress=lambda step: st.write(f"… {step}"))
+        except local_kafka.BrokerError as error:
+            progress.update(label="The broker did not start", state="error")
+            st.code(str(error), language=None)
+        else:
+            progress.update(
+                label=f"Broker running at {current.bootstrap} ({time.monotonic() - began:.1f} s)", state="complete"
+            )
+            monitor.refresh()
+if stop_column.button("Stop broker", disabled=not status.running, key="setup-broker-stop"):
+    with st.spinner("Stopping the broker (a clean shutdown takes a few seconds)…"):
+        began = time.monotonic()
+        outcome = local_kafka.stop(broker)
+    st.info(f"Broker {outcome} after {time.monotonic() - began:.1f} s.")
+    monitor.refresh()
+
+# -- 3. the connection profile ------------------------------------------------------------------
+
+st.header("3. Kafka connection")
+active = connection.active_profile(settings)
+st.caption(
+    f"Active: **{active.kind}** · `{settings.bootstrap}` · {settings.kafka_security_protocol}. "
+    f"Saved in `{SECRETS_FILE}` (never committed); environment variables TWEETSTREAM_* override it."
+)
+kinds = {"local": "This machine's broker", "cluster": "An existing cluster", "eventhubs": "Azure Event Hubs"}
+kind = st.radio("Connect to", list(kinds), format_func=kinds.get, index=list(kinds).index(active.kind), horizontal=True)
+
+profile: connection.ConnectionProfile | None = None
+problem: str | None = None
+try:
+    if kind == "local":
+        profile = connection.ConnectionProfile(kind="local")
+        st.caption(f"The local broker at `{settings.kafka_host}:{settings.kafka_port}`, no security.")
+    elif kind == "cluster":
+        left, right = st.columns(2)
+        bootstrap = left.text_input(
+            "Bootstrap servers (host:port, comma-separated)",
+            value=active.bootstrap_servers if active.kind == "cluster" else "",
+        )
+        protocol = right.selectbox(
+            "Security protocol",
+            ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+            index=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].index(active.security_protocol),
+        )
+        mechanism = username = password = ca = None
+        if protocol.startswith("SASL_"):
+            mechanism = left.selectbox("SASL mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+            username = right.text_input("SASL username", value=active.sasl_username or "")
+            saved = active.sasl_password is not None
+            password = left.text_input(
+                "SASL password" + (" (one is saved; leave empty to keep it)" if saved else ""), type="password"
+            ) or (active.sasl_password.get_secret_value() if saved else None)
+        if protocol in ("SSL", "SASL_SSL"):
+            ca = right.text_input(
+                "CA certificate file (PEM; empty: the system's)", value=str(active.ssl_ca_location or "")
+            )
+        profile = connection.ConnectionProfile(
+            kind="cluster",
+            bootstrap_servers=bootstrap,
+            security_protocol=protocol,
+            sasl_mechanism=mechanism,
+            sasl_username=username or None,
+            sasl_password=password,
+            ssl_ca_location=ca or None,
+        )
+    else:
+        text = st.text_input(
+            "Event Hubs connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…)",
+            type="password",
+            help="Shared access policy of the namespace; shown masked and saved only in secrets.toml.",
+        )
+        if text:
+            profile = connection.profile_from_eventhubs(text)
+            hub = f"; event hub (topic) `{profile.entity_path}`" if profile.entity_path else ""
+            st.caption(f"Kafka endpoint `{profile.bootstrap_servers}`, SASL_SSL/PLAIN{hub}")
+        elif active.kind == "eventhubs":
+            profile = active
+            st.caption(f"Saved: `{active.bootstrap_servers}` (the connection string is kept in secrets.toml).")
+except ValueError as error:  # pydantic's ValidationError is a ValueError
+    problem = str(error)
+if problem:
+    st.error(problem)
+
+test_column, save_column, _ = st.columns([1, 1, 4])
+if test_column.button("Test connection", disabled=profile is None, key="setup-test"):
+    with st.spinner("Connecting (at most 10 s)…"):
+        result = connection.test_connection(profile)
+    (st.success if result.ok else st.error)(f"{result.message} ({result.elapsed_s:.1f} s)")
+if save_column.button("Save profile", disabled=profile is None, key="setup-save"):
+    try:
+        connection.save_profile(profile, SECRETS_FILE)
+    except (OSError, ValueError) as error:
+        st.error(f"Not saved: {error}")
+    else:
+        _live.flash("setup", "success", "Saved. Jobs started from now on use this profile; running jobs keep theirs.")
+        st.rerun()
+_live.show_flash("setup")
+
+# -- 4. the topic --------------------------------------------------------------------------------
+
+st.header("4. Topic")
+with st.form("create-topic"):
+    left, middle, right = st.columns(3)
+    name = left.text_input("Name", value="tweets")
+    partitions = middle.number_input("Partitions", min_value=1, max_value=1000, value=4)
+    replication = right.number_input(
+        "Replication factor", min_value=1, max_value=10, value=1 if active.kind == "local" else 3
+    )
+    retention_hours = left.number_input("Retention (hours; 0 = the broker's default)", min_value=0, value=24)
+    create = st.form_submit_button("Create topic")
+if create:
+    try:
+        spec = TopicSpec(
+            name=name.strip(),
+            partitions=int(partitions),
+            replication_factor=int(replication),
+            retention_ms=int(retention_hours) * 3_600_000 if retention_hours else None,
+        )
+        with st.spinner(f"Creating '{spec.name}'…"):
+            create_topic(_live.admin_client(settings), spec, timeout=10.0)
+    except TopicError as error:
+        st.error(str(error))
+    else:
+        retention = f"{retention_hours} h" if retention_hours else "the broker's default"
+        st.success(
+            f"Topic '{spec.name}' created: {spec.partitions} partitions, replication {spec.replication_factor}, "
+            f"retention {retention}."
+        )
+        monitor.refresh()
