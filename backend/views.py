@@ -5,6 +5,7 @@ No Streamlit here: the pages stay thin and these are unit-tested without service
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,16 @@ TIME_RANGES: dict[str, timedelta | None] = {
     "everything": None,
 }
 DEFAULT_TIME_RANGE = "last hour"
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def plain(text: str, limit: int = 80) -> str:
+    """``text`` made safe for a Streamlit label (labels are Markdown): specials escaped, one line, cut."""
+    one_line = " ".join(text.split())
+    cut = one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", cut)
 
 
 def utc(seconds: float) -> datetime:

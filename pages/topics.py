@@ -134,9 +134,8 @@ if submitted:
                     if message.timestamp_ms is not None
                     else "no timestamp"
                 )
-                with st.expander(
-                    f"partition {message.partition} · offset {message.offset} · {stamp} · key {message.key}"
-                ):
+                key = views.plain(message.key or "(none)")
+                with st.expander(f"partition {message.partition} · offset {message.offset} · {stamp} · key {key}"):
                     # st.code shows the value as text: nothing in it is rendered or executed.
                     st.code(message.pretty, language="json" if message.is_json else None)
                     st.caption(f"{message.value_bytes:,} bytes")

@@ -159,3 +159,10 @@ def test_the_checks_name_a_fix_whenever_they_fail(monkeypatch, tmp_path):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     for check in (checks.check_java(), checks.check_maven()):
         assert not check.ok and "apt-get install" in check.fix
+
+
+def test_labels_show_markdown_and_html_as_typed():
+    assert views.plain("[x](javascript:alert(1)) <b>**hi**</b>") == (
+        r"\[x\]\(javascript\:alert\(1\)\) \<b\>\*\*hi\*\*\</b\>"
+    )
+    assert views.plain("a\nb" + "c" * 200, limit=10) == "a bcccccc…"  # 10 characters with the ellipsis
