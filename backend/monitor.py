@@ -4,8 +4,8 @@ One ``Monitor`` per Kafka cluster and state directory runs a daemon thread that,
 a second, reads the jobs' pid and status files and the topics' watermarks (every Kafka call
 bounded by a short timeout) and keeps the history of the rates derived from them for the
 last 15 minutes. Pages read ``Monitor.snapshot()``, which returns at once with the latest
-sample, however slow or unreachable the cluster is. The thread stops after a few minutes
-without readers and starts again with the next one.
+sample, however slow or unreachable the cluster is. The thread samples as long as the
+console runs (viewers or not), so the history has no gaps; ``close`` ends it.
 
 The rates are pure arithmetic on counter samples (``RateHistory``, ``lag_per_partition``),
 tested without services.
@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,6 @@ from backend.store import AggregatesStore, Progress
 HISTORY_S = 15 * 60.0
 SAMPLE_INTERVAL_S = 1.0
 KAFKA_TIMEOUT_S = 1.5  # per call: a sample never waits longer on an unreachable cluster
-IDLE_STOP_S = 300.0  # the thread stops when nobody has asked for a snapshot for this long
 
 
 @dataclass(frozen=True)
@@ -128,19 +128,19 @@ class Monitor:
         self._store = AggregatesStore(store_path(settings.state_dir))
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._last_read = time.monotonic()
+        self._closed = threading.Event()
         self._admin: AdminClient | None = None
         self._kafka = KafkaSample(reachable=False, sampled_at=0.0, error="not sampled yet")
         self._producer_history = RateHistory()
         self._topic_history: dict[str, RateHistory] = {}
         self._partition_history: dict[tuple[str, int], RateHistory] = {}
         self._snapshot = self._sample_local()
+        _instances.add(self)
 
     # -- what pages call -------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
         """The latest sample; never waits on Kafka. Starts the sampler thread if it is not running."""
-        self._last_read = time.monotonic()
         self._ensure_running()
         with self._lock:
             return self._snapshot
@@ -169,23 +169,24 @@ class Monitor:
         return self.snapshot()
 
     def close(self) -> None:
-        self._last_read = float("-inf")
+        """Stop sampling (the thread ends within a sample); snapshots then stay as they were."""
+        self._closed.set()
 
     # -- the sampler -------------------------------------------------------------------------
 
     def _ensure_running(self) -> None:
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._closed.is_set() or (self._thread is not None and self._thread.is_alive()):
                 return
             self._thread = threading.Thread(target=self._run, name="tweetstream-monitor", daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
-        while time.monotonic() - self._last_read < IDLE_STOP_S:
+        while not self._closed.is_set():
             began = time.monotonic()
             with contextlib.suppress(Exception):  # a sampling error must not end the history
                 self._sample_once()
-            time.sleep(max(0.05, self.interval_s - (time.monotonic() - began)))
+            self._closed.wait(max(0.05, self.interval_s - (time.monotonic() - began)))
 
     def _sample_local(self) -> Snapshot:
         """Files only (pid, status, store): fast, no network."""
@@ -264,6 +265,15 @@ def _offsets(admin: AdminClient, partitions: list[TopicPartition], spec: OffsetS
         with contextlib.suppress(KafkaException):  # one partition without a leader: skip it this round
             result[(tp.topic, tp.partition)] = future.result(timeout=KAFKA_TIMEOUT_S + 0.5).offset
     return result
+
+
+_instances: weakref.WeakSet[Monitor] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every monitor of this process (tests: no sampler outlives its test's broker and state)."""
+    for monitor in list(_instances):
+        monitor.close()
 
 
 def monitor_key(settings: Settings) -> tuple[str, str, str]:

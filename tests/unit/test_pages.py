@@ -6,6 +6,8 @@ with a message that says what to do, and start nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -17,7 +19,7 @@ PAGES = ["pages/overview.py", "pages/setup.py", "pages/producer.py", "pages/cons
 
 
 @pytest.fixture
-def app(monkeypatch, tmp_path) -> AppTest:
+def app(monkeypatch, tmp_path) -> Iterator[AppTest]:
     monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(free_port()))
     monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(free_port()))
@@ -26,7 +28,7 @@ def app(monkeypatch, tmp_path) -> AppTest:
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
     at.run()
     assert not at.exception
-    return at
+    yield at
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
