@@ -168,6 +168,10 @@ class Monitor:
         self._sample_once()
         return self.snapshot()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
     def close(self) -> None:
         """Stop sampling (the thread ends within a sample); snapshots then stay as they were."""
         self._closed.set()
@@ -270,10 +274,12 @@ def _offsets(admin: AdminClient, partitions: list[TopicPartition], spec: OffsetS
 _instances: weakref.WeakSet[Monitor] = weakref.WeakSet()
 
 
-def close_all() -> None:
-    """Close every monitor of this process (tests: no sampler outlives its test's broker and state)."""
+def close_all(keep: Monitor | None = None) -> None:
+    """Close every monitor of this process but ``keep``: after the profile changed, the old
+    cluster is no longer watched; in tests, no sampler outlives its test's broker and state."""
     for monitor in list(_instances):
-        monitor.close()
+        if monitor is not keep:
+            monitor.close()
 
 
 def monitor_key(settings: Settings) -> tuple[str, str, str]:

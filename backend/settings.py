@@ -8,6 +8,7 @@ keys of ``.streamlit/secrets.toml``; the environment wins over the file. Secrets
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,13 @@ from pydantic_settings import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 
+
+def secrets_file() -> Path:
+    """The secrets file settings are read from (and the Setup page saves profiles to):
+    ``TWEETSTREAM_SECRETS_FILE`` when set (tests, a second console), else .streamlit/secrets.toml."""
+    return Path(os.environ.get("TWEETSTREAM_SECRETS_FILE") or SECRETS_FILE)
+
+
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
@@ -29,7 +37,6 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TWEETSTREAM_",
-        toml_file=SECRETS_FILE,
         extra="ignore",
         frozen=True,
         # A validation error must not print what was given: it may be a password.
@@ -90,7 +97,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=secrets_file()))
 
 
 def load_settings() -> Settings:

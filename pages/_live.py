@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from backend import views
 from backend.kafka_clients import client_config
-from backend.monitor import Monitor, Snapshot, monitor_key
+from backend.monitor import Monitor, Snapshot, close_all, monitor_key
 from backend.settings import Settings, load_settings
 
 REFRESH_S = 2.0  # how often the live parts redraw (the monitor samples every second)
@@ -31,8 +31,14 @@ def _monitor(_settings: Settings, key: tuple[str, str, str]) -> Monitor:
 
 
 def monitor(current: Settings | None = None) -> Monitor:
+    """The monitor of the active profile; monitors of other profiles are closed."""
     current = current or settings()
-    return _monitor(current, monitor_key(current))
+    active = _monitor(current, monitor_key(current))
+    if active.closed:  # closed when another profile was active: start a fresh one
+        _monitor.clear()
+        active = _monitor(current, monitor_key(current))
+    close_all(keep=active)
+    return active
 
 
 @st.cache_resource(show_spinner=False)

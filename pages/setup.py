@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from backend import checks, connection, local_kafka
-from backend.settings import SECRETS_FILE
+from backend.settings import secrets_file
 from backend.topics import TopicError, TopicSpec, create_topic
 from pages import _live
 
@@ -61,16 +61,19 @@ if start_column.button("Start broker", type="primary", disabled=status.running o
             progress.update(label="The broker did not start", state="error")
             st.code(str(error), language=None)
         else:
-            progress.update(
-                label=f"Broker running at {current.bootstrap} ({time.monotonic() - began:.1f} s)", state="complete"
-            )
+            elapsed = time.monotonic() - began
+            progress.update(label=f"Broker running at {current.bootstrap} ({elapsed:.1f} s)", state="complete")
             monitor.refresh()
+            _live.flash("setup-broker", "success", f"Broker started at `{current.bootstrap}` in {elapsed:.1f} s.")
+            st.rerun()
 if stop_column.button("Stop broker", disabled=not status.running, key="setup-broker-stop"):
     with st.spinner("Stopping the broker (a clean shutdown takes a few seconds)…"):
         began = time.monotonic()
         outcome = local_kafka.stop(broker)
-    st.info(f"Broker {outcome} after {time.monotonic() - began:.1f} s.")
     monitor.refresh()
+    _live.flash("setup-broker", "info", f"Broker {outcome} after {time.monotonic() - began:.1f} s.")
+    st.rerun()
+_live.show_flash("setup-broker")
 
 # -- 3. the connection profile ------------------------------------------------------------------
 
@@ -78,7 +81,7 @@ st.header("3. Kafka connection")
 active = connection.active_profile(settings)
 st.caption(
     f"Active: **{active.kind}** · `{settings.bootstrap}` · {settings.kafka_security_protocol}. "
-    f"Saved in `{SECRETS_FILE}` (never committed); environment variables TWEETSTREAM_* override it."
+    f"Saved in `{secrets_file()}` (never committed); environment variables TWEETSTREAM_* override it."
 )
 kinds = {"local": "This machine's broker", "cluster": "An existing cluster", "eventhubs": "Azure Event Hubs"}
 kind = st.radio("Connect to", list(kinds), format_func=kinds.get, index=list(kinds).index(active.kind), horizontal=True)
@@ -102,7 +105,9 @@ try:
         )
         mechanism = username = password = ca = None
         if protocol.startswith("SASL_"):
-            mechanism = left.selectbox("SASL mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+            mechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+            saved_mechanism = active.sasl_mechanism if active.sasl_mechanism in mechanisms else "PLAIN"
+            mechanism = left.selectbox("SASL mechanism", mechanisms, index=mechanisms.index(saved_mechanism))
             username = right.text_input("SASL username", value=active.sasl_username or "")
             saved = active.sasl_password is not None
             password = left.text_input(
@@ -146,7 +151,7 @@ if test_column.button("Test connection", disabled=profile is None, key="setup-te
     (st.success if result.ok else st.error)(f"{result.message} ({result.elapsed_s:.1f} s)")
 if save_column.button("Save profile", disabled=profile is None, key="setup-save"):
     try:
-        connection.save_profile(profile, SECRETS_FILE)
+        connection.save_profile(profile, secrets_file())
     except (OSError, ValueError) as error:
         st.error(f"Not saved: {error}")
     else:

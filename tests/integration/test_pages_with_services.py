@@ -20,6 +20,7 @@ from backend.topics import describe_topic
 @pytest.fixture
 def app(kafka_broker: LocalBroker, monkeypatch, tmp_path) -> Iterator[AppTest]:
     monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "secrets.toml"))  # never the developer's
     monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(kafka_broker.port))
     monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(kafka_broker.controller_port))
     monkeypatch.delenv("TWEETSTREAM_BOOTSTRAP_SERVERS", raising=False)
@@ -169,3 +170,37 @@ def test_topics_page_lists_the_topic_and_browses_its_messages(app, topic_name, t
     assert any(line.startswith("50 messages read") for line in texts(app, "caption")), texts(app, "caption")
     assert len(app.expander) >= 50
     assert '"data"' in app.code[0].value
+
+
+def test_a_cluster_profile_is_tested_and_saved_and_event_hubs_strings_stay_masked(app, kafka_broker, tmp_path):
+    app.switch_page("pages/setup.py").run()
+    app.radio[[r.label for r in app.radio].index("Connect to")].set_value("cluster").run()
+    app.text_input[[t.label for t in app.text_input].index("Bootstrap servers (host:port, comma-separated)")].input(
+        kafka_broker.bootstrap
+    ).run()
+    app.button(key="setup-test").click().run()
+    assert not app.exception
+    assert any(kafka_broker.bootstrap in line for line in texts(app, "success")), texts(app, "error")
+
+    app.button(key="setup-save").click().run()
+    assert "Saved. Jobs started from now on use this profile; running jobs keep theirs." in texts(app, "success")
+    assert f'bootstrap_servers = "{kafka_broker.bootstrap}"' in (tmp_path / "secrets.toml").read_text()
+    assert any(line.startswith("Active: **cluster** · `" + kafka_broker.bootstrap) for line in texts(app, "caption"))
+
+    key = "c2VjcmV0LWNhbmFyeS1rZXk="
+    app.radio[[r.label for r in app.radio].index("Connect to")].set_value("eventhubs").run()
+    field = next(t for t in app.text_input if t.label.startswith("Event Hubs connection string"))
+    field.input(
+        f"Endpoint=sb://tweets-ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey={key};EntityPath=tweets"
+    ).run()
+    assert not app.exception
+    assert (
+        "Kafka endpoint `tweets-ns.servicebus.windows.net:9093`, SASL_SSL/PLAIN; event hub (topic) `tweets`"
+        in texts(app, "caption")
+    )
+    rendered = [
+        str(element.value)
+        for kind in ("caption", "markdown", "success", "error", "info")
+        for element in getattr(app, kind)
+    ]
+    assert not any(key in line for line in rendered)

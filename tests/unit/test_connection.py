@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
-from pydantic_settings import SettingsConfigDict
 
 from backend.connection import (
     PROFILE_KEYS,
@@ -35,14 +34,12 @@ def no_outside_settings(monkeypatch, tmp_path):
     for name in list(os.environ):
         if name.startswith("TWEETSTREAM_") or name == "X_BEARER_TOKEN":
             monkeypatch.delenv(name)
-    monkeypatch.setitem(Settings.model_config, "toml_file", tmp_path / "absent.toml")
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "absent.toml"))
 
 
 def settings_from(secrets: Path) -> Settings:
-    class FromFile(Settings):
-        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": secrets})
-
-    return FromFile()
+    os.environ["TWEETSTREAM_SECRETS_FILE"] = str(secrets)  # restored by the fixture's monkeypatch
+    return Settings()
 
 
 def sasl_profile(**changes) -> ConnectionProfile:

@@ -21,6 +21,7 @@ PAGES = ["pages/overview.py", "pages/setup.py", "pages/producer.py", "pages/cons
 @pytest.fixture
 def app(monkeypatch, tmp_path) -> Iterator[AppTest]:
     monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "secrets.toml"))  # never the developer's
     monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(free_port()))
     monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(free_port()))
     monkeypatch.delenv("TWEETSTREAM_BOOTSTRAP_SERVERS", raising=False)

@@ -1,6 +1,5 @@
 import pytest
 from pydantic import ValidationError
-from pydantic_settings import SettingsConfigDict
 
 from backend.kafka_clients import client_config
 from backend.settings import PROJECT_ROOT, Settings
@@ -14,7 +13,7 @@ def no_outside_settings(monkeypatch, tmp_path):
     for name in list(os.environ):
         if name.startswith("TWEETSTREAM_") or name == "X_BEARER_TOKEN":
             monkeypatch.delenv(name)
-    monkeypatch.setitem(Settings.model_config, "toml_file", tmp_path / "absent.toml")
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "absent.toml"))
 
 
 def test_defaults_are_the_local_broker():
@@ -43,11 +42,9 @@ def test_secrets_toml_is_read_and_the_environment_wins(monkeypatch, tmp_path):
         "[connections.other]\nkey = 1\n"
     )
 
-    class FromFile(Settings):
-        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": secrets})
-
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(secrets))
     monkeypatch.setenv("TWEETSTREAM_KAFKA_SASL_USERNAME", "from-env")
-    settings = FromFile()
+    settings = Settings()
     assert settings.bootstrap == "kafka-1.example:9093"
     assert settings.kafka_sasl_username == "from-env"
     config = client_config(settings)
@@ -82,7 +79,5 @@ def test_x_bearer_token_is_read_under_xs_own_name_and_masked(monkeypatch, tmp_pa
     secrets.write_text('x_bearer_token = "from-file"\n')
     monkeypatch.delenv("X_BEARER_TOKEN")
 
-    class FromFile(Settings):
-        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": secrets})
-
-    assert FromFile().x_bearer_token.get_secret_value() == "from-file"
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(secrets))
+    assert Settings().x_bearer_token.get_secret_value() == "from-file"
