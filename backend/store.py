@@ -11,7 +11,13 @@ Tables (DESIGN.md, "Aggregates store"):
 - ``dead_letters``: records that break the topic message contract, with the reason;
 - ``batches``: one row per micro-batch written, with the time of its commit: the exactly-once
   ledger (a batch already in it is never applied again);
-- ``query_progress``: Spark's progress report of each micro-batch.
+- ``query_progress``: Spark's progress report of each micro-batch;
+- ``hashtags_per_hour`` and ``languages_per_hour``: the same counts summed per UTC hour of the
+  window start, kept in the batch's transaction. Reads over a range take its whole hours from
+  these and only the minutes at either end from the per-window tables, so a day of one-minute
+  windows with 1 000 hashtags each (1.44 M rows) is read as ~24 times the hour's rows plus at most
+  two hours of windows; the top hashtags are then found without summing every hashtag (see
+  ``_top_by_bounds``).
 
 Window starts are ISO 8601 UTC strings (``2026-11-27T18:00:00Z``): they sort as times do.
 WAL mode lets the dashboard read while the job writes. Every micro-batch is one transaction
@@ -22,14 +28,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+# 2: hour rollups of hashtags and languages, and indexes for the dashboard's reads. A store of
+# version 1 gets them (the rollups filled from the per-window tables) the next time create() runs.
+SCHEMA_VERSION = 2
 # A dead letter keeps at most this many characters of its value: enough to see what is
 # wrong, small enough that a flood of 1 MB garbage cannot fill the disk.
 MAX_RAW_CHARS = 2000
@@ -94,7 +104,31 @@ CREATE TABLE IF NOT EXISTS query_progress (
     end_offsets               TEXT NOT NULL,
     PRIMARY KEY (query_id, batch_id)
 );
+CREATE TABLE IF NOT EXISTS hashtags_per_hour (
+    hour_start TEXT NOT NULL,
+    hashtag    TEXT NOT NULL,
+    tweets     INTEGER NOT NULL,
+    PRIMARY KEY (hour_start, hashtag)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS languages_per_hour (
+    hour_start TEXT NOT NULL,
+    lang       TEXT NOT NULL,
+    tweets     INTEGER NOT NULL,
+    PRIMARY KEY (hour_start, lang)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS hashtags_per_window_ranked ON hashtags_per_window (window_start, tweets DESC, hashtag);
+CREATE INDEX IF NOT EXISTS hashtags_per_hour_ranked ON hashtags_per_hour (hour_start, tweets DESC);
+CREATE INDEX IF NOT EXISTS query_progress_latest ON query_progress (recorded_at, batch_id);
+CREATE INDEX IF NOT EXISTS dead_letters_latest ON dead_letters (batch_id DESC, partition, offset DESC);
 """
+
+# The per-window tables that have an hour rollup: table -> (rollup, key column).
+_ROLLUPS = {
+    "hashtags_per_window": ("hashtags_per_hour", "hashtag"),
+    "languages_per_window": ("languages_per_hour", "lang"),
+}
+# What window starts look like (iso_utc); the hour of one is its first 13 characters.
+_WINDOW_START = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 # -- what a micro-batch writes -----------------------------------------------------------
@@ -205,6 +239,34 @@ def _bound(value: TimeBound, default: str) -> str:
     return value if isinstance(value, str) else iso_utc(value)
 
 
+def _hour_of(window_start: str, hours: dict[str, str]) -> str:
+    """The UTC hour ``window_start`` falls in, as a window start (``hours`` remembers those seen)."""
+    hour = hours.get(window_start)
+    if hour is None:
+        if not _WINDOW_START.fullmatch(window_start):
+            raise ValueError(f"window start {window_start!r} is not an ISO 8601 UTC time like 2026-11-27T18:00:00Z")
+        hour = hours[window_start] = window_start[:13] + ":00:00Z"
+    return hour
+
+
+def _whole_hours(since: str, until: str) -> tuple[str, str] | None:
+    """``(first, end)``: the whole UTC hours inside [since, until) are those starting in [first, end).
+
+    None when there is none, or when a bound is not a window start (then no rollup is used).
+    ``""`` and ``"~"`` (no bound) stay as they are.
+    """
+    if (since and not _WINDOW_START.fullmatch(since)) or (until != "~" and not _WINDOW_START.fullmatch(until)):
+        return None
+    first = since[:13] + ":00:00Z" if since else since
+    if first != since:
+        try:
+            first = iso_utc(datetime.strptime(first, "%Y-%m-%dT%H:%M:%SZ") + timedelta(hours=1))
+        except (OverflowError, ValueError):  # in year 9999, or not a date at all: no rollup
+            return None
+    end = until if until == "~" else until[:13] + ":00:00Z"
+    return (first, end) if first < end else None
+
+
 class AggregatesStore:
     """The SQLite aggregates store at ``path``. Each call opens its own short connection."""
 
@@ -240,8 +302,30 @@ class AggregatesStore:
         with self._connect() as connection:
             # WAL: readers see the last committed batch while the job writes the next one.
             connection.execute("PRAGMA journal_mode = WAL")
-            # One transaction: a reader never sees half of the tables.
-            connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+            # One transaction: a reader never sees half of the tables, nor rollups half filled.
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                (version,) = connection.execute("PRAGMA user_version").fetchone()
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                if version < 2:
+                    # Written by version 1 (or by version 1 code after a downgrade): the rollups
+                    # are rebuilt from the per-window tables.
+                    for table, (rollup, column) in _ROLLUPS.items():
+                        connection.execute(f"DELETE FROM {rollup}")
+                        connection.execute(
+                            f"""
+                            INSERT INTO {rollup} (hour_start, {column}, tweets)
+                            SELECT substr(window_start, 1, 13) || ':00:00Z', {column}, SUM(tweets)
+                            FROM {table} GROUP BY 1, 2
+                            """
+                        )
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
 
     # -- the job's writes ------------------------------------------------------------------
 
@@ -268,7 +352,9 @@ class AggregatesStore:
         """Add one micro-batch to the tables in one transaction; False when it was already written.
 
         The check and the writes share the transaction (BEGIN IMMEDIATE takes the write lock
-        first), so even two writers racing on one batch id apply it once.
+        first), so even two writers racing on one batch id apply it once. The hour rollups are
+        added to in the same transaction. A hashtag or language row whose window start is not
+        ``iso_utc``'s form raises ValueError (its hour would be unknown) and nothing is written.
         """
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
@@ -315,6 +401,18 @@ class AggregatesStore:
                 ON CONFLICT (window_start, {column}) DO UPDATE SET tweets = tweets + excluded.tweets
                 """,
                 [(r.window_start, r.key, r.tweets) for r in rows],
+            )
+            rollup = _ROLLUPS[table][0]
+            seen: dict[str, str] = {}
+            hours: Counter[tuple[str, str]] = Counter()
+            for r in rows:
+                hours[(_hour_of(r.window_start, seen), r.key)] += r.tweets
+            connection.executemany(
+                f"""
+                INSERT INTO {rollup} (hour_start, {column}, tweets) VALUES (?, ?, ?)
+                ON CONFLICT (hour_start, {column}) DO UPDATE SET tweets = tweets + excluded.tweets
+                """,
+                [(hour, key, tweets) for (hour, key), tweets in hours.items()],
             )
         connection.executemany(
             """
@@ -404,17 +502,36 @@ class AggregatesStore:
         return [SentimentPoint(w.window_start, w.sentiment_avg, w.tweets) for w in self.windows(since, until)]
 
     def _ranked(self, table: str, column: str, since: TimeBound, until: TimeBound, limit: int | None) -> list[Ranked]:
+        if limit is not None and limit < 0:
+            limit = None
+        if limit == 0:
+            return []
         with self._read() as connection:
             if connection is None:
                 return []
-            rows = connection.execute(
-                f"""
-                SELECT {column}, SUM(tweets) AS total FROM {table}
-                WHERE window_start >= ? AND window_start < ?
-                GROUP BY {column} ORDER BY total DESC, {column} LIMIT ?
-                """,
-                (_bound(since, ""), _bound(until, "~"), -1 if limit is None else limit),
-            ).fetchall()
+            # One read transaction: every statement below sees the same committed batches.
+            connection.execute("BEGIN")
+            try:
+                # Version 1 (the job has not run create() since the upgrade): no rollup, no ranked index.
+                current = connection.execute("PRAGMA user_version").fetchone()[0] >= 2
+                first, last = _bound(since, ""), _bound(until, "~")
+                parts = _parts(table, first, last) if current else [(table, "window_start", first, last)]
+                if current and limit is not None:
+                    top = _top_by_bounds(connection, parts, column, limit)
+                    if top is not None:
+                        return top
+                selects = " UNION ALL ".join(
+                    f"SELECT {column}, tweets FROM {name} WHERE {key} >= ? AND {key} < ?" for name, key, _, _ in parts
+                )
+                rows = connection.execute(
+                    f"""
+                    SELECT {column}, SUM(tweets) AS total FROM ({selects})
+                    GROUP BY {column} ORDER BY total DESC, {column} LIMIT ?
+                    """,
+                    (*(bound for part in parts for bound in part[2:]), -1 if limit is None else limit),
+                ).fetchall()
+            finally:
+                connection.execute("COMMIT")
         return [Ranked(key, total) for key, total in rows]
 
     def top_hashtags(self, since: TimeBound = None, until: TimeBound = None, limit: int = 10) -> list[Ranked]:
@@ -491,3 +608,114 @@ class AggregatesStore:
     def latest_progress(self) -> Progress | None:
         latest = self.progress(limit=1)
         return latest[0] if latest else None
+
+
+# -- reading ranges through the hour rollups ------------------------------------------------
+
+# A part of a range: (table, its time column, from, to), the rows with from <= time < to.
+Part = tuple[str, str, str, str]
+
+
+def _parts(table: str, since: str, until: str) -> list[Part]:
+    """Where the rows of ``table`` with window starts in [since, until) are summed from.
+
+    The whole hours inside the range come from the table's hour rollup, the minutes before the
+    first and after the last from the table itself.
+    """
+    rollup = _ROLLUPS.get(table)
+    hours = _whole_hours(since, until)
+    if rollup is None or hours is None:
+        return [(table, "window_start", since, until)]
+    first, end = hours
+    parts = [(rollup[0], "hour_start", first, end)]
+    if since < first:
+        parts.insert(0, (table, "window_start", since, first))
+    if end < until:
+        parts.append((table, "window_start", end, until))
+    return parts
+
+
+def _keys(connection: sqlite3.Connection, part: Part) -> list[str]:
+    """The distinct window (or hour) starts in ``part``, one index seek each."""
+    table, key, low, high = part
+    found: list[str] = []
+    (value,) = connection.execute(
+        f"SELECT MIN({key}) FROM {table} WHERE {key} >= ? AND {key} < ?", (low, high)
+    ).fetchone()
+    while value is not None:
+        found.append(value)
+        (value,) = connection.execute(
+            f"SELECT MIN({key}) FROM {table} WHERE {key} > ? AND {key} < ?", (value, high)
+        ).fetchone()
+    return found
+
+
+def _top_by_bounds(connection: sqlite3.Connection, parts: list[Part], column: str, limit: int) -> list[Ranked] | None:
+    """The ``limit`` keys with the most tweets over ``parts`` (ties by key), without summing every key.
+
+    Each part is cut into segments (one window, or one hour of a rollup) and the ``depth`` largest
+    counts of each segment are read from its ranked index. A key missing from a segment's list has
+    at most the list's last count there (0 when the list holds the whole segment). So a key on no
+    list has at most ``outside``, the sum of those last counts; a listed key at least the sum of its
+    listed counts and at most that plus the last counts of the lists it is missing from. Once the
+    ``limit``-th largest listed sum (``threshold``) exceeds ``outside``, only the listed keys whose
+    upper bound reaches ``threshold`` can be in the answer: those are summed exactly. Every other key
+    has fewer tweets than ``limit`` keys that are summed, so the answer is exactly that of
+    ``GROUP BY key ORDER BY SUM(tweets) DESC, key LIMIT limit``.
+
+    Hashtag counts are skewed (a few big ones, a long tail), so one round with a short list decides.
+    None when even the longer lists cannot (counts too even): the caller sums every key instead.
+    """
+    segments = [(part[0], part[1], key) for part in parts for key in _keys(connection, part)]
+    if not segments:
+        return []
+    for depth in (max(2 * limit, 20), max(8 * limit, 100)):
+        listed: dict[str, int] = {}  # key -> sum of its listed counts
+        covered: dict[str, int] = {}  # key -> sum of the last counts of the lists it is on
+        outside = 0
+        for table, key_column, key in segments:
+            rows = connection.execute(
+                f"SELECT {column}, tweets FROM {table} WHERE {key_column} = ? ORDER BY tweets DESC LIMIT ?",
+                (key, depth),
+            ).fetchall()
+            last = rows[-1][1] if len(rows) == depth else 0
+            outside += last
+            for name, tweets in rows:
+                listed[name] = listed.get(name, 0) + tweets
+                covered[name] = covered.get(name, 0) + last
+        if outside == 0:  # every list held its whole segment: the listed sums are the totals
+            totals = listed
+        else:
+            if len(listed) < limit:
+                continue
+            threshold = sorted(listed.values(), reverse=True)[limit - 1]
+            if outside >= threshold:
+                continue
+            contenders = [name for name, tweets in listed.items() if tweets + outside - covered[name] >= threshold]
+            totals = _totals(connection, segments, column, contenders)
+        ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return [Ranked(key, total) for key, total in ranked]
+    return None
+
+
+def _totals(
+    connection: sqlite3.Connection, segments: list[tuple[str, str, str]], column: str, names: list[str]
+) -> dict[str, int]:
+    """Tweets of each of ``names`` summed over ``segments``: one primary-key lookup per (segment, name)."""
+    by_table: dict[tuple[str, str], list[str]] = {}
+    for table, key_column, key in segments:
+        by_table.setdefault((table, key_column), []).append(key)
+    totals: dict[str, int] = {}
+    for (table, key_column), keys in by_table.items():
+        # CROSS JOIN keeps this join order: the table last, looked up by its whole primary key.
+        rows = connection.execute(
+            f"""
+            SELECT t.{column}, SUM(t.tweets) FROM json_each(?) AS k CROSS JOIN json_each(?) AS n
+            CROSS JOIN {table} AS t ON t.{key_column} = k.value AND t.{column} = n.value
+            GROUP BY t.{column}
+            """,
+            (json.dumps(keys), json.dumps(names)),
+        ).fetchall()
+        for name, tweets in rows:
+            totals[name] = totals.get(name, 0) + tweets
+    return totals

@@ -10,6 +10,7 @@ BENCHMARKS = {
     "consumer": "our Spark job against a Spark query that only parses and counts",
     "e2e": "latency from a record's Kafka timestamp to its batch's commit in the store",
     "sentiment": "our VADER scorer against vaderSentiment's own, row by row",
+    "dashboard": "a rerun of the Consumer page with 24 h in the store against an empty store",
 }
 
 

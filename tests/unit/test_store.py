@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from backend import store as store_module
 from backend.store import (
     MAX_RAW_CHARS,
+    SCHEMA_VERSION,
     AggregatesStore,
     BatchResult,
     DeadLetter,
@@ -45,7 +48,7 @@ def test_create_is_idempotent_and_switches_to_wal(store: AggregatesStore) -> Non
     store.create()
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert names >= {
         "tweets_per_window",
@@ -201,3 +204,136 @@ def test_iso_utc_writes_window_starts_in_utc() -> None:
     assert iso_utc(datetime(2026, 11, 27, 18, 0, 5)) == "2026-11-27T18:00:05Z"
     moment = datetime.fromisoformat("2026-11-27T19:00:05+01:00")
     assert iso_utc(moment) == "2026-11-27T18:00:05Z"
+
+
+# -- the hour rollups and the reads through them ---------------------------------------------
+
+
+def minute(start: datetime, index: int) -> tuple[str, str]:
+    return iso_utc(start + timedelta(minutes=index)), iso_utc(start + timedelta(minutes=index + 1))
+
+
+def random_batches(
+    rng: random.Random, start: datetime, minutes: int, per_batch: int, skewed: bool
+) -> list[BatchResult]:
+    """Batches over ``minutes`` one-minute windows from ``start``; each window is written by two batches."""
+    batches = []
+    for batch_id, first in enumerate(list(range(0, minutes, per_batch)) * 2):
+        windows, hashtags, languages = [], [], []
+        for index in range(first, min(minutes, first + per_batch)):
+            key, end = minute(start, index)
+            names = rng.sample(range(400), 60)
+            # Skewed: a few big counts and a long tail, as hashtags are. Even: all ones, many ties.
+            counts = [max(1, int(300 / (rank + 1) ** 1.1 * rng.uniform(0.5, 1.5))) if skewed else 1 for rank in names]
+            hashtags += [KeyCount(key, f"tag{rank}", count) for rank, count in zip(names, counts, strict=True)]
+            languages += [KeyCount(key, lang, rng.randint(1, 50)) for lang in rng.sample(["en", "ja", "es", "und"], 3)]
+            windows.append(WindowCounts(key, end, sum(counts), 0, 0, 0, 0.0))
+        batches.append(batch(batch_id, windows=windows, hashtags=hashtags, languages=languages))
+    return batches
+
+
+def group_by(store: AggregatesStore, source: str, column: str, since: str, until: str, limit: int) -> list[Ranked]:
+    """The reference: one GROUP BY over the per-window table."""
+    rows = table(
+        store,
+        f"""
+        SELECT {column}, SUM(tweets) AS total FROM {source} WHERE window_start >= '{since}' AND window_start < '{until}'
+        GROUP BY {column} ORDER BY total DESC, {column} LIMIT {limit}
+        """,
+    )
+    return [Ranked(*row) for row in rows]
+
+
+def rollup_matches_windows(store: AggregatesStore) -> None:
+    for table_name, rollup, column in (
+        ("hashtags_per_window", "hashtags_per_hour", "hashtag"),
+        ("languages_per_window", "languages_per_hour", "lang"),
+    ):
+        expected = table(
+            store,
+            f"""
+            SELECT substr(window_start, 1, 13) || ':00:00Z', {column}, SUM(tweets) FROM {table_name}
+            GROUP BY 1, 2 ORDER BY 1, 2
+            """,
+        )
+        assert table(store, f"SELECT hour_start, {column}, tweets FROM {rollup} ORDER BY 1, 2") == expected
+
+
+def test_hour_rollups_equal_the_sums_over_the_windows_after_batches_a_replay_and_a_failure(
+    store: AggregatesStore,
+) -> None:
+    rng = random.Random(5)
+    batches = random_batches(rng, datetime(2026, 11, 27, 17, 50, tzinfo=UTC), minutes=80, per_batch=7, skewed=True)
+    for result in batches:
+        assert store.write_batch(result)
+    assert store.write_batch(batches[3]) is False  # replayed after a crash: the rollup is not added to twice
+    broken = batch(99, hashtags=[KeyCount(W1, "kafka", 5)], dead_letters=[DeadLetter(None, 0, 1, "x", None)])  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_batch(broken)  # rolled back with the rest of its batch
+    rollup_matches_windows(store)
+    hours = table(store, "SELECT DISTINCT hour_start FROM hashtags_per_hour ORDER BY 1")
+    assert hours == [("2026-11-27T17:00:00Z",), ("2026-11-27T18:00:00Z",), ("2026-11-27T19:00:00Z",)]
+
+
+@pytest.mark.parametrize("skewed", [True, False])
+def test_top_hashtags_and_languages_over_any_range_equal_one_group_by(store: AggregatesStore, skewed: bool) -> None:
+    start = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)
+    rng = random.Random(11)
+    for result in random_batches(rng, start, minutes=200, per_batch=13, skewed=skewed):
+        store.write_batch(result)
+    starts = [minute(start, index)[0] for index in range(200)]
+    ranges: list[tuple[str | None, str | None]] = [
+        (None, None),
+        (starts[30], None),  # on the hour, to the end
+        (None, starts[90]),
+        (starts[31], starts[150]),
+        ("2026-11-27T17:29:30Z", "2026-11-27T18:00:01Z"),  # not on a minute
+        ("2026-11-27", "2026-11-27T19"),  # not window starts: no rollup, the same answer
+        ("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"),
+        (starts[100], starts[100]),  # empty
+        (starts[199], None),
+    ]
+    ranges += [tuple(sorted(rng.sample(starts, 2))) for _ in range(6)]  # type: ignore[misc]
+    for since, until in ranges:
+        low, high = since or "", until or "~"
+        for limit in (1, 10, 500):
+            expected = group_by(store, "hashtags_per_window", "hashtag", low, high, limit)
+            assert store.top_hashtags(since, until, limit=limit) == expected, (since, until, limit)
+        assert store.languages(since, until) == group_by(store, "languages_per_window", "lang", low, high, -1)
+    assert store.top_hashtags(limit=0) == []
+    assert store.top_hashtags(limit=-1) == group_by(store, "hashtags_per_window", "hashtag", "", "~", -1)
+    # Skewed counts (as hashtags are) are decided by the bounds, without summing every hashtag;
+    # even ones (all ties) are too close for them: then every hashtag is summed, same answer.
+    with sqlite3.connect(store.path) as connection:
+        decided = store_module._top_by_bounds(
+            connection, store_module._parts("hashtags_per_window", starts[10], "~"), "hashtag", 10
+        )
+    assert (decided is not None) is skewed
+
+
+def test_a_version_1_store_reads_without_rollups_and_gets_them_from_create(store: AggregatesStore) -> None:
+    rng = random.Random(7)
+    for result in random_batches(rng, datetime(2026, 11, 27, 17, 40, tzinfo=UTC), minutes=45, per_batch=9, skewed=True):
+        store.write_batch(result)
+    # What version 1 left: no rollups, none of the new indexes.
+    with sqlite3.connect(store.path, isolation_level=None) as connection:
+        for name in ("hashtags_per_hour", "languages_per_hour"):
+            connection.execute(f"DROP TABLE {name}")
+        for name in ("hashtags_per_window_ranked", "query_progress_latest", "dead_letters_latest"):
+            connection.execute(f"DROP INDEX {name}")
+        connection.execute("PRAGMA user_version = 1")
+    since = "2026-11-27T17:45:00Z"
+    expected = group_by(store, "hashtags_per_window", "hashtag", since, "~", 10)
+    assert store.top_hashtags(since, limit=10) == expected  # the console reads before the job migrates
+    store.create()  # the job starts
+    assert table(store, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    rollup_matches_windows(store)
+    assert store.top_hashtags(since, limit=10) == expected
+    assert store.languages(since) == group_by(store, "languages_per_window", "lang", since, "~", -1)
+
+
+def test_a_window_start_that_is_not_iso_utc_is_refused(store: AggregatesStore) -> None:
+    with pytest.raises(ValueError, match="not an ISO 8601 UTC time"):
+        store.write_batch(batch(0, hashtags=[KeyCount("2026-11-27 18:00:00", "kafka", 1)]))
+    assert not store.is_committed("q1", 0)
+    assert table(store, "SELECT COUNT(*) FROM hashtags_per_window") == [(0,)]

@@ -1,0 +1,436 @@
+"""``python -m bench dashboard``: one rerun of the Consumer page over a store holding 24 hours.
+
+A temporary state folder gets an aggregates store (``<state>/aggregates.sqlite``) filled through
+the store's own write path (``AggregatesStore.write_batch``, ``--batch-windows`` windows per
+batch, and ``record_progress``) with ``--hours`` of one-minute windows ending now, each with
+``--hashtags`` distinct hashtags (Zipf 1.1 over a 50 000-name vocabulary: ~2 500 hashtag uses
+per window, ~2 800 tweets, a few heavy hashtags and a long tail of ones and twos), ~30
+languages in X-like shares, some late tweets, a few dead letters and one progress report per
+5-second trigger.
+
+First each store read the page makes is timed over the last hour and over the whole range
+(median of ``--runs`` calls). Then, in-process with Streamlit's ``AppTest``, ``pages/consumer.py``
+runs with ``TWEETSTREAM_STATE_DIR`` pointing at that folder: one warm-up run, then ``--runs``
+reruns timed (the server-side time of ``AppTest.run``), median, at each of the page's time
+ranges; and the same with an empty store (created, no batch yet). Prints both, how much of a
+rerun went to the store's reads, and the ratio filled / empty; the target is a rerun of at most
+150 ms. Printed, never asserted. ``--state-dir`` keeps the filled store to rerun on it (an older
+store schema there is migrated by ``create()``, as the job would).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from backend.store import (
+    AggregatesStore,
+    BatchResult,
+    DeadLetter,
+    KeyCount,
+    Progress,
+    WindowCounts,
+    iso_utc,
+)
+from bench.support import PROJECT_ROOT, _free_port, print_table
+
+TARGET_MS = 150.0
+PAGE = PROJECT_ROOT / "pages" / "consumer.py"
+QUERY_ID = "bench-dashboard-query"
+TRIGGER_S = 5  # the consumer's default trigger: one progress report per 5 s
+VOCABULARY = 50_000
+ZIPF_EXPONENT = 1.1
+HASHTAGS_PER_TWEET = 0.9  # the synthetic producer's mean (0, 1, 2 or 3 hashtags: 45/30/15/10 %)
+
+# ~30 languages in shares roughly like X's (per-window counts are drawn around them).
+LANGUAGES = {
+    "en": 0.38, "ja": 0.14, "es": 0.08, "und": 0.07, "pt": 0.05, "ar": 0.04, "in": 0.03, "ko": 0.03,
+    "fr": 0.025, "tr": 0.025, "th": 0.02, "de": 0.015, "it": 0.012, "ru": 0.012, "tl": 0.01, "hi": 0.01,
+    "fa": 0.008, "nl": 0.007, "pl": 0.006, "zh": 0.006, "ca": 0.004, "sv": 0.004, "ur": 0.004,
+    "el": 0.003, "uk": 0.003, "cs": 0.002, "fi": 0.002, "da": 0.002, "no": 0.002, "ro": 0.002,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Filled:
+    windows: int
+    hashtag_rows: int
+    language_rows: int
+    tweets: int
+    distinct_hashtags: int
+    progress_rows: int
+    dead_letters: int
+    seconds: float
+    write_batch_seconds: float  # of which in write_batch
+
+
+def _window_start(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def fill_store(
+    store: AggregatesStore,
+    end: datetime,
+    hours: float = 24,
+    hashtags_per_window: int = 1000,
+    batch_windows: int = 60,
+    seed: int = 1,
+) -> Filled:
+    """Write ``hours`` of one-minute windows ending at ``end`` (a minute boundary) into ``store``."""
+    began = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, VOCABULARY + 1) ** ZIPF_EXPONENT
+    cumulative = np.cumsum(weights) / weights.sum()
+    names = [f"tag{rank}" for rank in range(VOCABULARY)]
+    lang_names = list(LANGUAGES)
+    lang_shares = np.array(list(LANGUAGES.values()))
+    lang_shares = lang_shares / lang_shares.sum()
+
+    store.create()
+    count = round(hours * 60)
+    first = end - timedelta(minutes=count)
+    seen: set[int] = set()
+    totals = {"tweets": 0, "hashtag_rows": 0, "language_rows": 0, "progress": 0, "dead": 0}
+    offset = 0
+    writing = 0.0
+    for batch_id, batch_first in enumerate(range(0, count, batch_windows)):
+        windows: list[WindowCounts] = []
+        hashtags: list[KeyCount] = []
+        languages: list[KeyCount] = []
+        late: list[KeyCount] = []
+        dead: list[DeadLetter] = []
+        for index in range(batch_first, min(count, batch_first + batch_windows)):
+            start = first + timedelta(minutes=index)
+            key = iso_utc(start)
+            # Hashtag uses drawn one by one until the window has `hashtags_per_window` distinct ones.
+            draws = np.searchsorted(cumulative, rng.random(hashtags_per_window * 12))
+            _, first_seen = np.unique(draws, return_index=True)
+            used = draws[: np.sort(first_seen)[hashtags_per_window - 1] + 1]
+            ranks, counts = np.unique(used, return_counts=True)
+            seen.update(ranks.tolist())
+            hashtags.extend(KeyCount(key, names[r], int(c)) for r, c in zip(ranks, counts, strict=True))
+            tweets = int(len(used) / HASHTAGS_PER_TWEET * rng.uniform(0.95, 1.05))
+            lang_counts = rng.multinomial(tweets - len(lang_names), lang_shares) + 1  # every language at least once
+            languages.extend(KeyCount(key, lang, int(c)) for lang, c in zip(lang_names, lang_counts, strict=True))
+            mood = float(rng.normal(0.06, 0.05))
+            windows.append(
+                WindowCounts(
+                    window_start=key,
+                    window_end=iso_utc(start + timedelta(minutes=1)),
+                    tweets=tweets,
+                    retweets=int(tweets * rng.uniform(0.30, 0.36)),
+                    replies=int(tweets * rng.uniform(0.15, 0.19)),
+                    quotes=int(tweets * rng.uniform(0.04, 0.06)),
+                    sentiment_sum=mood * tweets,
+                )
+            )
+            if rng.random() < 0.1:
+                late.append(KeyCount(key, "", int(rng.integers(1, 20))))
+            if rng.random() < 0.05:
+                dead.append(DeadLetter("tweets", int(rng.integers(0, 4)), offset + index, "not JSON", "{oops"))
+            totals["tweets"] += tweets
+        offset += sum(w.tweets for w in windows) + len(dead)
+        last_end = first + timedelta(minutes=min(count, batch_first + batch_windows))
+        began_writing = time.perf_counter()
+        store.write_batch(
+            BatchResult(
+                query_id=QUERY_ID,
+                batch_id=batch_id,
+                windows=windows,
+                hashtags=hashtags,
+                languages=languages,
+                late=late,
+                dead_letters=dead,
+                max_event_time_ms=int(last_end.timestamp() * 1000),
+                watermark_ms=int((last_end - timedelta(minutes=2)).timestamp() * 1000),
+            )
+        )
+        writing += time.perf_counter() - began_writing
+        totals["hashtag_rows"] += len(hashtags)
+        totals["language_rows"] += len(languages)
+        totals["dead"] += len(dead)
+    totals["progress"] = _fill_progress(store, first, end, rng)
+    return Filled(
+        windows=count,
+        hashtag_rows=totals["hashtag_rows"],
+        language_rows=totals["language_rows"],
+        tweets=totals["tweets"],
+        distinct_hashtags=len(seen),
+        progress_rows=totals["progress"],
+        dead_letters=totals["dead"],
+        seconds=time.perf_counter() - began,
+        write_batch_seconds=writing,
+    )
+
+
+def _fill_progress(store: AggregatesStore, first: datetime, end: datetime, rng: np.random.Generator) -> int:
+    """One progress report per trigger over [first, end), as the job's listener leaves them."""
+    offsets = {"0": 0, "1": 0, "2": 0, "3": 0}
+    moments = np.arange(first.timestamp(), end.timestamp(), TRIGGER_S)
+    rows = rng.poisson(47 * TRIGGER_S, len(moments))
+    # record_progress is one transaction per report, as in the job; the file is synced each time.
+    for batch_id, (moment, input_rows) in enumerate(zip(moments.tolist(), rows.tolist(), strict=True)):
+        start = dict(offsets)
+        for partition in offsets:
+            offsets[partition] += input_rows // 4
+        store.record_progress(
+            Progress(
+                query_id=QUERY_ID,
+                batch_id=batch_id,
+                input_rows=input_rows,
+                input_rows_per_second=input_rows / TRIGGER_S,
+                processed_rows_per_second=input_rows / 0.8,
+                batch_duration_ms=int(rng.integers(600, 1200)),
+                start_offsets=start,
+                end_offsets=dict(offsets),
+                recorded_at=moment + TRIGGER_S,
+            )
+        )
+    return len(moments)
+
+
+# -- the store reads the page makes --------------------------------------------------------
+
+
+def store_reads(store: AggregatesStore, since: datetime, until: datetime) -> dict[str, Callable[[], object]]:
+    """The reads of one rerun of the Consumer page over [since, until), by name."""
+    return {
+        "windows": lambda: store.windows(since, until),
+        "sentiment_over_time": lambda: store.sentiment_over_time(since, until),
+        "top_hashtags(limit=10)": lambda: store.top_hashtags(since, until, limit=10),
+        "top_hashtags(limit=20)": lambda: store.top_hashtags(since, until, limit=20),
+        "languages": lambda: store.languages(since, until),
+        "late_tweets": lambda: store.late_tweets(since, until),
+        "dead_letter_count": store.dead_letter_count,
+        "dead_letter_sample(20)": lambda: store.dead_letter_sample(20),
+        "latest_progress": store.latest_progress,
+        "progress(100)": lambda: store.progress(100),
+    }
+
+
+def time_call(call: Callable[[], object], runs: int) -> float:
+    """Median milliseconds of ``runs`` calls, after one untimed call."""
+    call()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
+# -- the page -----------------------------------------------------------------------------
+
+
+def _range_picker(app):  # type: ignore[no-untyped-def]
+    """The page's time-range selectbox (key ``consumer-range``, else a selectbox labelled "range"), if any."""
+    for widget in app.selectbox:
+        if widget.key == "consumer-range" or "range" in str(widget.label).lower():
+            return widget
+    return None
+
+
+class StoreClock:
+    """Milliseconds the page's script spends in the store's reads (the monitor thread's reads left out)."""
+
+    READS = (
+        "windows", "sentiment_over_time", "top_hashtags", "languages", "late_tweets", "dead_letter_count",
+        "dead_letter_sample", "progress", "latest_progress",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+        self._local = threading.local()
+        self._originals: dict[str, Callable[..., object]] = {}
+
+    def __enter__(self) -> StoreClock:
+        for name in self.READS:
+            self._originals[name] = original = getattr(AggregatesStore, name)
+            setattr(AggregatesStore, name, self._timed(original))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for name, original in self._originals.items():
+            setattr(AggregatesStore, name, original)
+
+    def _timed(self, original: Callable[..., object]) -> Callable[..., object]:
+        clock = self
+
+        @functools.wraps(original)
+        def timed(*args: object, **kwargs: object) -> object:
+            depth = getattr(clock._local, "depth", 0)
+            if depth or threading.current_thread().name.startswith("tweetstream-monitor"):
+                return original(*args, **kwargs)  # inside another read (counted there), or not the page
+            clock._local.depth = 1
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                clock.ms += (time.perf_counter() - began) * 1000
+                clock._local.depth = 0
+
+        return timed
+
+
+@dataclass(frozen=True)
+class PageTiming:
+    time_range: str
+    rerun_ms: float  # median
+    store_ms: float  # median of the store reads' share of each rerun
+    error: str
+
+
+def time_page(state_dir: Path, runs: int) -> list[PageTiming]:
+    """Reruns of pages/consumer.py over ``state_dir``: one ``PageTiming`` per time range it offers."""
+    from streamlit.testing.v1 import AppTest
+
+    from backend import monitor
+
+    os.environ["TWEETSTREAM_STATE_DIR"] = str(state_dir)
+    # Kafka on ports where nothing listens, whatever broker runs here: the same page every time
+    # (its background monitor gets "connection refused" at once; the page never waits on Kafka).
+    os.environ["TWEETSTREAM_BOOTSTRAP_SERVERS"] = ""
+    os.environ["TWEETSTREAM_KAFKA_PORT"] = str(_free_port())
+    os.environ["TWEETSTREAM_KAFKA_CONTROLLER_PORT"] = str(_free_port())
+    try:
+        return _time_reruns(AppTest.from_file(str(PAGE), default_timeout=120), runs)
+    finally:
+        monitor.close_all()  # the page's background sampler stops with its measurement
+
+
+def _time_reruns(app, runs: int) -> list[PageTiming]:  # type: ignore[no-untyped-def]
+    app.run()  # warm-up: imports, first connection, plotly's templates
+    if app.exception:
+        return [PageTiming("default", float("nan"), float("nan"), str(app.exception[0].message)[:200])]
+    picker = _range_picker(app)
+    choices = [None] if picker is None else list(picker.options)
+    results = []
+    for choice in choices:
+        label = "default"
+        if picker is not None:
+            picker = _range_picker(app)
+            picker.set_value(choice)
+            label = str(choice)
+            app.run()  # warm-up at this range
+        times, store_times = [], []
+        for _ in range(runs):
+            with StoreClock() as clock:
+                began = time.perf_counter()
+                app.run()
+                times.append((time.perf_counter() - began) * 1000)
+            store_times.append(clock.ms)
+        error = str(app.exception[0].message)[:200] if app.exception else ""
+        results.append(PageTiming(label, statistics.median(times), statistics.median(store_times), error))
+    return results
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench dashboard", description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=24, help="hours of one-minute windows (default 24)")
+    parser.add_argument("--hashtags", type=int, default=1000, help="distinct hashtags per window (default 1000)")
+    parser.add_argument("--batch-windows", type=int, default=60, help="windows per written batch (default 60)")
+    parser.add_argument("--runs", type=int, default=20, help="timed reruns per measurement (default 20)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--state-dir", type=Path, help="fill (or reuse, if it has a store) this folder and keep it")
+    parser.add_argument("--reads-only", action="store_true", help="time the store reads, not the page")
+    args = parser.parse_args(argv)
+
+    load_at_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="tweetstream-bench-") as scratch:
+        filled_dir = args.state_dir or Path(scratch) / "filled"
+        empty_dir = Path(scratch) / "empty"
+        empty_dir.mkdir()
+        filled_dir.mkdir(parents=True, exist_ok=True)
+        store = AggregatesStore(filled_dir / "aggregates.sqlite")
+        existing = store.windows()
+        if existing:
+            end = datetime.fromisoformat(existing[-1].window_end.replace("Z", "+00:00"))
+            store.create()  # a store of an older schema is brought up to date, as the job would
+            print(f"reusing {store.path} (windows up to {iso_utc(end)})")
+        else:
+            end = _window_start(datetime.now(UTC))
+            info = fill_store(store, end, args.hours, args.hashtags, args.batch_windows, args.seed)
+            print(
+                f"filled {store.path} in {info.seconds:.1f} s ({info.write_batch_seconds:.1f} s in write_batch): "
+                f"{info.windows} windows, {info.tweets:,} tweets, "
+                f"{info.hashtag_rows:,} hashtag rows ({info.distinct_hashtags:,} distinct hashtags), "
+                f"{info.language_rows:,} language rows, {info.progress_rows:,} progress reports, "
+                f"{info.dead_letters} dead letters; {store.path.stat().st_size / 1e6:.0f} MB"
+            )
+
+        hour = (end - timedelta(hours=1), end)
+        whole = (end - timedelta(hours=args.hours), end)
+        empty = AggregatesStore(empty_dir / "aggregates.sqlite")
+        empty.create()  # created by the job, no batch yet
+        rows = []
+        one_hour = store_reads(store, *hour)
+        all_hours = store_reads(store, *whole)
+        nothing = store_reads(empty, *whole)
+        for name in one_hour:
+            rows.append(
+                [
+                    name,
+                    f"{time_call(one_hour[name], args.runs):.2f}",
+                    f"{time_call(all_hours[name], args.runs):.2f}",
+                    f"{time_call(nothing[name], args.runs):.3f}",
+                ]
+            )
+        print(f"\nstore reads, median ms of {args.runs} (after one warm-up call):")
+        print_table(["read", "last 1 h", f"last {args.hours:g} h", "empty store"], rows)
+
+        if args.reads_only or not PAGE.exists():
+            if not args.reads_only:
+                print(f"\n{PAGE.relative_to(PROJECT_ROOT)} does not exist yet: only the store reads were timed.")
+            return 0
+        filled = time_page(filled_dir, args.runs)
+        blank = {timing.time_range: timing for timing in time_page(empty_dir, args.runs)}
+        print(f"\npages/consumer.py rerun (AppTest, server side), median ms of {args.runs} after a warm-up run:")
+        table = []
+        for timing in filled:
+            base = blank.get(timing.time_range)
+            base_ms = base.rerun_ms if base is not None else float("nan")
+            table.append(
+                [
+                    timing.time_range,
+                    f"{timing.rerun_ms:.1f}",
+                    f"{timing.store_ms:.1f}",
+                    f"{base_ms:.1f}",
+                    f"{timing.rerun_ms / base_ms:.2f}",
+                    "yes" if timing.rerun_ms <= TARGET_MS else "NO",
+                ]
+            )
+        for name, timings in (("filled", filled), ("empty", list(blank.values()))):
+            for timing in timings:
+                if timing.error:
+                    print(f"  the page raised with the {name} store at {timing.time_range}: {timing.error}")
+        print_table(
+            [
+                "time range",
+                f"{args.hours:g} h in the store (ms)",
+                "of which store reads (ms)",
+                "empty store (ms)",
+                "ratio filled/empty",
+                f"≤ {TARGET_MS:.0f} ms",
+            ],
+            table,
+        )
+        worst = max(timing.rerun_ms for timing in filled)
+        verdict = "met" if worst <= TARGET_MS else "NOT met"
+        print(
+            f"\ntarget: a rerun ≤ {TARGET_MS:.0f} ms with {args.hours:g} h in the store; "
+            f"slowest {worst:.1f} ms: {verdict}"
+        )
+    load = f"{load_at_start:.1f} / {os.getloadavg()[0]:.1f}"
+    print(f"machine load (1-min average) at start / end: {load} on {os.cpu_count()} cores")
+    return 0
