@@ -498,6 +498,14 @@ class AggregatesStore:
             ).fetchall()
         return [WindowRow(*row) for row in rows]
 
+    def latest_window_start(self) -> str | None:
+        """The start of the newest window (time ranges on the dashboard count back from it)."""
+        with self._read() as connection:
+            if connection is None:
+                return None
+            (latest,) = connection.execute("SELECT MAX(window_start) FROM tweets_per_window").fetchone()
+        return latest
+
     def sentiment_over_time(self, since: TimeBound = None, until: TimeBound = None) -> list[SentimentPoint]:
         return [SentimentPoint(w.window_start, w.sentiment_avg, w.tweets) for w in self.windows(since, until)]
 
