@@ -46,7 +46,7 @@ lint:
 	$(PY) -m ruff format --check .
 
 # Benchmarks (not tests): each measures ours and a baseline side by side and prints the ratio.
-BENCHMARKS ?= sentiment producer consumer e2e
+BENCHMARKS ?= sentiment producer consumer e2e dashboard
 bench: setup
 	@for name in $(BENCHMARKS); do echo "== python -m bench $$name"; $(PY) -m bench $$name || exit 1; echo; done
 
