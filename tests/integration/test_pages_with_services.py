@@ -10,11 +10,12 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from streamlit.testing.v1 import AppTest
 
-from backend import supervisor
+from backend import local_kafka, supervisor
 from backend.local_kafka import LocalBroker
 from backend.settings import PROJECT_ROOT
 from backend.store import AggregatesStore
 from backend.topics import describe_topic
+from tests.support import free_port
 
 
 @pytest.fixture
@@ -204,3 +205,32 @@ def test_a_cluster_profile_is_tested_and_saved_and_event_hubs_strings_stay_maske
         for element in getattr(app, kind)
     ]
     assert not any(key in line for line in rendered)
+
+
+def test_setup_starts_and_stops_a_local_broker(monkeypatch, tmp_path):
+    port, controller_port = free_port(), free_port()
+    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "secrets.toml"))
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(port))
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(controller_port))
+    monkeypatch.setenv("TWEETSTREAM_KAFKA_HEAP", "256m")
+    broker = LocalBroker(state_dir=tmp_path, port=port, controller_port=controller_port)
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=150)
+    app.switch_page("pages/setup.py").run()
+    try:
+        app.button(key="setup-broker-start").click().run()
+        assert not app.exception
+        started = [line for line in texts(app, "success") if line.startswith("Broker started at `127.0.0.1:")]
+        assert started, texts(app, "success") + texts(app, "error")
+        print(started[0])
+        assert any(line.startswith(f"Running at `127.0.0.1:{port}` (pid ") for line in texts(app, "success"))
+        assert local_kafka.status(broker).running
+        assert app.button(key="setup-broker-stop").disabled is False
+
+        app.button(key="setup-broker-stop").click().run()
+        stopped = [line for line in texts(app, "info") if line.startswith("Broker terminated after ")]
+        assert stopped, texts(app, "info")
+        print(stopped[0])
+        assert not local_kafka.status(broker).running
+    finally:
+        local_kafka.stop(broker)
