@@ -8,11 +8,11 @@ st.set_page_config(page_title="Tweet stream console", layout="wide")
 
 navigation = st.navigation(
     [
-        st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
-        st.Page("pages/setup.py", title="Setup", icon="🛠️"),
-        st.Page("pages/producer.py", title="Producer", icon="📤"),
-        st.Page("pages/consumer.py", title="Consumer", icon="⚡"),
-        st.Page("pages/topics.py", title="Topics", icon="📚"),
+        st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+        st.Page("pages/setup.py", title="Setup", icon=":material/build:"),
+        st.Page("pages/producer.py", title="Producer", icon=":material/upload:"),
+        st.Page("pages/consumer.py", title="Consumer", icon=":material/bolt:"),
+        st.Page("pages/topics.py", title="Topics", icon=":material/topic:"),
     ]
 )
 _live.sidebar()

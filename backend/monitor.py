@@ -54,6 +54,8 @@ class RateHistory:
         self._last: tuple[float, int] | None = None
 
     def add(self, at: float, counter: int) -> None:
+        if self._last is not None and at <= self._last[0]:
+            return  # the same sample again (a status file not rewritten since): no new information
         if self._last is not None:
             previous_at, previous = self._last
             elapsed = at - previous_at
@@ -221,7 +223,9 @@ class Monitor:
             self._snapshot = dataclasses.replace(local, kafka=kafka)
             status = local.producer.status
             if local.producer.running and status is not None and isinstance(status.get("acked"), int):
-                self._producer_history.add(now, status["acked"])
+                # Timed by the job's own clock: its status file is rewritten about once a second,
+                # not in step with this sampler, and may not have changed since the last sample.
+                self._producer_history.add(float(status.get("updated_at", now)), status["acked"])
             for topic, partitions in kafka.topics.items():
                 self._topic_history.setdefault(topic, RateHistory()).add(now, sum(p.high for p in partitions.values()))
                 for partition, offsets in partitions.items():

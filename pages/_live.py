@@ -97,11 +97,13 @@ def sidebar() -> None:
         snapshot = monitor().snapshot()
         ok, line = kafka_line(snapshot)
         st.markdown("**Kafka broker**")
-        (st.success if ok else st.warning)(line, icon="🟢" if ok else "⚪")
+        (st.success if ok else st.warning)(line, icon=":material/check_circle:" if ok else ":material/error:")
         for label, view in (("Producer", snapshot.producer), ("Spark job", snapshot.consumer)):
             st.markdown(f"**{label}**")
-            running = view.running
-            (st.success if running else st.info)(views.job_line(view), icon="🟢" if running else "⚪")
+            if view.running:
+                st.success(views.job_line(view), icon=":material/play_circle:")
+            else:
+                st.info(views.job_line(view), icon=":material/stop_circle:")
         st.caption(f"Updated {views.clock(time.time())}")
 
     with st.sidebar:

@@ -171,14 +171,15 @@ def aggregates() -> None:
 
     left, right = st.columns(2)
     with left:
-        figure = go.Figure([go.Scatter(x=start_times, y=windows[kind], name=kind, mode="lines") for kind in KINDS])
+        lines = [go.Scatter(x=start_times, y=windows[kind], name=kind, mode="lines+markers") for kind in KINDS]
+        figure = go.Figure(lines)
         figure.update_layout(
             title="Tweets per window", height=320, xaxis_title="window start (UTC)", yaxis_title="tweets per window"
         )
         st.plotly_chart(figure, key="chart-windows")
         download(windows, "tweets_per_window", "csv-windows")
     with right:
-        figure = go.Figure(go.Scatter(x=start_times, y=windows["sentiment_avg"], mode="lines", name="mean"))
+        figure = go.Figure(go.Scatter(x=start_times, y=windows["sentiment_avg"], mode="lines+markers", name="mean"))
         figure.update_layout(
             title="Mean sentiment per window",
             height=320,

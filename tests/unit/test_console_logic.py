@@ -166,3 +166,12 @@ def test_labels_show_markdown_and_html_as_typed():
         r"\[x\]\(javascript\:alert\(1\)\) \<b\>\*\*hi\*\*\</b\>"
     )
     assert views.plain("a\nb" + "c" * 200, limit=10) == "a bcccccc…"  # 10 characters with the ellipsis
+
+
+def test_a_sample_seen_twice_adds_no_rate_point():
+    history = RateHistory(window_s=60)
+    history.add(10.0, 100)
+    history.add(11.0, 200)
+    history.add(11.0, 200)  # the job's status file not rewritten since the last sample
+    history.add(12.0, 300)
+    assert [(p.at, p.per_second) for p in history.points()] == [(11.0, 100.0), (12.0, 100.0)]
