@@ -70,7 +70,7 @@ def overview() -> None:
             x="time (UTC)",
             y="messages/s",
             color="partition",
-            title=f"`{chosen}`: messages per second per partition",
+            title=f"{chosen}: messages per second per partition",
         )
         figure.update_layout(height=300, margin={"t": 40, "b": 10})
         st.plotly_chart(figure, key="partitions-rate-chart")
