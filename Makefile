@@ -9,7 +9,7 @@ POMS   := jvm/pom.xml jvm/kafka-broker/pom.xml jvm/spark-kafka/pom.xml
 # Plain output, and a few retries of a dropped download before giving up.
 MVN    := mvn --batch-mode --quiet -Dstyle.color=never -Dmaven.wagon.http.retryHandler.count=3
 
-.PHONY: setup prereqs run test lint bench stop lock clean
+.PHONY: setup prereqs browser run test lint bench stop lock clean
 
 setup: prereqs $(VENV)/.installed $(JARS)/.resolved
 
@@ -37,8 +37,24 @@ run: setup
 	$(PY) -m backend.local_kafka start
 	$(PY) -m streamlit run app.py
 
-# Lint, then the whole suite: unit tests, and integration tests against a real broker and real Spark.
-test: setup lint
+# Debian's Chromium, which the browser test drives through Playwright (Playwright never downloads
+# a browser). Installed with apt-get when missing: as root, else through sudo.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "error: $(CHROMIUM) is missing and there is no apt-get: install Chromium at $(CHROMIUM)"; exit 1; \
+	  elif [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	  else echo "error: $(CHROMIUM) is missing: as root, run apt-get install chromium"; exit 1; fi; \
+	  echo "== installing Debian's Chromium for the browser test (apt-get install chromium)"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || exit 1; \
+	  [ -x $(CHROMIUM) ] || { echo "error: apt-get installed chromium but $(CHROMIUM) is still missing"; exit 1; }; \
+	fi
+
+# Lint, then the whole suite: unit tests, integration tests against a real broker and real Spark,
+# and the browser test (Chromium driving the console through the whole pipeline).
+test: setup browser lint
 	$(PY) -m pytest
 
 lint:

@@ -1,0 +1,171 @@
+"""The console as a user gets it: a real Streamlit server driven by a real Chromium.
+
+The server runs ``app.py`` on a free port with its state (broker data, jobs' files, the
+aggregates store) in a temporary folder and the local broker on free ports. Whatever the
+test did, teardown stops the server, then the producer, the Spark job and the broker.
+Chromium is Debian's (``apt-get install chromium``, which ``make test`` does); Playwright
+never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from backend import local_kafka, supervisor
+from backend.local_kafka import LocalBroker
+from backend.settings import PROJECT_ROOT
+from tests.support import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+LOGS = ARTIFACTS / "logs"
+VIEWPORT = {"width": 1400, "height": 1000}  # the console's wide layout
+SERVER_START_TIMEOUT_S = 60.0
+FAILED = pytest.StashKey[bool]()  # whether the test's call phase failed
+
+
+@dataclass(frozen=True)
+class Console:
+    url: str
+    state_dir: Path
+    broker: LocalBroker
+    log_file: Path
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200 and response.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    """``streamlit run app.py`` on a free port, its state and broker isolated from the developer's."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    broker = LocalBroker(state_dir=state_dir, port=free_port(), controller_port=free_port(), heap="512m")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "TWEETSTREAM_STATE_DIR": str(state_dir),
+        "TWEETSTREAM_KAFKA_PORT": str(broker.port),
+        "TWEETSTREAM_KAFKA_CONTROLLER_PORT": str(broker.controller_port),
+        "TWEETSTREAM_KAFKA_HEAP": broker.heap,
+        # The local broker, whatever profile a developer saved in .streamlit/secrets.toml.
+        "TWEETSTREAM_BOOTSTRAP_SERVERS": "",
+        "TWEETSTREAM_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        # Nor read or write the developer's secrets file.
+        "TWEETSTREAM_SECRETS_FILE": str(tmp_path / "secrets.toml"),
+    }
+    shutil.rmtree(LOGS, ignore_errors=True)
+    LOGS.mkdir(parents=True)
+    log_file = LOGS / "streamlit.log"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        # Files edited during the run must not change what the test sees.
+        "--server.fileWatcherType",
+        "none",
+    ]
+    with open(log_file, "w") as log:
+        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not _healthy(url):
+            if server.poll() is not None:
+                pytest.fail(f"streamlit exited with {server.returncode}:\n{log_file.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer {url}/_stcore/health in {SERVER_START_TIMEOUT_S:g} s")
+            time.sleep(0.2)
+        yield Console(url=url, state_dir=state_dir, broker=broker, log_file=log_file)
+    finally:
+        # The server goes first: the jobs and the broker it started are its children, and while
+        # it lives an exited one stays a zombie that processes.terminate() takes for running
+        # (it would wait its whole timeout, 45-90 s, then report "killed"). Once the server is
+        # gone, init reaps them. Every step runs even when one before it fails.
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+        for name in ("producer", "consumer"):
+            try:
+                outcome = supervisor.stop_job(state_dir, name)
+            except Exception as error:  # teardown goes on, and says what failed
+                outcome = f"error: {error!r}"
+            print(f"teardown: {name} {outcome}")
+        try:
+            outcome = local_kafka.stop(broker)
+        except Exception as error:
+            outcome = f"error: {error!r}"
+        print(f"teardown: broker {outcome}")
+        # The jobs' and the broker's logs beside the server's, for a failure on CI.
+        for source, name in (
+            (state_dir / "jobs" / "producer" / "log", "producer.log"),
+            (state_dir / "jobs" / "consumer" / "log", "consumer.log"),
+            (broker.log_file, "kafka.log"),
+        ):
+            with contextlib.suppress(OSError):
+                shutil.copyfile(source, LOGS / name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium; the test is skipped, saying what to install, when it is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium; make test does)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser_page(request: pytest.FixtureRequest, chromium: Path, console: Console):
+    """A Chromium page on a 1400x1000 viewport; the server starts only once Chromium is found."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "failure.png").unlink(missing_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            yield page
+            if request.node.stash.get(FAILED, False):
+                # What the browser showed when the test failed.
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(SCREENSHOTS / "failure.png"), full_page=True)
+            context.close()
+        finally:
+            browser.close()
