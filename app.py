@@ -13,7 +13,10 @@ navigation = st.navigation(
         st.Page("pages/producer.py", title="Producer", icon=":material/upload:"),
         st.Page("pages/consumer.py", title="Consumer", icon=":material/bolt:"),
         st.Page("pages/topics.py", title="Topics", icon=":material/topic:"),
-    ]
+    ],
+    # At the top: the sidebar is for the live state. config.toml hides Streamlit's own listing
+    # of pages/, which it would otherwise show in the sidebar until app.py's first run.
+    position="top",
 )
 _live.sidebar()
 navigation.run()

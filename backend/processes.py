@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,23 +118,37 @@ def spawn_detached(
 def terminate(record: ProcessRecord, timeout: float) -> str:
     """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL.
 
-    Returns "terminated", "killed" or "not running". Waiting through psutil also reaps the
-    process when the caller is its parent, so no zombie is left behind.
+    Returns "terminated", "killed" or "not running". A process that has exited counts as gone
+    even while it waits as a zombie for its parent (the console's server, when a terminal
+    stops what the console started); when we are its parent, it is reaped here.
     """
     process = _process(record)
     if process is None:
         return "not running"
     try:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=timeout)
-        return "terminated"
-    except psutil.TimeoutExpired:
-        process.kill()
-        with contextlib.suppress(psutil.TimeoutExpired):
-            process.wait(timeout=10)
-        return "killed"
     except psutil.NoSuchProcess:
         return "terminated"
+    if _wait_gone(process, timeout):
+        return "terminated"
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process.kill()
+    _wait_gone(process, 10)
+    return "killed"
+
+
+def _wait_gone(process: psutil.Process, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        reap(process.pid)
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def listener_pids(host: str, port: int) -> list[int]:

@@ -110,8 +110,13 @@ def progress() -> None:
     elif lag.empty:
         st.caption(f"No topic `{job_topic}` on {snapshot.bootstrap}.")
     else:
-        total = int(lag["lag (records)"].sum())  # partitions not read yet count 0 here
-        st.caption(f"Total lag: {total:,} records.")
+        unread = int(lag["lag (records)"].isna().sum())
+        if unread == len(lag):
+            st.caption("Lag: known after the job's first micro-batch.")
+        else:
+            total = int(lag["lag (records)"].sum())  # over the partitions the job has read from
+            note = f" ({unread} partitions not read from yet)" if unread else ""
+            st.caption(f"Total lag: {total:,} records{note}.")
         st.dataframe(lag, hide_index=True, key="consumer-lag")
 
     dead = store.dead_letter_count()

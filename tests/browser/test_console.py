@@ -104,9 +104,9 @@ def wait_for(page: Page, script: str, arg: Any = None, timeout: float = PAGE_MS)
 
 
 def open_page(page: Page, link: str, heading: str | None = None) -> None:
-    """Click the sidebar's navigation link and wait for the page's title, then check it shows no exception."""
+    """Click the navigation link at the top and wait for the page's title, then check it shows no exception."""
     # The link's name is "<icon> <title>"; matching case and end keeps off any other link.
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile(rf"(^|\s){link}$")).click()
+    page.get_by_test_id("stTopNavLink").filter(has_text=re.compile(rf"(^|\s){link}$")).click()
     expect(page.get_by_role("heading", name=heading or link, level=1)).to_be_visible(timeout=PAGE_MS)
     no_exception(page)
 
@@ -145,10 +145,10 @@ def test_pipeline_from_the_browser(browser_page: Page, console: Console) -> None
 
     page.goto(console.url)
     print()
-    # Until app.py's first run the sidebar lists the files of pages/ (Streamlit's own navigation):
-    # wait for the console's, which names its pages with capitals.
+    # The console's navigation is at the top; Streamlit's own listing of pages/ is never shown.
     expect(page.get_by_role("heading", name="Tweet stream console", level=1)).to_be_visible(timeout=PAGE_MS)
-    expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile(r"Setup$"))).to_be_visible()
+    expect(page.get_by_test_id("stTopNavLink").filter(has_text=re.compile(r"Setup$"))).to_be_visible()
+    expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
 
     # -- Setup: start the local broker.
     open_page(page, "Setup")

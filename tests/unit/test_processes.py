@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 import time
 
@@ -65,3 +66,21 @@ def test_output_goes_to_the_log_file(tmp_path):
     record = processes.spawn_detached([sys.executable, "-c", "print('hello from the job')"], log_file=log)
     psutil.Process(record.pid).wait(timeout=10)
     assert log.read_text() == "hello from the job\n"
+
+
+def test_another_process_stops_our_child_without_waiting_for_its_zombie(tmp_path):
+    # The console's server starts a job (its child); a terminal stops it. The exited job stays a
+    # zombie until its parent reaps it: the terminal must not take that for a job still running.
+    record = processes.spawn_detached(SLEEPER, log_file=tmp_path / "sleeper.log")
+    stopper = (
+        "import sys; from backend import processes; "
+        f"record = processes.ProcessRecord.from_json({record.to_json()!r}); "
+        "print(processes.terminate(record, timeout=30))"
+    )
+    began = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", stopper], capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - began
+    assert result.stdout.strip() == "terminated", result.stderr
+    assert elapsed < 10, f"the stopper waited {elapsed:.1f} s for a zombie"
+    processes.reap(record.pid)  # the zombie is ours to collect
+    assert not psutil.pid_exists(record.pid)
