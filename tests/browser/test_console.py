@@ -105,8 +105,8 @@ def wait_for(page: Page, script: str, arg: Any = None, timeout: float = PAGE_MS)
 
 def open_page(page: Page, link: str, heading: str | None = None) -> None:
     """Click the navigation link at the top and wait for the page's title, then check it shows no exception."""
-    # The link's name is "<icon> <title>"; matching case and end keeps off any other link.
-    page.get_by_test_id("stTopNavLink").filter(has_text=re.compile(rf"(^|\s){link}$")).click()
+    # The link's text is "<icon name><title>" (e.g. "buildSetup"): matching the end picks the page.
+    page.get_by_test_id("stTopNavLink").filter(has_text=re.compile(rf"{link}$")).click()
     expect(page.get_by_role("heading", name=heading or link, level=1)).to_be_visible(timeout=PAGE_MS)
     no_exception(page)
 
