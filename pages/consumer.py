@@ -155,7 +155,13 @@ def download(frame: pd.DataFrame, name: str, key: str) -> None:
 def bars(frame: pd.DataFrame, label: str, title: str, key: str) -> None:
     """Horizontal bars, largest on top. graph_objects: plotly.express costs ~10x more per chart."""
     figure = go.Figure(go.Bar(x=frame["tweets"], y=frame[label], orientation="h"))
-    figure.update_layout(title=title, height=420, yaxis={"autorange": "reversed", "title": label}, xaxis_title="tweets")
+    # 22 px per bar, every label shown (plotly skips category labels that would overlap).
+    figure.update_layout(
+        title=title,
+        height=max(300, 22 * len(frame) + 120),
+        yaxis={"autorange": "reversed", "title": label, "dtick": 1},
+        xaxis_title="tweets",
+    )
     st.plotly_chart(figure, key=key)
 
 
