@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import threading
 import time
 import weakref
@@ -166,8 +168,11 @@ class Monitor:
             }
 
     def refresh(self) -> Snapshot:
-        """Sample now, in the caller's thread (after Start or Stop, so the page shows the new state)."""
-        self._sample_once()
+        """Sample now, in the caller's thread (after Start or Stop, so the page shows the new state).
+
+        Bounded by the Kafka timeouts; never raises (a failed sample leaves the previous one)."""
+        with contextlib.suppress(Exception):
+            self._sample_once()
         return self.snapshot()
 
     @property
@@ -270,7 +275,8 @@ def _offsets(admin: AdminClient, partitions: list[TopicPartition], spec: OffsetS
     futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=KAFKA_TIMEOUT_S)
     result: dict[tuple[str, int], int] = {}
     for tp, future in futures.items():
-        with contextlib.suppress(KafkaException):  # one partition without a leader: skip it this round
+        # One partition without a leader, or a slow answer: skip it this round.
+        with contextlib.suppress(KafkaException, TimeoutError):
             result[(tp.topic, tp.partition)] = future.result(timeout=KAFKA_TIMEOUT_S + 0.5).offset
     return result
 
@@ -287,8 +293,11 @@ def close_all(keep: Monitor | None = None) -> None:
 
 
 def monitor_key(settings: Settings) -> tuple[str, str, str]:
-    """What makes two monitors different: the state directory and the cluster."""
-    return (str(settings.state_dir), settings.bootstrap, settings.kafka_security_protocol)
+    """What makes two monitors (and admin clients) different: the state directory, the cluster
+    and how to reach it. Credentials count as a digest, so a corrected password gets a new client;
+    the digest is a cache key only, never shown."""
+    config = json.dumps(client_config(settings), sort_keys=True, default=str)
+    return (str(settings.state_dir), settings.bootstrap, hashlib.sha256(config.encode()).hexdigest())
 
 
 def store_path(state_dir: Path) -> Path:

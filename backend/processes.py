@@ -189,3 +189,31 @@ def reap(pid: int) -> int | None:
     except (ChildProcessError, OSError):
         return None
     return os.waitstatus_to_exitcode(status) if reaped == pid else None
+
+
+class AlreadyRunning(RuntimeError):
+    """Another live process holds the pid file."""
+
+
+@contextlib.contextmanager
+def hold_pid_file(pid_file: Path, lock_file: Path) -> Iterator[ProcessRecord]:
+    """Record this process in ``pid_file`` for the block, unless another live process is there.
+
+    A job started from a terminal is then known to the console as well as one the console
+    started (which wrote the same record before the job got here); a second copy refuses to
+    run instead of writing the same status file and checkpoint. Raises AlreadyRunning.
+    """
+    me = ProcessRecord(pid=os.getpid(), create_time=psutil.Process().create_time())
+    with exclusive(lock_file):  # waits while the console is still writing our record
+        current = read_pid_file(pid_file)
+        if current is not None and current.pid != me.pid and is_alive(current):
+            raise AlreadyRunning(f"already running as pid {current.pid} (pid file {pid_file}); stop that one first")
+        if current is None or current.pid != me.pid:
+            write_pid_file(pid_file, me)
+    try:
+        yield me
+    finally:
+        # No lock here: a Stop holds it while it waits for us to exit.
+        left = read_pid_file(pid_file)
+        if left is not None and left.pid == me.pid:
+            pid_file.unlink(missing_ok=True)

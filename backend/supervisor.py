@@ -6,7 +6,9 @@ restart of the dashboard. Its pid file (``<state dir>/jobs/<name>/pid``) holds t
 pid the kernel has since handed to another process is never taken for ours.
 
 Start holds the job's lock file while it checks and spawns, so however often Start is
-clicked and however many tabs (or terminals) do it, one process runs per job.
+clicked and however many tabs do it, one process runs per job. A job started from a terminal
+records itself in the same pid file (``processes.hold_pid_file``), so the console finds it,
+can stop it, and does not start a second one; a second copy from a terminal refuses to run.
 """
 
 from __future__ import annotations
@@ -73,13 +75,16 @@ def job_view(state_dir: Path, name: JobName) -> JobView:
     files = _files(state_dir, name)
     record = processes.read_pid_file(files.pid_file)
     running = processes.is_alive(record)
+    status = read_status(files.status_file)
+    if running and status is not None and status.get("pid") != record.pid:
+        status = None  # written by an earlier run: the new one has not written its first status yet
     return JobView(
         name=name,
         running=running,
         pid=record.pid if record is not None and running else None,
         started_at=record.create_time if record is not None and running else None,
         arguments=tuple(record.info.get("arguments", ())) if record is not None else (),
-        status=read_status(files.status_file),
+        status=status,
     )
 
 
@@ -126,7 +131,8 @@ def start_job(
         if not processes.is_alive(record):
             exit_code = processes.reap(record.pid)
             view = job_view(state_dir, name)
-            if exit_code == 0 or (exit_code is None and view.state in ("finished", "stopped")):
+            written_by_it = view.status is not None and view.status.get("pid") == record.pid
+            if exit_code == 0 or (exit_code is None and written_by_it and view.state in ("finished", "stopped")):
                 return view, False  # done already (a small --count): not an error
             tail = "\n".join(log_tail(state_dir, name, 8))
             code = f" with code {exit_code}" if exit_code is not None else ""

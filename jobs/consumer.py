@@ -1073,7 +1073,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    return run(options)
+    try:
+        from backend import processes  # psutil: on a bare cluster there may be none, nor a console
+    except ImportError:
+        return run(options)
+    # One consumer per status file (and so per checkpoint the console uses): the console's
+    # Start and a terminal cannot both run one.
+    folder = options.status_file.parent
+    try:
+        with processes.hold_pid_file(folder / "pid", folder / "lock"):
+            return run(options)
+    except processes.AlreadyRunning as error:
+        print(f"error: the consumer is {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

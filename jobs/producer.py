@@ -33,6 +33,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from backend import processes
 from backend.jobfiles import JobFiles, write_status
 from backend.kafka_clients import client_config
 from backend.settings import Settings, load_settings
@@ -591,7 +592,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     if options.source == "synthetic":
         print(f"synthetic tweets with --seed {options.seed}", file=sys.stderr, flush=True)
-    return job.run()
+    # One producer per status file: the console's Start and a terminal cannot both run one.
+    folder = options.status_file.parent
+    try:
+        with processes.hold_pid_file(folder / "pid", folder / "lock"):
+            return job.run()
+    except processes.AlreadyRunning as error:
+        print(f"error: the producer is {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

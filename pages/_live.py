@@ -13,14 +13,24 @@ from confluent_kafka.admin import AdminClient
 from backend import views
 from backend.kafka_clients import client_config
 from backend.monitor import Monitor, Snapshot, close_all, monitor_key
-from backend.settings import Settings, load_settings
+from backend.settings import Settings, load_settings, secrets_file
 
 REFRESH_S = 2.0  # how often the live parts redraw (the monitor samples every second)
 
 
 def settings() -> Settings:
-    """The console's settings, read afresh at every rerun (the profile may have been saved since)."""
-    return load_settings()
+    """The console's settings, read afresh at every rerun (the profile may have been saved since).
+
+    Settings that cannot be read stop the page with the reason: nothing else can work without them.
+    """
+    try:
+        return load_settings()
+    except ValueError as error:  # pydantic's ValidationError, or a secrets file that is not TOML
+        st.error(
+            f"The console's settings cannot be read: {error}\n\nFix the TWEETSTREAM_* environment "
+            f"variables or {secrets_file()}, then reload this page."
+        )
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False)
@@ -92,7 +102,10 @@ def kafka_line(snapshot: Snapshot) -> tuple[bool, str]:
 def sidebar() -> None:
     """The live state of the broker, the producer and the Spark job, redrawn every few seconds."""
 
-    @st.fragment(run_every=REFRESH_S)
+    with st.sidebar:
+        live = st.toggle("Live state", value=True, key="live-sidebar", help=f"Redraw every {REFRESH_S:g} s")
+
+    @st.fragment(run_every=REFRESH_S if live else None)
     def state() -> None:
         snapshot = monitor().snapshot()
         ok, line = kafka_line(snapshot)

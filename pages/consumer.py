@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 
 import pandas as pd
@@ -55,13 +56,13 @@ if start_column.button("Start Spark job", type="primary", disabled=view.running,
         _live.require_kafka(monitor)
         with st.spinner("Starting the Spark job…"):
             started, already = supervisor.start_job(settings.state_dir, "consumer", arguments)
-        _live.flash(
-            "consumer",
-            "info" if already else "success",
-            f"The Spark job is already running (pid {started.pid})."
-            if already
-            else f"Spark job started (pid {started.pid}); its first micro-batch follows in about 20 s.",
-        )
+        if already:
+            _live.flash("consumer", "info", f"The Spark job is already running (pid {started.pid}).")
+        elif not started.running:
+            _live.flash("consumer", "success", f"The Spark job ran and {started.state} already.")
+        else:
+            message = f"Spark job started (pid {started.pid}); its first micro-batch follows in about 20 s."
+            _live.flash("consumer", "success", message)
     except (RequestError, _live.KafkaUnreachable) as error:
         _live.flash("consumer", "error", f"Not started: {error}")
     except supervisor.JobError as error:
@@ -103,7 +104,9 @@ def progress() -> None:
         st.caption(f"Batch {latest.batch_id}, recorded {views.age(time.time() - latest.recorded_at)}.")
 
     job_topic = str(status.get("topic") or request.topic)
-    lag = views.lag_frame(snapshot.kafka, job_topic, latest)
+    # Offsets of another query (the job restarted on another topic or checkpoint) say nothing here.
+    same_query = latest is not None and status.get("query_id") in (None, latest.query_id)
+    lag = views.lag_frame(snapshot.kafka, job_topic, latest if same_query else None)
     st.markdown(f"**Lag per partition of `{job_topic}`** (the topic's end offset minus the job's processed offset)")
     if not snapshot.kafka.reachable:
         st.caption(f"Kafka not reachable: {snapshot.kafka.error}")
@@ -154,7 +157,8 @@ def download(frame: pd.DataFrame, name: str, key: str) -> None:
 
 def bars(frame: pd.DataFrame, label: str, title: str, key: str) -> None:
     """Horizontal bars, largest on top. graph_objects: plotly.express costs ~10x more per chart."""
-    figure = go.Figure(go.Bar(x=frame["tweets"], y=frame[label], orientation="h"))
+    # Escaped: plotly reads <a>, <b>, <br>... in labels as markup, and a hashtag is anyone's text.
+    figure = go.Figure(go.Bar(x=frame["tweets"], y=frame[label].map(html.escape), orientation="h"))
     # 22 px per bar, every label shown (plotly skips category labels that would overlap).
     figure.update_layout(
         title=title,

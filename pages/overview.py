@@ -18,7 +18,10 @@ runs the same pipeline on this machine: a real Kafka broker on 127.0.0.1 and Spa
 )
 
 st.subheader("Local Kafka broker")
-broker = local_kafka.LocalBroker.from_settings(load_settings())
+settings = load_settings()
+if settings.bootstrap_servers:
+    st.info(f"The active connection profile is another cluster, `{settings.bootstrap}`: see the Setup page.")
+broker = local_kafka.LocalBroker.from_settings(settings)
 status = local_kafka.status(broker)
 if status.running:
     st.success(f"Running at `{status.bootstrap}` (pid {status.pid}).")

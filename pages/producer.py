@@ -106,6 +106,8 @@ if start_column.button("Start producer", type="primary", disabled=view.running, 
             started, already = supervisor.start_job(settings.state_dir, "producer", arguments)
         if already:
             _live.flash("producer", "info", f"The producer is already running (pid {started.pid}).")
+        elif not started.running:
+            _live.flash("producer", "success", f"The producer ran and {started.state} already: see its counters.")
         else:
             _live.flash("producer", "success", f"Producer started (pid {started.pid}).")
     except (RequestError, _live.KafkaUnreachable) as error:

@@ -78,7 +78,11 @@ _live.show_flash("setup-broker")
 # -- 3. the connection profile ------------------------------------------------------------------
 
 st.header("3. Kafka connection")
-active = connection.active_profile(settings)
+try:
+    active = connection.active_profile(settings)
+except ValueError as error:  # settings Kafka accepts but a profile does not: say so, start from local
+    st.error(f"The saved connection settings are not a valid profile: {error}")
+    active = connection.ConnectionProfile(kind="local")
 st.caption(
     f"Active: **{active.kind}** · `{settings.bootstrap}` · {settings.kafka_security_protocol}. "
     f"Saved in `{secrets_file()}` (never committed); environment variables TWEETSTREAM_* override it."

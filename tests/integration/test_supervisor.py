@@ -106,3 +106,42 @@ def test_a_job_outlives_the_dashboard_process_and_is_stopped_by_the_next_one(kaf
     assert any(
         "stop requested by the console: terminated" in line for line in supervisor.log_tail(tmp_path, "producer")
     )
+
+
+def test_a_job_started_from_a_terminal_is_found_stopped_and_never_doubled(kafka_broker, topic_name, tmp_path):
+    env = job_env(kafka_broker, tmp_path)
+    arguments = ["--topic", topic_name, "--create-topic", "--rate", "50"]
+    terminal = subprocess.Popen(
+        [sys.executable, "-m", "jobs.producer", *arguments],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_status(tmp_path, lambda s: s["acked"] > 0 and s["pid"] == terminal.pid)
+        # The console sees it, and its Start does not start a second one.
+        view, already = supervisor.start_job(tmp_path, "producer", arguments, env=env)
+        assert already and view.pid == terminal.pid and view.state == "running"
+        # A second terminal refuses too, and says why.
+        second = subprocess.run(
+            [sys.executable, "-m", "jobs.producer", *arguments],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        assert f"error: the producer is already running as pid {terminal.pid}" in second.stderr
+        assert [p.pid for p in producer_processes(tmp_path)] == [terminal.pid]
+        # The console's Stop reaches it.
+        assert supervisor.stop_job(tmp_path, "producer", timeout=30) == "terminated"
+        assert terminal.wait(timeout=10) == 0
+    finally:
+        if terminal.poll() is None:
+            terminal.kill()
+            terminal.wait()
+    assert supervisor.job_view(tmp_path, "producer").state == "stopped"
+    assert not JobFiles(tmp_path, "producer").pid_file.exists()

@@ -6,6 +6,7 @@ with a message that says what to do, and start nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -109,3 +110,36 @@ def test_consumer_page_says_there_is_nothing_yet(app):
 def test_topics_page_says_the_broker_is_stopped(app):
     app.switch_page("pages/topics.py").run()
     assert any(line.startswith("Kafka: local broker stopped") for line in texts(app, "warning"))
+
+
+def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(app, tmp_path):
+    from backend.store import AggregatesStore, BatchResult, DeadLetter, KeyCount, WindowCounts
+
+    store = AggregatesStore(tmp_path / "aggregates.sqlite")
+    store.create()
+    start, end = "2026-11-27T18:00:00Z", "2026-11-27T18:01:00Z"
+    store.write_batch(
+        BatchResult(
+            query_id="q",
+            batch_id=0,
+            windows=[WindowCounts(start, end, 3, 1, 0, 0, 0.5)],
+            hashtags=[KeyCount(start, '<a href="https://phish.example">login</a>', 2), KeyCount(start, "azure", 1)],
+            languages=[KeyCount(start, "en", 3)],
+            dead_letters=[DeadLetter("tweets", 0, 7, "not JSON", "<b>{oops")],
+        )
+    )
+    app.switch_page("pages/consumer.py").run()
+    assert not app.exception
+    assert any(
+        line.startswith("1 windows from 2026-11-27 18:00 to 2026-11-27 18:00 UTC; 3 tweets")
+        for line in texts(app, "caption")
+    )
+    charts = {chart.proto.id: chart.proto.spec for chart in app.get("plotly_chart")}
+    assert len(charts) == 4
+    hashtags = json.loads(next(spec for spec in charts.values() if "Top 20 hashtags" in spec))
+    # Escaped, plotly shows the characters as typed instead of drawing a link.
+    assert hashtags["data"][0]["y"] == ["&lt;a href=&quot;https://phish.example&quot;&gt;login&lt;/a&gt;", "azure"]
+    assert "**Dead letters** (records that break the message contract): 1" in [m.value for m in app.markdown]
+    dead = next(frame.value for frame in app.dataframe if "reason" in frame.value.columns)
+    assert dead.to_dict("records") == [{"partition": 0, "offset": 7, "reason": "not JSON", "value (start)": "<b>{oops"}]
+    assert len(app.get("download_button")) == 4
