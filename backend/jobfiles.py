@@ -44,6 +44,15 @@ class JobFiles:
         return self.folder / "lock"
 
 
+def pid_and_lock_files(status_file: Path) -> tuple[Path, Path]:
+    """The pid and lock files that go with a job's status file: ``pid`` and ``lock`` beside the
+    console's ``status.json`` (as JobFiles names them), else ``<status file>.pid`` and ``.lock``,
+    so two jobs given status files in one folder do not share them."""
+    if status_file.name == "status.json":
+        return status_file.with_name("pid"), status_file.with_name("lock")
+    return status_file.with_name(status_file.name + ".pid"), status_file.with_name(status_file.name + ".lock")
+
+
 def write_status(path: Path, status: dict[str, Any]) -> None:
     """Replace the status file at ``path`` with ``status`` plus the time it was written.
 

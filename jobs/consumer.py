@@ -58,7 +58,7 @@ if __package__ in (None, ""):  # run as a file (spark-submit jobs/consumer.py): 
 
 import pandas as pd  # at module level: pyspark resolves the UDF's type hints in these globals
 
-from backend.jobfiles import JobFiles, write_status
+from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
 from backend.store import AggregatesStore, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts, iso_utc
 
 # The contract's limits, shared with the producer: a value over MAX_MESSAGE_BYTES is never parsed.
@@ -1079,9 +1079,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(options)
     # One consumer per status file (and so per checkpoint the console uses): the console's
     # Start and a terminal cannot both run one.
-    folder = options.status_file.parent
     try:
-        with processes.hold_pid_file(folder / "pid", folder / "lock"):
+        with processes.hold_pid_file(*pid_and_lock_files(options.status_file)):
             return run(options)
     except processes.AlreadyRunning as error:
         print(f"error: the consumer is {error}", file=sys.stderr)

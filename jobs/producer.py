@@ -34,7 +34,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from backend import processes
-from backend.jobfiles import JobFiles, write_status
+from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
 from backend.kafka_clients import client_config
 from backend.settings import Settings, load_settings
 from backend.sources import (
@@ -593,9 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.source == "synthetic":
         print(f"synthetic tweets with --seed {options.seed}", file=sys.stderr, flush=True)
     # One producer per status file: the console's Start and a terminal cannot both run one.
-    folder = options.status_file.parent
     try:
-        with processes.hold_pid_file(folder / "pid", folder / "lock"):
+        with processes.hold_pid_file(*pid_and_lock_files(options.status_file)):
             return job.run()
     except processes.AlreadyRunning as error:
         print(f"error: the producer is {error}", file=sys.stderr)

@@ -175,3 +175,15 @@ def test_a_sample_seen_twice_adds_no_rate_point():
     history.add(11.0, 200)  # the job's status file not rewritten since the last sample
     history.add(12.0, 300)
     assert [(p.at, p.per_second) for p in history.points()] == [(11.0, 100.0), (12.0, 100.0)]
+
+
+def test_each_status_file_has_its_own_pid_file(tmp_path):
+    from backend.jobfiles import pid_and_lock_files
+
+    files = JobFiles(tmp_path, "consumer")
+    assert pid_and_lock_files(files.status_file) == (files.pid_file, files.lock_file)
+    # Two jobs told to write their status into one folder (bench e2e) do not share a pid file.
+    assert pid_and_lock_files(tmp_path / "producer-status.json") == (
+        tmp_path / "producer-status.json.pid",
+        tmp_path / "producer-status.json.lock",
+    )
