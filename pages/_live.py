@@ -6,14 +6,17 @@ Not a page itself (the leading underscore keeps it out of any page list).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import streamlit as st
 from confluent_kafka.admin import AdminClient
 
-from backend import views
+from backend import supervisor, views
+from backend.job_requests import RequestError
 from backend.kafka_clients import client_config
 from backend.monitor import Monitor, Snapshot, close_all, monitor_key
 from backend.settings import Settings, load_settings, secrets_file
+from backend.supervisor import JobName
 
 REFRESH_S = 2.0  # how often the live parts redraw (the monitor samples every second)
 
@@ -75,6 +78,51 @@ def require_kafka(current: Monitor) -> None:
             f"Kafka does not answer ({snapshot.kafka.error}). Start the local broker on the Setup page, "
             "or check the connection profile there."
         )
+
+
+def job_buttons(
+    current_settings: Settings,
+    current_monitor: Monitor,
+    name: JobName,
+    label: str,
+    arguments: Callable[[], list[str]],
+    started_note: str = "",
+    stopping_note: str = "",
+) -> None:
+    """Start and Stop for one job, with the outcome shown after the rerun that redraws the buttons.
+
+    ``arguments`` gives the job's checked options, or raises RequestError with the job's reason.
+    """
+    view = current_monitor.snapshot().producer if name == "producer" else current_monitor.snapshot().consumer
+    title = label[0].upper() + label[1:]
+    start_column, stop_column, _ = st.columns([1, 1, 4])
+    if start_column.button(f"Start {label}", type="primary", disabled=view.running, key=f"{name}-start"):
+        try:
+            checked = arguments()
+            require_kafka(current_monitor)
+            with st.spinner(f"Starting the {label}…"):
+                started, already = supervisor.start_job(current_settings.state_dir, name, checked)
+            if already:
+                flash(name, "info", f"The {label} is already running (pid {started.pid}).")
+            elif not started.running:
+                flash(name, "success", f"The {label} ran and {started.state} already.")
+            else:
+                flash(name, "success", f"{title} started (pid {started.pid}){started_note}.")
+        except (RequestError, KafkaUnreachable) as error:
+            flash(name, "error", f"Not started: {error}")
+        except supervisor.JobError as error:
+            headline, _, detail = str(error).partition("\n")
+            flash(name, "error", f"Not started: {headline}", detail)
+        current_monitor.refresh()
+        st.rerun()
+    if stop_column.button(f"Stop {label}", disabled=not view.running, key=f"{name}-stop"):
+        with st.spinner(f"Stopping the {label}{stopping_note}…"):
+            began = time.monotonic()
+            outcome = supervisor.stop_job(current_settings.state_dir, name)
+        flash(name, "info", f"{title} {outcome} after {time.monotonic() - began:.1f} s.")
+        current_monitor.refresh()
+        st.rerun()
+    show_flash(name)
 
 
 def live_interval(key: str) -> float | None:

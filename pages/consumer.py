@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from backend import supervisor, views
-from backend.job_requests import ConsumerRequest, RequestError, check_consumer
+from backend import views
+from backend.job_requests import ConsumerRequest, check_consumer
 from backend.monitor import store_path
 from backend.store import AggregatesStore
 from pages import _live
@@ -49,35 +49,15 @@ request = ConsumerRequest(
     max_offsets_per_trigger=int(max_offsets) or None,
 )
 
-start_column, stop_column, _ = st.columns([1, 1, 4])
-if start_column.button("Start Spark job", type="primary", disabled=view.running, key="consumer-start"):
-    try:
-        arguments = check_consumer(request, settings)
-        _live.require_kafka(monitor)
-        with st.spinner("Starting the Spark job…"):
-            started, already = supervisor.start_job(settings.state_dir, "consumer", arguments)
-        if already:
-            _live.flash("consumer", "info", f"The Spark job is already running (pid {started.pid}).")
-        elif not started.running:
-            _live.flash("consumer", "success", f"The Spark job ran and {started.state} already.")
-        else:
-            message = f"Spark job started (pid {started.pid}); its first micro-batch follows in about 20 s."
-            _live.flash("consumer", "success", message)
-    except (RequestError, _live.KafkaUnreachable) as error:
-        _live.flash("consumer", "error", f"Not started: {error}")
-    except supervisor.JobError as error:
-        headline, _, detail = str(error).partition("\n")
-        _live.flash("consumer", "error", f"Not started: {headline}", detail)
-    monitor.refresh()
-    st.rerun()
-if stop_column.button("Stop Spark job", disabled=not view.running, key="consumer-stop"):
-    with st.spinner("Stopping the Spark job after its current micro-batch…"):
-        began = time.monotonic()
-        outcome = supervisor.stop_job(settings.state_dir, "consumer")
-    _live.flash("consumer", "info", f"Spark job {outcome} after {time.monotonic() - began:.1f} s.")
-    monitor.refresh()
-    st.rerun()
-_live.show_flash("consumer")
+_live.job_buttons(
+    settings,
+    monitor,
+    "consumer",
+    "Spark job",
+    lambda: check_consumer(request, settings),
+    started_note="; its first micro-batch follows in about 20 s",
+    stopping_note=" after its current micro-batch",
+)
 
 run_every = _live.live_interval("consumer")
 KINDS = ("tweets", "retweets", "replies", "quotes")

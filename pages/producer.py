@@ -9,7 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from backend import supervisor, uploads, views
-from backend.job_requests import ProducerRequest, RequestError, check_producer
+from backend.job_requests import ProducerRequest, check_producer
 from pages import _live
 
 settings = _live.settings()
@@ -97,34 +97,14 @@ request = ProducerRequest(
     x_mode=x_mode,
 )
 
-start_column, stop_column, _ = st.columns([1, 1, 4])
-if start_column.button("Start producer", type="primary", disabled=view.running, key="producer-start"):
-    try:
-        arguments = check_producer(request, settings)
-        _live.require_kafka(monitor)
-        with st.spinner("Starting the producer…"):
-            started, already = supervisor.start_job(settings.state_dir, "producer", arguments)
-        if already:
-            _live.flash("producer", "info", f"The producer is already running (pid {started.pid}).")
-        elif not started.running:
-            _live.flash("producer", "success", f"The producer ran and {started.state} already: see its counters.")
-        else:
-            _live.flash("producer", "success", f"Producer started (pid {started.pid}).")
-    except (RequestError, _live.KafkaUnreachable) as error:
-        _live.flash("producer", "error", f"Not started: {error}")
-    except supervisor.JobError as error:
-        headline, _, detail = str(error).partition("\n")
-        _live.flash("producer", "error", f"Not started: {headline}", detail)
-    monitor.refresh()
-    st.rerun()
-if stop_column.button("Stop producer", disabled=not view.running, key="producer-stop"):
-    with st.spinner("Stopping the producer (it flushes what Kafka has not acknowledged yet)…"):
-        began = time.monotonic()
-        outcome = supervisor.stop_job(settings.state_dir, "producer")
-    _live.flash("producer", "info", f"Producer {outcome} after {time.monotonic() - began:.1f} s.")
-    monitor.refresh()
-    st.rerun()
-_live.show_flash("producer")
+_live.job_buttons(
+    settings,
+    monitor,
+    "producer",
+    "producer",
+    lambda: check_producer(request, settings),
+    stopping_note=" (it flushes what Kafka has not acknowledged yet)",
+)
 
 run_every = _live.live_interval("producer")
 

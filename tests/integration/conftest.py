@@ -6,6 +6,7 @@ temporary folder; it is stopped when the session ends, whatever the tests did.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -39,6 +40,15 @@ def admin(kafka_broker: LocalBroker) -> AdminClient:
 @pytest.fixture
 def topic_name(request: pytest.FixtureRequest) -> str:
     return unique_name(request.node.name.replace("[", "-").replace("]", "")[:40])
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[str]:
+    """A port that accepts TCP connections and never answers: a hung broker or a wrong service."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        yield f"127.0.0.1:{server.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")

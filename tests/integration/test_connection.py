@@ -1,8 +1,6 @@
 """Connection profiles tested against a real broker (PLAINTEXT, as the local one is)."""
 
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,15 +53,6 @@ def test_a_closed_port_is_reported_quickly():
     assert result.message == (
         f"cannot reach Kafka at {bootstrap}: connection refused (is the broker running, the port right?)"
     )
-
-
-@pytest.fixture
-def silent_listener() -> Iterator[str]:
-    """A port that accepts TCP connections and never answers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(64)
-        yield f"127.0.0.1:{server.getsockname()[1]}"
 
 
 def test_a_silent_endpoint_times_out_on_time(silent_listener):

@@ -1,10 +1,8 @@
 """The message browser against a real broker."""
 
 import json
-import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Producer
@@ -154,15 +152,6 @@ def test_a_closed_port_fails_fast_with_an_actionable_message():
     with pytest.raises(BrowseError, match=f"cannot reach Kafka at {bootstrap}: connection refused"):
         read_messages({"bootstrap.servers": bootstrap}, "tweets", None, Latest(5), limit=10, timeout_s=3)
     assert time.monotonic() - began < 3 + 1
-
-
-@pytest.fixture
-def silent_listener() -> Iterator[str]:
-    """A port that accepts TCP connections and never answers: a hung broker or a wrong service."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(64)
-        yield f"127.0.0.1:{server.getsockname()[1]}"
 
 
 def test_a_broker_that_never_answers_cannot_block_the_call(silent_listener):
