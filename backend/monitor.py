@@ -22,7 +22,6 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -30,7 +29,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from backend import local_kafka, supervisor
 from backend.kafka_clients import client_config
 from backend.settings import Settings
-from backend.store import AggregatesStore, Progress
+from backend.store import AggregatesStore, Progress, default_store_path
 
 HISTORY_S = 15 * 60.0
 SAMPLE_INTERVAL_S = 1.0
@@ -129,7 +128,7 @@ class Monitor:
         self.settings = settings
         self.interval_s = interval_s
         self.is_local = not settings.bootstrap_servers
-        self._store = AggregatesStore(store_path(settings.state_dir))
+        self._store = AggregatesStore(default_store_path(settings.state_dir))
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
@@ -298,7 +297,3 @@ def monitor_key(settings: Settings) -> tuple[str, str, str]:
     the digest is a cache key only, never shown."""
     config = json.dumps(client_config(settings), sort_keys=True, default=str)
     return (str(settings.state_dir), settings.bootstrap, hashlib.sha256(config.encode()).hexdigest())
-
-
-def store_path(state_dir: Path) -> Path:
-    return state_dir / "aggregates.sqlite"

@@ -267,6 +267,11 @@ def _whole_hours(since: str, until: str) -> tuple[str, str] | None:
     return (first, end) if first < end else None
 
 
+def default_store_path(state_dir: Path) -> Path:
+    """Where the console's store lives: the consumer's default ``--store``, and what the pages read."""
+    return state_dir / "aggregates.sqlite"
+
+
 class AggregatesStore:
     """The SQLite aggregates store at ``path``. Each call opens its own short connection."""
 

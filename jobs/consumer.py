@@ -59,7 +59,16 @@ if __package__ in (None, ""):  # run as a file (spark-submit jobs/consumer.py): 
 import pandas as pd  # at module level: pyspark resolves the UDF's type hints in these globals
 
 from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
-from backend.store import AggregatesStore, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts, iso_utc
+from backend.store import (
+    AggregatesStore,
+    BatchResult,
+    DeadLetter,
+    KeyCount,
+    Progress,
+    WindowCounts,
+    default_store_path,
+    iso_utc,
+)
 
 # The contract's limits, shared with the producer: a value over MAX_MESSAGE_BYTES is never parsed.
 from backend.tweets import EVENT_TIME_MAX_MS, EVENT_TIME_MIN_MS, MAX_MESSAGE_BYTES, REFERENCE_TYPES, RFC3339_PATTERN
@@ -271,7 +280,7 @@ def validate(args: argparse.Namespace, defaults: Callable[[], LocalDefaults] | N
     return ConsumerOptions(
         bootstrap=args.bootstrap or local.bootstrap,
         topic=args.topic,
-        store=args.store or local.state_dir / "aggregates.sqlite",
+        store=args.store or default_store_path(local.state_dir),
         checkpoint=args.checkpoint or str(local.state_dir / "consumer" / "checkpoint"),
         archive=args.archive or str(local.state_dir / "archive"),
         status_file=args.status_file or JobFiles(local.state_dir, "consumer").status_file,

@@ -11,13 +11,12 @@ import streamlit as st
 
 from backend import views
 from backend.job_requests import ConsumerRequest, check_consumer
-from backend.monitor import store_path
-from backend.store import AggregatesStore
+from backend.store import AggregatesStore, default_store_path
 from pages import _live
 
 settings = _live.settings()
 monitor = _live.monitor(settings)
-store = AggregatesStore(store_path(settings.state_dir))
+store = AggregatesStore(default_store_path(settings.state_dir))
 
 st.title("Consumer")
 st.caption(

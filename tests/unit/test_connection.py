@@ -28,13 +28,7 @@ CONNECTION_STRING = (
 PASSWORD = "pw-canary-7f3e"
 
 
-@pytest.fixture(autouse=True)
-def no_outside_settings(monkeypatch, tmp_path):
-    """Neither the developer's environment nor their secrets.toml may change these tests."""
-    for name in list(os.environ):
-        if name.startswith("TWEETSTREAM_") or name == "X_BEARER_TOKEN":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "absent.toml"))
+pytestmark = pytest.mark.usefixtures("no_outside_settings")
 
 
 def settings_from(secrets: Path) -> Settings:

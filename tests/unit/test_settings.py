@@ -4,16 +4,7 @@ from pydantic import ValidationError
 from backend.kafka_clients import client_config
 from backend.settings import PROJECT_ROOT, Settings
 
-
-@pytest.fixture(autouse=True)
-def no_outside_settings(monkeypatch, tmp_path):
-    """Neither the developer's environment nor their secrets.toml may change these tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("TWEETSTREAM_") or name == "X_BEARER_TOKEN":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "absent.toml"))
+pytestmark = pytest.mark.usefixtures("no_outside_settings")
 
 
 def test_defaults_are_the_local_broker():
