@@ -221,7 +221,7 @@ def test_setup_starts_and_stops_a_local_broker(monkeypatch, tmp_path):
         app.button(key="setup-broker-start").click().run()
         assert not app.exception
         started = [line for line in texts(app, "success") if line.startswith("Broker started at `127.0.0.1:")]
-        assert started, texts(app, "success") + texts(app, "error")
+        assert started, texts(app, "success") + texts(app, "error") + [c.value for c in app.code]
         print(started[0])
         assert any(line.startswith(f"Running at `127.0.0.1:{port}` (pid ") for line in texts(app, "success"))
         assert local_kafka.status(broker).running
