@@ -53,6 +53,9 @@ class LocalBroker:
     port: int = 9092
     controller_port: int = 9093
     heap: str = "1g"
+    # More server.properties lines, which win over the defaults (a test's SASL listener,
+    # a shorter retention check); none for the console's own broker.
+    extra_properties: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBroker:
@@ -137,6 +140,7 @@ def render_server_properties(broker: LocalBroker) -> str:
         "num.network.threads": 2,
         "num.io.threads": 4,
     }
+    settings.update(dict(broker.extra_properties))
     lines = ["# Written by backend/local_kafka.py at every start; edits are overwritten."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Fault scenarios: bad_settings (being written)."""

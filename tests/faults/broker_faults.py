@@ -1,0 +1,1 @@
+"""Fault scenarios: broker_faults (being written)."""

@@ -1,0 +1,1 @@
+"""Fault scenarios: exposure (being written)."""

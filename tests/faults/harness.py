@@ -1,0 +1,208 @@
+"""What every fault scenario shares: its result line, its working folder, brokers and jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from backend import local_kafka
+from backend.local_kafka import LocalBroker
+from backend.settings import PROJECT_ROOT
+from tests.support import free_port
+
+# Environment variables a scenario's jobs must not inherit from whoever runs `make faults`.
+_OUTSIDE_SETTINGS = ("TWEETSTREAM_", "X_BEARER_TOKEN", "DATABRICKS_", "AZURE_")
+
+
+class ScenarioFailed(AssertionError):
+    """A scenario saw something other than what it proves; the message says what."""
+
+
+def check(condition: bool, reason: str) -> None:
+    """Fail the scenario with ``reason`` unless ``condition`` holds."""
+    if not condition:
+        raise ScenarioFailed(reason)
+
+
+@dataclass
+class Result:
+    """One scenario's figures; filled in as it runs, so a failure still shows how far it got."""
+
+    name: str
+    sent: int = 0
+    acked: int = 0
+    stored: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    failure: str | None = None
+    details: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def line(self) -> str:
+        verdict = "ok" if self.ok else f"FAIL: {self.failure}"
+        return (
+            f"{self.name}: sent {self.sent}, acked {self.acked}, stored {self.stored}, "
+            f"lost {self.lost}, duplicated {self.duplicated}, {verdict}"
+        )
+
+
+@dataclass
+class Run:
+    """What a scenario gets: its folder (kept after a failure), its result, a log of what it saw."""
+
+    workdir: Path
+    result: Result
+    started: float = field(default_factory=time.monotonic)
+
+    def note(self, message: str) -> None:
+        """A detail printed under the scenario's line (figures, not adjectives)."""
+        self.result.details.append(message)
+        print(f"    [{time.monotonic() - self.started:6.1f} s] {message}", flush=True)
+
+    def folder(self, name: str) -> Path:
+        path = self.workdir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @contextlib.contextmanager
+    def broker(self, name: str = "broker", **options: Any) -> Iterator[LocalBroker]:
+        """A broker of this scenario's own, on free ports, stopped at the end whatever happened."""
+        broker = LocalBroker(
+            state_dir=self.folder(name), port=free_port(), controller_port=free_port(), heap="512m", **options
+        )
+        local_kafka.start(broker, timeout=120)
+        try:
+            yield broker
+        finally:
+            local_kafka.stop(broker)
+
+
+Scenario = Callable[[Run], None]
+_REGISTERED: dict[str, tuple[int, Scenario]] = {}
+
+
+def scenario(number: int, name: str) -> Callable[[Scenario], Scenario]:
+    """Register a scenario: its number in the issue (the order they run in) and the name its line starts with."""
+
+    def register(function: Scenario) -> Scenario:
+        _REGISTERED[name] = (number, function)
+        return function
+
+    return register
+
+
+def scenarios() -> dict[str, Scenario]:
+    """The registered scenarios by name, in their numbers' order."""
+    return {name: function for name, (_n, function) in sorted(_REGISTERED.items(), key=lambda item: item[1][0])}
+
+
+def run_scenario(name: str, function: Scenario, workdir: Path) -> Result:
+    result = Result(name)
+    run = Run(workdir, result)
+    try:
+        function(run)
+    except ScenarioFailed as failure:
+        result.failure = str(failure)
+    except Exception as error:  # a crash of the scenario is its failure, with the trace kept
+        result.failure = f"{type(error).__name__}: {error}"
+        (workdir / "traceback.txt").write_text(traceback.format_exc())
+    finally:
+        result.seconds = time.monotonic() - run.started
+        leftovers = kill_children()
+        if leftovers:
+            run.note(f"killed {leftovers} process(es) the scenario left behind")
+    return result
+
+
+def kill_children() -> int:
+    """kill -9 whatever this runner started and is still running; how many there were."""
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(children, timeout=30)
+    return len(children)
+
+
+def kill_tree(pid: int) -> None:
+    """kill -9 a process and everything under it (a JVM, Python workers): a crash, not a stop."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+        for member in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        psutil.wait_procs(family, timeout=30)
+
+
+# -- the jobs, run as a user runs them ------------------------------------------------------
+
+
+def job_env(state_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a job: this one without outside settings, plus the scenario's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OUTSIDE_SETTINGS)}
+    return {**env, "TWEETSTREAM_STATE_DIR": str(state_dir), **extra}
+
+
+def start_job(module: str, args: list[str], state_dir: Path, log: Path, **env: str) -> subprocess.Popen[str]:
+    """``python -m <module> <args>`` in the background; stdout and stderr go to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=PROJECT_ROOT,
+            env=job_env(state_dir, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def run_job(
+    module: str, args: list[str], state_dir: Path, log: Path, timeout: float = 300, **env: str
+) -> tuple[int, dict[str, Any] | None]:
+    """Run a job to its end: its exit code and the last JSON line it printed (the producer's summary)."""
+    process = start_job(module, args, state_dir, log, **env)
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(process.pid)
+        raise ScenarioFailed(f"python -m {module} did not end within {timeout:g} s (log: {log})") from None
+    return code, last_json_line(log)
+
+
+def last_json_line(log: Path) -> dict[str, Any] | None:
+    for line in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()):
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                return json.loads(line)
+    return None
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen | None = None
+) -> float:
+    """Wait for ``condition``; the seconds it took. Fails when a watched process exits first."""
+    began = time.monotonic()
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise ScenarioFailed(f"the job exited ({process.returncode}) while waiting for {what}")
+        if time.monotonic() - began > timeout:
+            raise ScenarioFailed(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+    return time.monotonic() - began

@@ -1,0 +1,1 @@
+"""Fault scenarios: secrets_canary (being written)."""

@@ -1,0 +1,1 @@
+"""Fault scenarios: spark_faults (being written)."""
