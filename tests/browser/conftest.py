@@ -10,12 +10,7 @@ never downloads a browser.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +20,13 @@ import pytest
 from backend import local_kafka, supervisor
 from backend.local_kafka import LocalBroker
 from backend.settings import PROJECT_ROOT
+from tests.console_server import CHROMIUM, CHROMIUM_ARGS, ServerFailed, local_console_env, start_server, stop_server
 from tests.support import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 LOGS = ARTIFACTS / "logs"
 VIEWPORT = {"width": 1400, "height": 1000}  # the console's wide layout
-SERVER_START_TIMEOUT_S = 60.0
 FAILED = pytest.StashKey[bool]()  # whether the test's call phase failed
 
 
@@ -45,73 +38,27 @@ class Console:
     log_file: Path
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200 and response.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
     """``streamlit run app.py`` on a free port, its state and broker isolated from the developer's."""
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     broker = LocalBroker(state_dir=state_dir, port=free_port(), controller_port=free_port(), heap="512m")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "TWEETSTREAM_STATE_DIR": str(state_dir),
-        "TWEETSTREAM_KAFKA_PORT": str(broker.port),
-        "TWEETSTREAM_KAFKA_CONTROLLER_PORT": str(broker.controller_port),
-        "TWEETSTREAM_KAFKA_HEAP": broker.heap,
-        # The local broker, whatever profile a developer saved in .streamlit/secrets.toml.
-        "TWEETSTREAM_BOOTSTRAP_SERVERS": "",
-        "TWEETSTREAM_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
-        # Nor read or write the developer's secrets file.
-        "TWEETSTREAM_SECRETS_FILE": str(tmp_path / "secrets.toml"),
-    }
+    env = local_console_env(state_dir, tmp_path / "secrets.toml", broker.port, broker.controller_port)
     shutil.rmtree(LOGS, ignore_errors=True)
     LOGS.mkdir(parents=True)
-    log_file = LOGS / "streamlit.log"
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        # Files edited during the run must not change what the test sees.
-        "--server.fileWatcherType",
-        "none",
-    ]
-    with open(log_file, "w") as log:
-        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _healthy(url):
-            if server.poll() is not None:
-                pytest.fail(f"streamlit exited with {server.returncode}:\n{log_file.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer {url}/_stcore/health in {SERVER_START_TIMEOUT_S:g} s")
-            time.sleep(0.2)
-        yield Console(url=url, state_dir=state_dir, broker=broker, log_file=log_file)
+        server = start_server(env, LOGS / "streamlit.log")
+    except ServerFailed as error:
+        pytest.fail(str(error))
+    try:
+        yield Console(url=server.url, state_dir=state_dir, broker=broker, log_file=server.log_file)
     finally:
         # The server goes first: the jobs and the broker it started are its children, and while
         # it lives an exited one stays a zombie that processes.terminate() takes for running
         # (it would wait its whole timeout, 45-90 s, then report "killed"). Once the server is
         # gone, init reaps them. Every step runs even when one before it fails.
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        stop_server(server)
         for name in ("producer", "consumer"):
             try:
                 outcome = supervisor.stop_job(state_dir, name)
