@@ -76,3 +76,18 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record
         return records
     finally:
         consumer.close()
+
+
+def kill_process_tree(pid: int) -> None:
+    """kill -9 a process and everything under it (a JVM, Python workers): a crash, not a stop."""
+    import contextlib
+
+    import psutil
+
+    with contextlib.suppress(psutil.NoSuchProcess):
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+        for member in family:
+            with contextlib.suppress(psutil.NoSuchProcess):  # a worker may go with its parent
+                member.kill()
+        psutil.wait_procs(family, timeout=30)

@@ -20,6 +20,7 @@ from backend import local_kafka
 from backend.local_kafka import LocalBroker
 from backend.settings import PROJECT_ROOT
 from tests.support import free_port
+from tests.support import kill_process_tree as kill_tree  # kill -9 of a pid and its children
 
 # Environment variables a scenario's jobs must not inherit from whoever runs `make faults`.
 _OUTSIDE_SETTINGS = ("TWEETSTREAM_", "X_BEARER_TOKEN", "DATABRICKS_", "AZURE_")
@@ -137,17 +138,6 @@ def kill_children() -> int:
             child.kill()
     psutil.wait_procs(children, timeout=30)
     return len(children)
-
-
-def kill_tree(pid: int) -> None:
-    """kill -9 a process and everything under it (a JVM, Python workers): a crash, not a stop."""
-    with contextlib.suppress(psutil.NoSuchProcess):
-        parent = psutil.Process(pid)
-        family = [parent, *parent.children(recursive=True)]
-        for member in family:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                member.kill()
-        psutil.wait_procs(family, timeout=30)
 
 
 # -- the jobs, run as a user runs them ------------------------------------------------------

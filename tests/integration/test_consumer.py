@@ -1,34 +1,26 @@
 """The Spark consumer job, run as its CLI against the session's real broker, in real Spark.
 
 Every test produces records whose content it knows, runs ``python -m jobs.consumer`` as a
-subprocess (``--master local[2]``), and compares the store with a ground truth computed here
-in plain Python: exact counts, and VADER means from vaderSentiment itself (not from
+subprocess (``--master local[2]``), and compares the store with a ground truth computed
+in plain Python (tests/truth.py): exact counts, and VADER means from vaderSentiment itself (not from
 backend.sentiment, which the job uses).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import psutil
 import pyarrow.parquet as pq
 import pytest
-from confluent_kafka import Producer
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from backend import topics
 from backend.jars import spark_kafka_jars
@@ -36,261 +28,28 @@ from backend.jobfiles import read_status
 from backend.settings import PROJECT_ROOT
 from backend.synthetic import MALFORMED_KINDS, SyntheticTweets
 from backend.topics import TopicSpec
-from backend.tweets import contract_problem, encode_message, to_envelope
+from backend.tweets import contract_problem, to_envelope
+from tests.truth import (
+    Job,
+    Record,
+    assert_tables_equal,
+    event_time_ms,
+    ground_truth,
+    kill_tree,
+    produce,
+    read_tables,
+    synthetic_records,
+    tweet_record,
+    wait_for,
+    window_start,
+)
 
 REAL_TWEETS = PROJECT_ROOT.parent / "shared" / "data" / "tweets"
-WINDOW_MS = 60_000
-_vader = SentimentIntensityAnalyzer()
-
-
-# -- records and the ground truth ------------------------------------------------------------
-
-
-@dataclass
-class Record:
-    """One Kafka record to send; ``partition`` and ``offset`` are filled in once it is acknowledged."""
-
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int
-    partition: int = -1
-    offset: int = -1
-
-
-def tweet_record(envelope: dict[str, Any], timestamp_ms: int) -> Record:
-    key, value = encode_message(envelope)
-    return Record(key, value, timestamp_ms)
-
-
-def synthetic_records(count: int, seed: int, start: datetime, minutes: float) -> list[Record]:
-    """``count`` realistic tweets spread over ``minutes`` from ``start``, with the gaps real data has.
-
-    Every 11th has no created_at (its Kafka timestamp counts), every 13th no lang (``und``),
-    every 17th a hashtag twice in other cases ("#Kafka" and "kafka": one tweet for "kafka").
-    """
-    generator = SyntheticTweets(seed=seed)
-    records = []
-    for index in range(count):
-        moment = start + timedelta(minutes=minutes * index / count)
-        envelope = generator.tweet(created_at=moment)
-        tweet = envelope["data"]
-        if index % 11 == 0:
-            del tweet["created_at"]
-        if index % 13 == 0:
-            tweet.pop("lang", None)
-        if index % 17 == 0:
-            tags = tweet.setdefault("entities", {}).setdefault("hashtags", [])
-            tags += [{"start": 0, "end": 6, "tag": "#Kafka"}, {"start": 7, "end": 12, "tag": "kafka"}]
-        # The Kafka timestamp lags the tweet's time by a little, as a producer's would.
-        records.append(tweet_record(envelope, int(moment.timestamp() * 1000) + 250))
-    return records
-
-
-def window_start(ms: int) -> str:
-    start = ms - ms % WINDOW_MS
-    return datetime.fromtimestamp(start / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def event_time_ms(tweet: dict[str, Any], kafka_ms: int) -> int:
-    if "created_at" not in tweet:
-        return kafka_ms
-    moment = datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
-    return round(moment.timestamp() * 1000)
-
-
-@dataclass
-class Tables:
-    """The aggregate tables, as plain Python values that compare exactly."""
-
-    windows: dict[str, tuple[str, int, int, int, int]]  # start -> (end, tweets, retweets, replies, quotes)
-    sentiment: dict[str, float]  # start -> mean compound
-    hashtags: dict[tuple[str, str], int]
-    languages: dict[tuple[str, str], int]
-    late: dict[str, int]
-
-
-def ground_truth(records: list[Record], late_ids: frozenset[str] = frozenset()) -> Tables:
-    """What the tables must hold for the valid ``records``, computed without Spark or our code."""
-    windows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    scores: dict[str, list[float]] = defaultdict(list)
-    hashtags: Counter[tuple[str, str]] = Counter()
-    languages: Counter[tuple[str, str]] = Counter()
-    late: Counter[str] = Counter()
-    for record in records:
-        if record.value is None or contract_problem(record.value) is not None:
-            continue
-        tweet = json.loads(record.value)["data"]
-        start = window_start(event_time_ms(tweet, record.timestamp_ms))
-        if tweet["id"] in late_ids:
-            late[start] += 1
-            continue
-        kinds = {reference["type"] for reference in tweet.get("referenced_tweets", [])}
-        counts = windows[start]
-        counts[0] += 1
-        counts[1] += "retweeted" in kinds
-        counts[2] += "replied_to" in kinds
-        counts[3] += "quoted" in kinds
-        text = tweet.get("text")
-        scores[start].append(_vader.polarity_scores(text)["compound"] if text else 0.0)
-        tags = {h["tag"].lower().lstrip("#") for h in tweet.get("entities", {}).get("hashtags", [])} - {""}
-        for tag in tags:
-            hashtags[(start, tag)] += 1
-        languages[(start, tweet.get("lang") or "und")] += 1
-    return Tables(
-        windows={start: (_plus_window(start), *counts) for start, counts in windows.items()},
-        sentiment={start: math.fsum(values) / len(values) for start, values in scores.items()},
-        hashtags=dict(hashtags),
-        languages=dict(languages),
-        late=dict(late),
-    )
-
-
-def _plus_window(start: str) -> str:
-    moment = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ") + timedelta(milliseconds=WINDOW_MS)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def read_tables(store: Path) -> Tables:
-    with sqlite3.connect(store) as connection:
-        rows = connection.execute(
-            "SELECT window_start, window_end, tweets, retweets, replies, quotes, sentiment_avg FROM tweets_per_window"
-        ).fetchall()
-        hashtags = connection.execute("SELECT window_start, hashtag, tweets FROM hashtags_per_window").fetchall()
-        languages = connection.execute("SELECT window_start, lang, tweets FROM languages_per_window").fetchall()
-        late = connection.execute("SELECT window_start, tweets FROM late_tweets_per_window").fetchall()
-    return Tables(
-        windows={row[0]: tuple(row[1:6]) for row in rows},
-        sentiment={row[0]: row[6] for row in rows},
-        hashtags={(w, h): n for w, h, n in hashtags},
-        languages={(w, lang): n for w, lang, n in languages},
-        late=dict(late),
-    )
-
-
-def assert_tables_equal(got: Tables, want: Tables) -> None:
-    assert got.windows == want.windows
-    assert got.hashtags == want.hashtags
-    assert got.languages == want.languages
-    assert got.late == want.late
-    assert got.sentiment.keys() == want.sentiment.keys()
-    for start, mean in want.sentiment.items():
-        assert abs(got.sentiment[start] - mean) <= 1e-9, (start, got.sentiment[start], mean)
-
-
-# -- Kafka and the job ------------------------------------------------------------------------
-
-
-def produce(bootstrap: str, topic: str, records: list[Record]) -> None:
-    """Send ``records`` in order and note where each one landed."""
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "message.max.bytes": 2_000_000,  # the oversize malformed values are ~1 MB
-        }
-    )
-
-    def delivered(record: Record):
-        def callback(error, message) -> None:
-            assert error is None, error
-            record.partition, record.offset = message.partition(), message.offset()
-
-        return callback
-
-    for record in records:
-        producer.produce(
-            topic, key=record.key, value=record.value, timestamp=record.timestamp_ms, on_delivery=delivered(record)
-        )
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    assert all(record.offset >= 0 for record in records)
-
-
-@dataclass(frozen=True)
-class Job:
-    """Where one test's consumer keeps its files (the defaults, under its own state directory)."""
-
-    state_dir: Path
-    bootstrap: str
-    topic: str
-
-    @property
-    def store(self) -> Path:
-        return self.state_dir / "aggregates.sqlite"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.state_dir / "consumer" / "checkpoint"
-
-    @property
-    def archive(self) -> Path:
-        return self.state_dir / "archive"
-
-    @property
-    def status(self) -> dict[str, Any] | None:
-        return read_status(self.state_dir / "jobs" / "consumer" / "status.json")
-
-    def command(self, *options: str) -> list[str]:
-        return [
-            *(sys.executable, "-m", "jobs.consumer", "--bootstrap", self.bootstrap, "--topic", self.topic),
-            *("--master", "local[2]", *options),
-        ]
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "TWEETSTREAM_STATE_DIR": str(self.state_dir)}
-
-    def run(self, *options: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        """Run the job to its end and return what it printed (asserting exit code 0)."""
-        done = subprocess.run(
-            self.command(*options), cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-        return done
-
-    def start(self, log: Path, *options: str) -> subprocess.Popen[bytes]:
-        with open(log, "ab") as out:
-            return subprocess.Popen(
-                self.command(*options), cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def query(self, sql: str) -> list[tuple]:
-        if not self.store.exists():
-            return []
-        with sqlite3.connect(self.store, timeout=10) as connection:
-            try:
-                return connection.execute(sql).fetchall()
-            except sqlite3.OperationalError:  # the job has not created the tables yet
-                return []
 
 
 @pytest.fixture
 def job(kafka_broker, tmp_path: Path, topic_name: str) -> Job:
     return Job(tmp_path / "state", kafka_broker.bootstrap, topic_name)
-
-
-def wait_for(condition, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"the job exited ({process.returncode}) while waiting for {what}")
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def kill_tree(process: subprocess.Popen) -> None:
-    """kill -9 the job and every process under it (its JVM, the Python workers): a crash."""
-    parent = psutil.Process(process.pid)
-    family = [parent, *parent.children(recursive=True)]
-    for member in family:
-        with contextlib.suppress(psutil.NoSuchProcess):  # a worker may go with its parent
-            member.kill()
-    psutil.wait_procs(family, timeout=30)
-    process.wait(timeout=30)
 
 
 # -- the tests --------------------------------------------------------------------------------
