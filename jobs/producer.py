@@ -284,6 +284,7 @@ class ProducerJob:
         self.sending_s: float | None = None  # from the first event sent to the last acknowledged
         self._rate_points: deque[tuple[float, int, int]] = deque(maxlen=16)  # (time, sent, acked)
         self.producer: Producer | None = None
+        self.fatal_error: str | None = None  # librdkafka's, after which this producer can send nothing
 
     # -- Kafka callbacks (run inside poll/flush on this thread) ---------------------------
 
@@ -305,7 +306,8 @@ class ProducerJob:
         else:
             self.counters.error(error.str())
         if error.fatal():
-            self.counters.error(f"fatal Kafka error: {error.str()}")
+            self.fatal_error = f"fatal Kafka error: {error.str()}"
+            self.counters.error(self.fatal_error)
             self.stop.set()
 
     def _keep_failed(self, key: bytes | None, value: bytes | None, reason: str) -> None:
@@ -552,6 +554,7 @@ class ProducerJob:
             self.producer.purge()
             self.producer.flush(5)
             self.counters.error(f"flush timed out after {self.options.flush_timeout:g} s")
+        failure = failure or self.fatal_error
         if failure is not None:
             return self._finish("failed", failure)
         # "stopped": by SIGTERM or Ctrl+C (the console's Stop); "finished": --count, --duration or the file's end.

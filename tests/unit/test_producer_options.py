@@ -68,3 +68,23 @@ def test_kafka_config_never_loses_nor_duplicates(settings):
     assert config["acks"] == "all"
     assert config["message.timeout.ms"] == 12_000
     assert config["bootstrap.servers"] == "127.0.0.1:19092"
+
+
+def test_a_fatal_kafka_error_ends_the_job_failed_with_exit_1(settings, capsys):
+    """librdkafka's fatal errors (e.g. a fenced idempotent producer) end the run as failed, never as finished."""
+    from confluent_kafka import KafkaError, Producer
+
+    from backend.jobfiles import read_status
+    from jobs.producer import ProducerJob
+
+    options = parse_options(["--count", "5"], settings)
+    job = ProducerJob(options, settings)
+    job.producer = Producer({"bootstrap.servers": options.bootstrap})  # nothing queued: the drain is instant
+    job._on_error(KafkaError(KafkaError._FATAL, "the idempotent producer was fenced", fatal=True))
+    assert job.stop.is_set()
+
+    assert job._drain(None) == 1
+    status = read_status(options.status_file)
+    assert status["state"] == "failed"
+    assert "fatal Kafka error" in status["last_error"] and "fenced" in status["last_error"]
+    assert "error: fatal Kafka error" in capsys.readouterr().err
