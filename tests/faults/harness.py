@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from confluent_kafka.admin import AdminClient
 
 from backend import local_kafka
 from backend.local_kafka import LocalBroker
 from backend.settings import PROJECT_ROOT
+from backend.topics import TopicSpec, create_topic
 from tests.support import free_port
 from tests.support import kill_process_tree as kill_tree  # kill -9 of a pid and its children
 
@@ -196,3 +198,63 @@ def wait_until(
             raise ScenarioFailed(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.1)
     return time.monotonic() - began
+
+
+# -- the console, rendered in this process (AppTest) ----------------------------------------
+
+
+def create_topic_on(broker: LocalBroker, spec: TopicSpec) -> None:
+    """Create a topic with an admin client that stays quiet when the broker is later killed."""
+    # log_level 2: librdkafka's "connection refused" lines (level 3) would flood the output.
+    create_topic(AdminClient({"bootstrap.servers": broker.bootstrap, "log_level": 2}), spec)
+
+
+@contextlib.contextmanager
+def console_environment(state_dir: Path, broker: LocalBroker) -> Iterator[None]:
+    """This process's environment made the console's for ``state_dir`` and ``broker``, for AppTest."""
+    from tests.console_server import local_console_env
+
+    saved = dict(os.environ)
+    for name in [name for name in os.environ if name.startswith(_OUTSIDE_SETTINGS)]:
+        del os.environ[name]
+    os.environ.update(local_console_env(state_dir, state_dir / "secrets.toml", broker.port, broker.controller_port))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def page_text(app: Any) -> str:
+    """What a user reads on an AppTest page: headings, text, alerts, metrics (label: value), captions."""
+    parts: list[str] = []
+    for kind in ("title", "header", "subheader", "markdown", "text", "caption", "error", "warning", "info", "success"):
+        parts += [str(element.value) for element in getattr(app, kind)]
+    parts += [f"{metric.label}: {metric.value}" for metric in app.metric]
+    return "\n".join(parts)
+
+
+def console_page_until(
+    state_dir: Path, broker: LocalBroker, page: str, condition: Callable[[str], bool], timeout: float = 30
+) -> str:
+    """Render ``page`` of the console (AppTest) until its text meets ``condition``; that text.
+
+    The pages read a monitor that samples once a second, so the first render may predate it.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    with console_environment(state_dir, broker):
+        app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
+        app.run()
+        app.switch_page(page).run()
+        deadline = time.monotonic() + timeout
+        while True:
+            text = page_text(app)
+            if app.exception:
+                raise ScenarioFailed(f"{page} raised: {[e.value for e in app.exception]}")
+            if condition(text):
+                return text
+            if time.monotonic() > deadline:
+                raise ScenarioFailed(f"{page} did not show what was expected within {timeout:g} s; it showed:\n{text}")
+            time.sleep(1)
+            app.run()
