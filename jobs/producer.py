@@ -34,6 +34,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from backend import processes
+from backend.connection import ClientErrors
 from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
 from backend.kafka_clients import client_config
 from backend.settings import Settings, load_settings
@@ -51,6 +52,8 @@ from backend.synthetic import SyntheticTweets
 from backend.topics import TopicError, TopicNameError, TopicSpec, create_topic, validate_topic_name
 
 CONNECT_TIMEOUT_S = 10.0  # a broker unreachable at start is reported well within 15 s
+# Errors at connect time that retrying does not fix: the job ends at once, saying what to check.
+_REFUSED = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL)
 STATUS_INTERVAL_S = 1.0
 SAMPLE_SIZE = 20  # the latest messages kept in the status file for the dashboard
 SAMPLE_TEXT_CHARS = 280
@@ -369,16 +372,30 @@ class ProducerJob:
     def connect(self) -> None:
         """Create the producer and check the broker and the topic, or raise with the reason."""
         config = kafka_producer_config(self.options, self.settings)
-        config["error_cb"] = self._on_error
+        seen = ClientErrors()  # to tell a refused login or certificate from a broker that is down
+
+        def on_error(error: KafkaError) -> None:
+            seen(error)
+            self._on_error(error)
+
+        config["error_cb"] = on_error
         self.producer = Producer(config)
-        try:
-            metadata = self.producer.list_topics(timeout=CONNECT_TIMEOUT_S)
-        except KafkaException as error:
-            raise RuntimeError(
-                f"cannot reach Kafka at {self.options.bootstrap} within {CONNECT_TIMEOUT_S:g} s "
-                f"({error.args[0].str() if error.args else error}): is the broker running? "
-                "For the local one: python -m backend.local_kafka start"
-            ) from None
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while True:
+            try:
+                metadata = self.producer.list_topics(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
+                break
+            except KafkaException as error:
+                self.producer.poll(0)  # serves error_cb
+                if any(e.code() in _REFUSED or "SSL handshake failed" in e.str() for e in seen.errors):
+                    # A wrong password or certificate: retrying until the deadline would not help.
+                    raise RuntimeError(seen.explain(self.options.bootstrap, CONNECT_TIMEOUT_S, error)) from None
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"cannot reach Kafka at {self.options.bootstrap} within {CONNECT_TIMEOUT_S:g} s "
+                        f"({error.args[0].str() if error.args else error}): is the broker running? "
+                        "For the local one: python -m backend.local_kafka start"
+                    ) from None
         if self.options.topic not in metadata.topics:
             if not self.options.create_topic:
                 raise RuntimeError(
