@@ -5,13 +5,14 @@ Not a page itself (the leading underscore keeps it out of any page list).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
 import streamlit as st
 from confluent_kafka.admin import AdminClient
 
-from backend import supervisor, views
+from backend import connection, supervisor, views
 from backend.job_requests import RequestError
 from backend.kafka_clients import client_config
 from backend.monitor import Monitor, Snapshot, close_all, monitor_key
@@ -73,11 +74,22 @@ class KafkaUnreachable(RuntimeError):
 def require_kafka(current: Monitor) -> None:
     """Sample Kafka now (bounded) and raise KafkaUnreachable with what to do when it does not answer."""
     snapshot = current.refresh()
-    if not snapshot.kafka.reachable:
+    if snapshot.kafka.reachable:
+        return
+    reason = snapshot.kafka.error
+    if not current.settings.bootstrap_servers:
         raise KafkaUnreachable(
-            f"Kafka does not answer ({snapshot.kafka.error}). Start the local broker on the Setup page, "
+            f"Kafka does not answer ({reason}). Start the local broker on the Setup page, "
             "or check the connection profile there."
         )
+    # Another cluster. The sample says that it failed, not why: one connection attempt tells a
+    # refused login or certificate from a closed port (in a message without the password).
+    with contextlib.suppress(ValueError):  # settings that are not a profile: keep the sample's reason
+        result = connection.test_connection(connection.active_profile(current.settings), timeout_s=5.0)
+        if result.ok:
+            return
+        reason = result.message
+    raise KafkaUnreachable(f"Kafka does not answer ({reason}). Check the connection profile on the Setup page.")
 
 
 def job_buttons(
