@@ -35,8 +35,9 @@ with st.expander("Job options", expanded=not view.running):
     trigger = right.text_input("Micro-batch every", value="2 seconds", key="consumer-trigger")
     window = left.text_input("Window length", value="1 minute", key="consumer-window")
     watermark = middle.text_input("Watermark (lateness allowed)", value="2 minutes", key="consumer-watermark")
+    # No min_value (see the Producer page's rate): the job's own check refuses a negative one.
     max_offsets = right.number_input(
-        "Records per micro-batch at most (0 = all available)", min_value=0, value=0, step=10_000, key="consumer-max"
+        "Records per micro-batch at most (0 = all available)", value=0, step=10_000, key="consumer-max"
     )
 
 request = ConsumerRequest(

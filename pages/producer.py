@@ -36,9 +36,9 @@ with st.expander("Source and rate", expanded=not view.running):
     )
     left, right = st.columns(2)
     topic = left.text_input("Topic", value="tweets", key="producer-topic")
-    rate = right.number_input(
-        "Rate (events/s; 0 = as fast as possible)", min_value=0.0, value=100.0, step=10.0, key="producer-rate"
-    )
+    # No min_value: Streamlit would keep the last valid value under a negative one typed in, and
+    # Start would run with it; the producer's own check refuses it, saying why.
+    rate = right.number_input("Rate (events/s; 0 = as fast as possible)", value=100.0, step=10.0, key="producer-rate")
     count = left.number_input(
         "Stop after (events; 0 = run until Stop)", min_value=0, value=0, step=1000, key="producer-count"
     )
