@@ -191,8 +191,16 @@ def format_command(broker: LocalBroker, cluster_id: str) -> list[str]:
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters).
+
+    Never one that starts with "-": the storage tool would read it as an option and fail
+    ("--cluster-id: expected one argument"), once in 64 starts. Kafka's own Uuid.randomUuid
+    draws again in that case too.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _broker_env() -> dict[str, str]:
