@@ -340,6 +340,34 @@ def kafka_security_options(settings: Any) -> dict[str, str]:
     return options
 
 
+KAFKA_CHECK_TIMEOUT_S = 10.0
+
+
+def kafka_problem(options: ConsumerOptions, timeout_s: float = KAFKA_CHECK_TIMEOUT_S) -> str | None:
+    """Why the topic's cluster cannot be read (unreachable, login refused), or None when it answers.
+
+    Asked once before Spark starts: Spark's Kafka source retries an unreachable cluster forever
+    and reports a wrong password only after its own retries. None also where the console's
+    helpers cannot check (a bare cluster without them, a bootstrap list they do not parse).
+    """
+    try:
+        from backend.connection import ConnectionProfile, active_profile, test_connection
+        from backend.settings import load_settings
+    except ImportError:
+        return None
+    try:
+        # kafka_options are the settings' (their cluster and its security); else --bootstrap, no security.
+        profile = (
+            active_profile(load_settings())
+            if options.kafka_options
+            else ConnectionProfile(bootstrap_servers=options.bootstrap)
+        )
+    except ValueError:
+        return None
+    result = test_connection(profile, timeout_s)
+    return None if result.ok else result.message
+
+
 # -- the message schema and the parsing (pure DataFrame transformations) --------------------
 
 # The topic message contract (DESIGN.md) as Spark's JSON reader reads it. Spark turns any
@@ -1003,6 +1031,11 @@ def run(options: ConsumerOptions) -> int:
         },
     )
     status.update()
+    problem = kafka_problem(options)
+    if problem is not None:  # nothing started: no store, checkpoint or Spark session
+        status.update(state="failed", last_error=problem)
+        log.error("the consumer cannot read Kafka: %s", problem)
+        return EXIT_FAILED
     stop_requested = threading.Event()
 
     def request_stop(_signum: int, _frame: Any) -> None:
