@@ -71,6 +71,7 @@ class ConsumerRequest:
     watermark: str = "2 minutes"
     trigger: str = "2 seconds"
     max_offsets_per_trigger: int | None = None
+    on_data_loss: Literal["fail", "skip"] = "fail"
 
     def arguments(self) -> list[str]:
         args = [
@@ -84,6 +85,8 @@ class ConsumerRequest:
             self.watermark,
             "--trigger",
             self.trigger,
+            "--on-data-loss",
+            self.on_data_loss,
         ]
         if self.max_offsets_per_trigger is not None:
             args += ["--max-offsets-per-trigger", str(self.max_offsets_per_trigger)]
@@ -126,7 +129,11 @@ def check_consumer(request: ConsumerRequest, settings: Settings) -> list[str]:
         raise RequestError(refusal)
     defaults = consumer.LocalDefaults(settings.state_dir, settings.bootstrap)
     try:
-        consumer.validate(parsed[0], lambda: defaults)
+        options = consumer.validate(parsed[0], lambda: defaults)
     except consumer.OptionsError as error:
         raise RequestError(str(error)) from None
+    # Another window length or topic than the store and checkpoint were written with.
+    conflict = consumer.shape_conflict(options)
+    if conflict is not None:
+        raise RequestError(conflict)
     return arguments

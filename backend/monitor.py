@@ -121,6 +121,19 @@ def lag_per_partition(end_offsets: dict[int, int], processed: dict[str, int] | N
     return lag
 
 
+def aged_out_per_partition(partitions: dict[int, PartitionOffsets], processed: dict[str, int] | None) -> dict[int, int]:
+    """Records each partition no longer holds that the job had not read: the first offset still
+    stored minus the offset after the job's last record, where positive (retention deleted them
+    while the job was stopped or behind). Only partitions with some; none when nothing is known."""
+    processed = processed or {}
+    aged: dict[int, int] = {}
+    for partition, offsets in sorted(partitions.items()):
+        done = processed.get(str(partition))
+        if done is not None and offsets.low > done:
+            aged[partition] = offsets.low - done
+    return aged
+
+
 class Monitor:
     """Background sampler of one cluster and one state directory (see the module docstring)."""
 

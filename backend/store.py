@@ -347,6 +347,20 @@ class AggregatesStore:
             row = connection.execute("SELECT query_id FROM batches ORDER BY committed_at DESC LIMIT 1").fetchone()
         return None if row is None else row[0]
 
+    def window_length_ms(self) -> int | None:
+        """The length of the windows the store holds (None while it holds none); reads only."""
+        with self._read() as connection:
+            if connection is None:
+                return None
+            try:
+                row = connection.execute("SELECT window_start, window_end FROM tweets_per_window LIMIT 1").fetchone()
+            except sqlite3.OperationalError:  # a file without our tables yet
+                return None
+        if row is None:
+            return None
+        start, end = (datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ") for value in row)
+        return int((end - start).total_seconds() * 1000)
+
     def max_event_time_ms(self) -> int | None:
         """The latest event time of any tweet written so far (the watermark's base)."""
         with self._connect() as connection:

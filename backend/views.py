@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from backend.monitor import KafkaSample, RatePoint, lag_per_partition
+from backend.monitor import KafkaSample, RatePoint, aged_out_per_partition, lag_per_partition
 from backend.store import Progress
 from backend.supervisor import JobView
 
@@ -87,6 +87,11 @@ def lag_frame(kafka: KafkaSample, topic: str, progress: Progress | None) -> pd.D
             "lag (records)": pd.array([lag[p] for p in lag], dtype="Int64"),  # <NA>: not read yet
         }
     )
+
+
+def aged_out(kafka: KafkaSample, topic: str, progress: Progress | None) -> dict[int, int]:
+    """Per partition, records retention deleted before the job read them (only partitions with some)."""
+    return aged_out_per_partition(kafka.topics.get(topic, {}), progress.end_offsets if progress is not None else None)
 
 
 def topics_frame(kafka: KafkaSample, rates: dict[str, Sequence[RatePoint]]) -> pd.DataFrame:

@@ -89,6 +89,10 @@ MAX_RAW_BYTES = 4000
 STOP_GRACE_SECONDS = 60.0
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_WINDOW_MS = 86_400_000
+# Written in a local checkpoint folder: the topic and window length its store counts with.
+JOB_SHAPE_FILE = "tweetstream-job.json"
+# How Spark's Kafka source says that offsets it had to read are gone from the topic.
+_DATA_LOSS = "Some data may have been lost because they are not available in Kafka any more"
 
 # -- durations ---------------------------------------------------------------------------
 
@@ -157,6 +161,7 @@ class ConsumerOptions:
     starting_offsets: str
     max_offsets_per_trigger: int | None
     master: str
+    on_data_loss: str = "fail"  # or "skip": Spark's failOnDataLoss false
     kafka_options: dict[str, str] = field(default_factory=dict, repr=False)  # security, from the settings
 
     @property
@@ -196,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="read at most N records per micro-batch (default: all that are available)",
+    )
+    kafka.add_argument(
+        "--on-data-loss",
+        choices=("fail", "skip"),
+        default="fail",
+        help="when records the job has not read yet are gone from the topic (aged out by its retention while "
+        "the job was stopped or behind, or the topic deleted): fail stops the job with a message saying so; "
+        "skip goes on from the earliest records still there (default: %(default)s)",
     )
 
     files = parser.add_argument_group("files (defaults: in the state directory, TWEETSTREAM_STATE_DIR)")
@@ -291,6 +304,7 @@ def validate(args: argparse.Namespace, defaults: Callable[[], LocalDefaults] | N
         starting_offsets=args.starting_offsets,
         max_offsets_per_trigger=args.max_offsets_per_trigger,
         master=args.master,
+        on_data_loss=args.on_data_loss,
         # The settings' security applies to the settings' cluster only.
         kafka_options=dict(local.kafka_options) if local is not None and not args.bootstrap else {},
     )
@@ -925,6 +939,7 @@ def read_topic(session: SparkSession, options: ConsumerOptions) -> DataFrame:
         .option("kafka.bootstrap.servers", options.bootstrap)
         .option("subscribe", options.topic)
         .option("startingOffsets", options.starting_offsets)
+        .option("failOnDataLoss", "true" if options.on_data_loss == "fail" else "false")
     )
     for key, value in options.kafka_options.items():
         reader = reader.option(key, value)
@@ -1055,6 +1070,7 @@ def run(options: ConsumerOptions) -> int:
     try:
         store = AggregatesStore(options.store)
         store.create()
+        record_shape(options)
         session, created = spark_session(options)
         writer = BatchWriter(
             store, options, on_batch=lambda summary: status.update(last_written=summary), cores=core_count(session)
@@ -1095,6 +1111,7 @@ def run(options: ConsumerOptions) -> int:
             with contextlib.suppress(Exception):
                 session.stop()
     if error is not None:
+        error = explained(error, options)
         status.update(state="failed", last_error=error)
         log.error("the consumer failed: %s", error)
         return EXIT_FAILED
@@ -1102,6 +1119,63 @@ def run(options: ConsumerOptions) -> int:
     status.update(state=state)
     log.info("the consumer %s", state)
     return EXIT_OK
+
+
+# -- what a checkpoint and a store were written with --------------------------------------
+
+
+def local_folder(location: str) -> Path | None:
+    """A checkpoint location as a local folder (a path or a file: URI); None for other URIs."""
+    if location.startswith("file:"):
+        return Path(location.removeprefix("file:").removeprefix("//"))
+    return None if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:", location) else Path(location)
+
+
+def shape_conflict(options: ConsumerOptions) -> str | None:
+    """Why the store and checkpoint cannot take this start's counts (another window length or
+    topic), or None. Reads only: a refused start writes nothing."""
+    found = []
+    stored_ms = AggregatesStore(options.store).window_length_ms()
+    if stored_ms is not None and stored_ms != options.window_ms:
+        found.append(f"the store {options.store} holds windows of {spark_interval(stored_ms)}")
+    folder = local_folder(options.checkpoint)
+    shape_file = folder / JOB_SHAPE_FILE if folder is not None else None
+    if shape_file is not None and shape_file.exists():
+        recorded = json.loads(shape_file.read_text())
+        if recorded.get("window_ms") != options.window_ms:
+            found.append(f"the checkpoint {folder} counted windows of {spark_interval(recorded.get('window_ms', 0))}")
+        if recorded.get("topic") != options.topic:
+            found.append(f"the checkpoint {folder} reads topic '{recorded.get('topic')}'")
+    if not found:
+        return None
+    return (
+        f"refusing to start: {'; '.join(found)}, but this start asks for windows of "
+        f"{spark_interval(options.window_ms)} on topic '{options.topic}'. Going on would mix two countings in one "
+        "store. Start with the --window and --topic they were written with, or give a new --store and --checkpoint "
+        "(or delete both to count the topic again from the start)."
+    )
+
+
+def record_shape(options: ConsumerOptions) -> None:
+    """Note the topic and window length in a local checkpoint folder, for the next start's check."""
+    folder = local_folder(options.checkpoint)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        shape = {"topic": options.topic, "window_ms": options.window_ms}
+        (folder / JOB_SHAPE_FILE).write_text(json.dumps(shape) + "\n")
+
+
+def explained(error: str, options: ConsumerOptions) -> str:
+    """Spark's error, with what it means and what to do when it is a known one."""
+    if _DATA_LOSS in error:
+        return (
+            f"records the job had not read yet are gone from topic '{options.topic}': aged out by the topic's "
+            "retention while the job was stopped or behind (or the topic was deleted). The job stops rather than "
+            "skip them (--on-data-loss fail). Keep the topic's retention (retention.ms) longer than the job's "
+            "pauses; to go on from the earliest records still there, start it with --on-data-loss skip. "
+            f"Spark said: {_DATA_LOSS}."
+        )
+    return error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1114,6 +1188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OptionsError as error:
         parser.print_usage(sys.stderr)
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    conflict = shape_conflict(options)
+    if conflict is not None:
+        print(f"error: {conflict}", file=sys.stderr)
         return EXIT_USAGE
     try:
         from backend import processes  # psutil: on a bare cluster there may be none, nor a console

@@ -39,6 +39,13 @@ with st.expander("Job options", expanded=not view.running):
     max_offsets = right.number_input(
         "Records per micro-batch at most (0 = all available)", value=0, step=10_000, key="consumer-max"
     )
+    skip_data_loss = left.checkbox(
+        "Skip records lost to retention",
+        value=False,
+        key="consumer-skip-data-loss",
+        help="Off (the default): the job stops, saying so, when records it has not read yet are gone from the "
+        "topic (aged out by its retention). On: it goes on from the earliest records still there.",
+    )
 
 request = ConsumerRequest(
     topic=topic.strip(),
@@ -47,6 +54,7 @@ request = ConsumerRequest(
     watermark=watermark,
     trigger=trigger,
     max_offsets_per_trigger=int(max_offsets) or None,
+    on_data_loss="skip" if skip_data_loss else "fail",
 )
 
 _live.job_buttons(
@@ -87,6 +95,16 @@ def progress() -> None:
     # Offsets of another query (the job restarted on another topic or checkpoint) say nothing here.
     same_query = latest is not None and status.get("query_id") in (None, latest.query_id)
     lag = views.lag_frame(snapshot.kafka, job_topic, latest if same_query else None)
+    aged = views.aged_out(snapshot.kafka, job_topic, latest if same_query else None)
+    if aged:
+        where = ", ".join(f"partition {partition}: {count:,}" for partition, count in aged.items())
+        st.error(
+            f"**{sum(aged.values()):,} records aged out of `{job_topic}` before the Spark job read them** ({where}). "
+            "The topic's retention is shorter than the job's pause. The job stops when it meets them; to go on "
+            "from the earliest records still there, start it with *Skip records lost to retention*. Raise the "
+            "topic's retention (retention.ms) to keep this from happening again.",
+            icon=":material/warning:",
+        )
     st.markdown(f"**Lag per partition of `{job_topic}`** (the topic's end offset minus the job's processed offset)")
     if not snapshot.kafka.reachable:
         st.caption(f"Kafka not reachable: {snapshot.kafka.error}")

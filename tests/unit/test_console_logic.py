@@ -11,7 +11,7 @@ import pytest
 from backend import checks, supervisor, uploads, views
 from backend.job_requests import ConsumerRequest, ProducerRequest, RequestError, check_consumer, check_producer
 from backend.jobfiles import JobFiles, write_status
-from backend.monitor import KafkaSample, PartitionOffsets, RateHistory, lag_per_partition
+from backend.monitor import KafkaSample, PartitionOffsets, RateHistory, aged_out_per_partition, lag_per_partition
 from backend.processes import ProcessRecord, write_pid_file
 from backend.settings import Settings
 from backend.store import Progress
@@ -53,6 +53,19 @@ def test_lag_frame_shows_each_partition_of_the_jobs_topic():
         {"partition": 1, "end offset": 80, "processed up to": 80, "lag (records)": 0},
     ]
     assert views.lag_frame(kafka, "other", progress).empty
+
+
+def test_records_retention_deleted_before_the_job_read_them_are_counted_per_partition():
+    kafka = KafkaSample(
+        reachable=True,
+        sampled_at=1.0,
+        topics={"tweets": {0: PartitionOffsets(600, 900), 1: PartitionOffsets(40, 900), 2: PartitionOffsets(0, 5)}},
+    )
+    progress = Progress("q", 3, 10, 1.0, 1.0, 5, {}, {"0": 500, "1": 500})
+    # Partition 0 lost 100 unread records; 1 is behind but nothing of it is gone; 2 is not read yet.
+    assert views.aged_out(kafka, "tweets", progress) == {0: 100}
+    assert views.aged_out(kafka, "tweets", None) == {}
+    assert aged_out_per_partition({0: PartitionOffsets(500, 900)}, {"0": 500}) == {}
 
 
 def test_time_ranges_count_back_from_the_newest_window():

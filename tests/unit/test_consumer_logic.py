@@ -18,11 +18,15 @@ from jobs.consumer import (
     OptionsError,
     batch_result,
     build_parser,
+    explained,
     inside,
     iso_from_ms,
     kafka_security_options,
+    local_folder,
     offsets_by_partition,
     parse_duration_ms,
+    record_shape,
+    shape_conflict,
     spark_interval,
     validate,
 )
@@ -260,3 +264,47 @@ def test_without_a_watermark_no_window_is_closed() -> None:
 def test_an_empty_batch_adds_nothing() -> None:
     result = batch_result("q", 0, 60_000, None, groups=[], hashtags=[], dead_letters=[])
     assert (result.windows, result.languages, result.late, result.max_event_time_ms) == ([], [], [], None)
+
+
+def test_local_checkpoint_folders_are_found_and_other_uris_are_left_alone():
+    assert local_folder("/data/checkpoint") == Path("/data/checkpoint")
+    assert local_folder("relative/checkpoint") == Path("relative/checkpoint")
+    assert local_folder("file:///data/checkpoint") == Path("/data/checkpoint")
+    assert local_folder("file:/data/checkpoint") == Path("/data/checkpoint")
+    assert local_folder("abfss://c@account.dfs.core.windows.net/checkpoint") is None
+    assert local_folder("dbfs:/checkpoints/tweets") is None
+
+
+def test_a_start_with_another_window_or_topic_than_the_checkpoint_is_refused_before_writing(tmp_path):
+    from backend.store import AggregatesStore, BatchResult
+
+    state = LocalDefaults(tmp_path, "127.0.0.1:9092")
+    first = validate(build_parser().parse_args([]), lambda: state)
+    assert shape_conflict(first) is None  # nothing there yet
+    record_shape(first)
+    assert shape_conflict(first) is None  # the same shape again
+
+    thirty = validate(build_parser().parse_args(["--window", "30 seconds"]), lambda: state)
+    refusal = shape_conflict(thirty)
+    assert refusal is not None and refusal.startswith("refusing to start: the checkpoint")
+    assert "counted windows of 60 seconds" in refusal and "asks for windows of 30 seconds" in refusal
+    other_topic = validate(build_parser().parse_args(["--topic", "tweets-v2"]), lambda: state)
+    assert "reads topic 'tweets'" in shape_conflict(other_topic)
+
+    # The store alone says it too (a checkpoint elsewhere, or one without the note).
+    (Path(first.checkpoint) / "tweetstream-job.json").unlink()
+    store = AggregatesStore(first.store)
+    store.create()
+    window = WindowCounts("2026-11-27T18:00:00Z", "2026-11-27T18:01:00Z", 1, 0, 0, 0, 0.5)
+    store.write_batch(BatchResult("q", 0, windows=[window]))
+    before = first.store.read_bytes()
+    assert "the store " in shape_conflict(thirty) and "holds windows of 60 seconds" in shape_conflict(thirty)
+    assert first.store.read_bytes() == before
+
+
+def test_a_data_loss_error_is_explained_and_others_are_kept():
+    spark = "KafkaIllegalStateException: Some data may have been lost because they are not available in Kafka any more;"
+    said = explained(spark, options("--topic", "tweets"))
+    assert "aged out by the topic's retention" in said and "--on-data-loss skip" in said and "'tweets'" in said
+    assert explained("AnalysisException: boom", options()) == "AnalysisException: boom"
+    assert options().on_data_loss == "fail" and options("--on-data-loss", "skip").on_data_loss == "skip"
