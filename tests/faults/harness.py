@@ -126,20 +126,28 @@ def run_scenario(name: str, function: Scenario, workdir: Path) -> Result:
         (workdir / "traceback.txt").write_text(traceback.format_exc())
     finally:
         result.seconds = time.monotonic() - run.started
-        leftovers = kill_children()
-        if leftovers:
-            run.note(f"killed {leftovers} process(es) the scenario left behind")
+        for leftover in kill_children():
+            run.note(f"killed a process the scenario left behind: {leftover}")
     return result
 
 
-def kill_children() -> int:
-    """kill -9 whatever this runner started and is still running; how many there were."""
-    children = psutil.Process().children(recursive=True)
+def kill_children() -> list[str]:
+    """kill -9 whatever this runner started and is still running (zombies aside); what they were."""
+    children = [child for child in psutil.Process().children(recursive=True) if _alive(child)]
+    names = []
     for child in children:
         with contextlib.suppress(psutil.NoSuchProcess):
+            names.append(f"{child.pid} {' '.join(child.cmdline())[:120]}")
             child.kill()
     psutil.wait_procs(children, timeout=30)
-    return len(children)
+    return names
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 # -- the jobs, run as a user runs them ------------------------------------------------------
