@@ -9,7 +9,7 @@ POMS   := jvm/pom.xml jvm/kafka-broker/pom.xml jvm/spark-kafka/pom.xml
 # Plain output, and a few retries of a dropped download before giving up.
 MVN    := mvn --batch-mode --quiet -Dstyle.color=never -Dmaven.wagon.http.retryHandler.count=3
 
-.PHONY: setup prereqs browser run test lint bench stop lock clean
+.PHONY: setup prereqs browser run test lint faults bench stop lock clean
 
 setup: prereqs $(VENV)/.installed $(JARS)/.resolved
 
@@ -60,6 +60,12 @@ test: setup browser lint
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Fault scenarios: the broker and the Spark job killed, retention outrun, bad payloads, secrets and
+# exposure checked, bad settings; one line each (NAME: sent, acked, stored, lost, duplicated, ok).
+# Real broker, Spark and Chromium; about 15 minutes. CI runs it after `make test`.
+faults: setup browser
+	$(PY) -m tests.faults
 
 # Benchmarks (not tests): each measures ours and a baseline side by side and prints the ratio.
 BENCHMARKS ?= sentiment producer consumer e2e dashboard
