@@ -8,15 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from backend import local_kafka
 from backend.jobfiles import read_status
-from backend.local_kafka import LocalBroker
-from backend.synthetic import SyntheticTweets
 from backend.topics import TopicSpec, create_topic
 from backend.tweets import contract_problem
 from tests.support import SHARED_TWEETS, free_port, read_topic
@@ -208,64 +204,6 @@ def test_bad_options_start_nothing(tmp_path):
     assert "--rate must be 0 (no limit) or positive" in done.stderr
     assert summary == {}
     assert not (tmp_path / "jobs").exists()
-
-
-def test_broker_killed_for_10_s_loses_and_duplicates_nothing(tmp_path):
-    """kill -9 of the broker for 10 s in the middle of a 100 000-event run, then a restart."""
-    broker = LocalBroker(state_dir=tmp_path / "broker", port=free_port(), controller_port=free_port(), heap="512m")
-    local_kafka.start(broker, timeout=120)
-    try:
-        from confluent_kafka.admin import AdminClient
-
-        create_topic(AdminClient({"bootstrap.servers": broker.bootstrap}), TopicSpec("tweets", partitions=4))
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jobs.producer",
-                "--bootstrap",
-                broker.bootstrap,
-                "--count",
-                "100000",
-                "--rate",
-                "4000",
-                "--seed",
-                "7",
-            ],
-            cwd=PROJECT_ROOT,
-            env=producer_env(tmp_path / "state"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        status_file = tmp_path / "state" / "jobs" / "producer" / "status.json"
-        deadline = time.monotonic() + 60
-        while (read_status(status_file) or {}).get("acked", 0) < 10_000:
-            assert time.monotonic() < deadline and process.poll() is None, "the producer did not get going"
-            time.sleep(0.1)
-        record = local_kafka.status(broker)
-        os.kill(record.pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        statuses = []
-        while time.monotonic() - killed_at < 10:
-            statuses.append(read_status(status_file) or {})
-            time.sleep(0.5)
-        local_kafka.start(broker, timeout=120)
-        stdout, stderr = process.communicate(timeout=240)
-        assert process.returncode == 0, stderr
-        summary = json.loads(stdout.strip().splitlines()[-1])
-        # While the broker was down the job said so in its status.
-        assert any(s.get("broker_connected") is False for s in statuses), statuses[-1]
-        assert summary["sent"] == 100_000 and summary["acked"] == 100_000 and summary["failed"] == 0
-
-        ids = Counter(json.loads(r.value)["data"]["id"] for r in read_topic(broker.bootstrap, "tweets", timeout=120))
-        duplicated = sum(n - 1 for n in ids.values() if n > 1)
-        same_seed = SyntheticTweets(seed=7)  # the ids the job generated, regenerated here
-        expected = {same_seed.tweet_json()[0] for _ in range(100_000)}
-        lost = len(expected - set(ids))
-        assert (lost, duplicated, len(ids)) == (0, 0, 100_000)
-    finally:
-        local_kafka.stop(broker)
 
 
 def test_x_source_sends_the_stream_across_a_drop(kafka_broker, topic, tmp_path):
