@@ -36,12 +36,10 @@ with st.expander("Source and rate", expanded=not view.running):
     )
     left, right = st.columns(2)
     topic = left.text_input("Topic", value="tweets", key="producer-topic")
-    # No min_value: Streamlit would keep the last valid value under a negative one typed in, and
-    # Start would run with it; the producer's own check refuses it, saying why.
+    # No min_value or max_value on these: Streamlit would keep the last valid value under one typed
+    # out of range, and Start would run with it; the producer's own check refuses it, saying why.
     rate = right.number_input("Rate (events/s; 0 = as fast as possible)", value=100.0, step=10.0, key="producer-rate")
-    count = left.number_input(
-        "Stop after (events; 0 = run until Stop)", min_value=0, value=0, step=1000, key="producer-count"
-    )
+    count = left.number_input("Stop after (events; 0 = run until Stop)", value=0, step=1000, key="producer-count")
     create_topic = right.checkbox("Create the topic if it does not exist (4 partitions)", value=True)
     malformed_rate = 0.0
     replay_file = None
@@ -52,8 +50,6 @@ with st.expander("Source and rate", expanded=not view.running):
     if source == "synthetic":
         malformed_rate = st.number_input(
             "Fraction of deliberately broken values (0 to 1)",
-            min_value=0.0,
-            max_value=1.0,
             value=0.0,
             step=0.01,
             key="producer-malformed",
@@ -71,7 +67,7 @@ with st.expander("Source and rate", expanded=not view.running):
             replay_file = uploads.expand_path(path_text.strip())
         loop = st.checkbox("Loop: start again at the end of the file", key="producer-loop")
         if st.checkbox("Replay the original timing", key="producer-original-timing"):
-            speed = st.number_input("…this many times faster", min_value=0.1, value=10.0, key="producer-speed")
+            speed = st.number_input("…this many times faster", value=10.0, key="producer-speed")
     else:
         if settings.x_bearer_token is not None:
             st.success("An X API bearer token is set (X_BEARER_TOKEN).")

@@ -143,3 +143,21 @@ def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(a
     dead = next(frame.value for frame in app.dataframe if "reason" in frame.value.columns)
     assert dead.to_dict("records") == [{"partition": 0, "offset": 7, "reason": "not JSON", "value (start)": "<b>{oops"}]
     assert len(app.get("download_button")) == 4
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("producer-count", -5, "--count must be at least 1"),
+        ("producer-malformed", 1.5, "--malformed-rate must be between 0 and 1"),
+    ],
+)
+def test_producer_values_out_of_range_are_refused_not_replaced(app, tmp_path, key, value, said):
+    """Streamlit's min_value would keep the last valid value under one typed out of range, and Start
+    would run with it; without it the producer's own check refuses the value typed."""
+    app.switch_page("pages/producer.py").run()
+    app.number_input(key=key).set_value(value).run()
+    app.button(key="producer-start").click().run()
+    errors = texts(app, "error")
+    assert any(line.startswith("Not started:") and said in line for line in errors), errors
+    assert not JobFiles(tmp_path, "producer").pid_file.exists()
