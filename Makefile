@@ -32,8 +32,10 @@ $(JARS)/.resolved: $(POMS)
 	  || { tail -n 40 $(JARS)/maven.log; echo "error: Maven could not resolve the jars (full log: $(JARS)/maven.log)"; exit 1; }
 	@touch $@
 
-# Start the local broker (a no-op when it runs) and the console on http://127.0.0.1:8501.
+# Start the local broker (a no-op when it runs) and the console on http://127.0.0.1:8501. First, refuse
+# (exit 2, saying why) a console that would listen beyond 127.0.0.1 without authentication.
 run: setup
+	$(PY) -m backend.exposure check
 	$(PY) -m backend.local_kafka start
 	$(PY) -m streamlit run app.py
 

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     )
     x_api_base_url: str = Field(default="https://api.x.com", pattern=r"^https?://")
 
+    # The console's password: what it asks for when it listens beyond the loopback interface and
+    # st.login is not configured (backend/exposure.py). Unset: such a console refuses to serve.
+    console_password: SecretStr | None = None
+
     @model_validator(mode="after")
     def _check_kafka(self) -> Settings:
         if self.kafka_port == self.kafka_controller_port:
