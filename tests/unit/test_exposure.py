@@ -1,0 +1,307 @@
+"""Exposure: where the console may serve and behind which login (backend/exposure.py), and app.py's gate (AppTest)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import streamlit as st
+from pydantic import SecretStr
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from backend import exposure
+from backend.exposure import Exposure, decide, is_loopback, oidc_providers, password_matches
+from backend.settings import PROJECT_ROOT, Settings
+
+AUTH = {
+    "redirect_uri": "https://console.example/oauth2callback",
+    "cookie_secret": "a-long-random-cookie-secret",
+    "client_id": "console",
+    "client_secret": "oidc-client-secret",
+    "server_metadata_url": "https://login.example/.well-known/openid-configuration",
+}
+
+
+def exposed(address: str | None = "0.0.0.0", **changes: Any) -> Exposure:
+    values: dict[str, Any] = {
+        "address": address,
+        "xsrf_protection": True,
+        "auth_section": None,
+        "console_password": False,
+        "authlib_installed": True,
+    }
+    return Exposure(**{**values, **changes})
+
+
+# -- the pure rule --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST", "::ffff:127.0.0.1"]
+)
+def test_loopback_addresses(address):
+    assert is_loopback(address)
+
+
+@pytest.mark.parametrize(
+    "address", [None, "", " ", "0.0.0.0", "::", "192.0.2.2", "fd00::2", "console.example", "128.0.0.1"]
+)
+def test_addresses_beyond_this_machine(address):
+    # Unset or empty: Streamlit listens on every interface. A host name may resolve to any of them.
+    assert not is_loopback(address)
+
+
+def test_loopback_serves_as_is_with_no_login():
+    decision = decide(exposed("127.0.0.1"))
+    assert decision.mode == "open"
+    assert decide(exposed("localhost", console_password=True)).mode == "open"
+
+
+@pytest.mark.parametrize("address", [None, "", "0.0.0.0", "192.0.2.2"])
+def test_beyond_loopback_without_authentication_it_refuses_and_says_how_to_fix(address):
+    decision = decide(exposed(address))
+    assert decision.mode == "refused"
+    assert "no authentication is configured" in decision.reason
+    for fix in ("console_password", ".streamlit/secrets.toml", "[auth]", "st.login", 'server.address = "127.0.0.1"'):
+        assert fix in decision.reason
+    if not address:
+        assert "all interfaces (server.address is not set)" in decision.reason
+
+
+def test_beyond_loopback_a_console_password_asks_for_it():
+    decision = decide(exposed(console_password=True))
+    assert decision.mode == "password"
+    assert decision.reason == "The console listens on 0.0.0.0 (all interfaces), so other machines can reach it: " + (
+        "enter the console password to use it."
+    )
+
+
+def test_beyond_loopback_a_complete_auth_section_uses_st_login():
+    decision = decide(exposed(auth_section=AUTH))
+    assert (decision.mode, decision.providers) == ("oidc", ("default",))
+    named = {"redirect_uri": AUTH["redirect_uri"], "cookie_secret": "s", "google": dict(AUTH), "okta": dict(AUTH)}
+    assert decide(exposed(auth_section=named)).providers == ("google", "okta")
+    # OIDC wins over a password: both set, the stronger login is used.
+    assert decide(exposed(auth_section=AUTH, console_password=True)).mode == "oidc"
+
+
+def test_an_incomplete_auth_section_is_refused_with_what_is_missing_even_with_a_password():
+    partial = {key: value for key, value in AUTH.items() if key not in ("cookie_secret", "client_secret")}
+    decision = decide(exposed(auth_section=partial, console_password=True))
+    assert decision.mode == "refused"
+    assert "[auth] has no cookie_secret" in decision.reason
+    assert "[auth] has no client_secret" in decision.reason
+
+
+def test_oidc_problems_mirror_streamlits_own_checks():
+    assert oidc_providers(AUTH) == (("default",), [])
+    with_kwargs = {**AUTH, "client_kwargs": {"prompt": "login"}}
+    assert oidc_providers(with_kwargs) == (("default",), [])
+    _, problems = oidc_providers({**AUTH, "redirect_uri": "https://console.example/"})
+    assert problems == ["[auth] redirect_uri must end with /oauth2callback"]
+    _, problems = oidc_providers({"redirect_uri": AUTH["redirect_uri"], "cookie_secret": "s"})
+    assert problems == [
+        "[auth] names no provider (client_id, client_secret, server_metadata_url, in [auth] or [auth.NAME])"
+    ]
+    _, problems = oidc_providers(
+        {"redirect_uri": AUTH["redirect_uri"], "cookie_secret": "s", "my_idp": {"client_id": "c"}}
+    )
+    assert problems == [
+        "[auth.my_idp]: Streamlit does not accept an underscore in a provider name",
+        "[auth.my_idp] has no client_secret, server_metadata_url",
+    ]
+
+
+def test_oidc_without_authlib_is_refused_saying_what_to_install():
+    decision = decide(exposed(auth_section=AUTH, authlib_installed=False))
+    assert decision.mode == "refused"
+    assert "Authlib" in decision.reason
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"])
+def test_xsrf_protection_off_is_refused_everywhere(address):
+    decision = decide(exposed(address, xsrf_protection=False, console_password=True))
+    assert decision.mode == "refused"
+    assert "server.enableXsrfProtection = true" in decision.reason
+
+
+def test_an_auth_section_turns_xsrf_protection_on_as_streamlit_does():
+    assert decide(exposed(xsrf_protection=False, auth_section=AUTH)).mode == "oidc"
+
+
+def test_password_comparison():
+    assert password_matches("correct horse", SecretStr("correct horse"))
+    assert not password_matches("correct hors", SecretStr("correct horse"))
+    assert not password_matches("", SecretStr(""))  # an empty password is no password
+    assert not password_matches("", None)
+    assert password_matches("pässwörd", SecretStr("pässwörd"))
+    assert not exposure.password_set(SecretStr(""))
+
+
+@pytest.mark.usefixtures("no_outside_settings")
+def test_the_console_password_is_a_masked_setting_from_the_environment_or_the_secrets_file(monkeypatch, tmp_path):
+    assert Settings().console_password is None
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('console_password = "from-file-canary"\n')
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(secrets))
+    settings = Settings()
+    assert settings.console_password == SecretStr("from-file-canary")
+    assert "from-file-canary" not in repr(settings)
+    monkeypatch.setenv("TWEETSTREAM_CONSOLE_PASSWORD", "from-env-canary")
+    assert Settings().console_password == SecretStr("from-env-canary")
+
+
+# -- `python -m backend.exposure check` ---------------------------------------------------------------
+
+
+def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The command as `make run` runs it: in the project's folder, where Streamlit reads .streamlit/config.toml
+    (a subprocess: Streamlit's config and secrets are process-wide)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETSTREAM_", "STREAMLIT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "backend.exposure", "check", *args],
+        cwd=PROJECT_ROOT,
+        env={**clean, "TWEETSTREAM_SECRETS_FILE": os.devnull, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_reads_the_address_as_streamlit_run_would():
+    default = check()
+    assert (default.returncode, default.stdout) == (
+        0,
+        "The console listens on 127.0.0.1: only this machine reaches it.\n",
+    )
+    everywhere = check("--server.address", "0.0.0.0")
+    assert everywhere.returncode == 2
+    assert everywhere.stderr.startswith("error: The console listens on 0.0.0.0 (all interfaces)")
+    assert "no authentication is configured" in everywhere.stderr
+    assert check(STREAMLIT_SERVER_ADDRESS="192.0.2.2").returncode == 2
+    with_password = check(STREAMLIT_SERVER_ADDRESS="192.0.2.2", TWEETSTREAM_CONSOLE_PASSWORD="check-canary")
+    assert with_password.returncode == 0
+    assert "enter the console password" in with_password.stdout
+    assert "check-canary" not in with_password.stdout + with_password.stderr
+    no_xsrf = check("--server.address=127.0.0.1", "--server.enableXsrfProtection", "false")
+    assert no_xsrf.returncode == 2
+    assert "XSRF protection is off" in no_xsrf.stderr
+
+
+# -- app.py's gate, in-process (AppTest) --------------------------------------------------------------
+
+
+@pytest.fixture
+def listen(monkeypatch, tmp_path, no_outside_settings) -> Iterator[dict[str, Any]]:
+    """Streamlit's options as app.py reads them (st.get_option), with the test's overrides."""
+    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+    overrides: dict[str, Any] = {}
+    real = st.get_option
+    monkeypatch.setattr(st, "get_option", lambda name: overrides[name] if name in overrides else real(name))
+    # AppTest starts every run as a fresh server would: in Streamlit's "pages directory" mode, which
+    # runs the page of the previous run without app.py. A real server leaves that mode at app.py's first
+    # st.navigation call, and every later run starts with app.py (and its gate): as here.
+    original_init = PagesManager.__init__
+
+    def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+    yield overrides
+
+
+def console(secrets: dict[str, Any] | None = None) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
+    # Never the developer's secrets files (AppTest uses this dict instead when it is not empty).
+    at.secrets = secrets or {"unused": "x"}
+    return at
+
+
+def shows_the_console(at: AppTest) -> bool:
+    return [t.value for t in at.title] == ["Tweet stream console"] and any(
+        "X / Twitter → Apache Kafka" in m.value for m in at.markdown
+    )
+
+
+def test_gate_on_loopback_changes_nothing(listen):
+    listen["server.address"] = "127.0.0.1"
+    at = console()
+    at.run()
+    assert not at.exception
+    assert shows_the_console(at)
+    assert not at.text_input
+
+
+def test_gate_refuses_beyond_loopback_without_authentication_showing_only_why(listen):
+    listen["server.address"] = "0.0.0.0"
+    at = console()
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("The console listens on 0.0.0.0 (all interfaces), so other machines")
+    assert "console_password" in at.error[0].value
+    # Nothing else: no page, no sidebar, no navigation.
+    assert len(at.main.children) == 1
+    assert not at.sidebar.children
+    assert not shows_the_console(at)
+
+
+def test_gate_asks_for_the_console_password_refuses_a_wrong_one_and_opens_on_the_right_one(listen, monkeypatch):
+    listen["server.address"] = "0.0.0.0"
+    monkeypatch.setenv("TWEETSTREAM_CONSOLE_PASSWORD", "gate-canary-9f3")
+    at = console()
+    at.run()
+    assert not at.exception
+    field = at.text_input(key="console-password")
+    assert field.label == "Console password"
+    assert field.proto.type == field.proto.PASSWORD
+    assert not at.sidebar.children
+    assert not shows_the_console(at)
+
+    field.input("gate-canary-9f").run()
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Wrong password: the console stays closed."]
+    assert not shows_the_console(at)
+
+    at.text_input(key="console-password").input("gate-canary-9f3")
+    at.button[0].click().run()
+    assert not at.exception
+    assert not at.error
+    assert shows_the_console(at)
+    assert at.sidebar.children  # the live state
+    assert "gate-canary-9f3" not in str(at._tree)
+    at.run()  # signed in for the rest of the session
+    assert shows_the_console(at)
+
+
+def test_gate_with_st_login_shows_a_login_button_until_logged_in(listen, monkeypatch):
+    listen["server.address"] = "0.0.0.0"
+    monkeypatch.setattr(exposure, "authlib_installed", lambda: True)
+    at = console({"auth": AUTH})
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not shows_the_console(at)
+
+    at = console({"auth": AUTH})
+    at.user = {"is_logged_in": True, "email": "someone@example.com"}
+    at.run()
+    assert not at.exception
+    assert shows_the_console(at)
+    assert "Log out" in [b.label for b in at.sidebar.button]
+
+
+def test_gate_with_st_login_but_no_authlib_refuses(listen, monkeypatch):
+    listen["server.address"] = "0.0.0.0"
+    monkeypatch.setattr(exposure, "authlib_installed", lambda: False)
+    at = console({"auth": AUTH})
+    at.run()
+    assert "Authlib" in at.error[0].value
+    assert not shows_the_console(at)
