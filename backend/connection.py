@@ -421,6 +421,11 @@ class ClientErrors:
             self._seen.add(key)
             self.errors.append(error)
 
+    def clear(self) -> None:
+        """Forget what was seen (a long-lived client: the next failure has errors of its own)."""
+        self.errors.clear()
+        self._seen.clear()
+
     def config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """``config`` with this callback and librdkafka's own logging off (errors come here instead)."""
         return {**config, "error_cb": self, "log_level": 0}

@@ -23,10 +23,11 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from backend import local_kafka, supervisor
+from backend.connection import ClientErrors
 from backend.kafka_clients import client_config
 from backend.settings import Settings
 from backend.store import AggregatesStore, Progress, default_store_path
@@ -146,6 +147,7 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self._admin: AdminClient | None = None
+        self._client_errors = ClientErrors()
         self._kafka = KafkaSample(reachable=False, sampled_at=0.0, error="not sampled yet")
         self._producer_history = RateHistory()
         self._topic_history: dict[str, RateHistory] = {}
@@ -250,9 +252,11 @@ class Monitor:
 
     def _admin_client(self) -> AdminClient:
         if self._admin is None:
-            config = client_config(self.settings)
-            config.update({"error_cb": lambda _error: None, "log_level": 0, "socket.connection.setup.timeout.ms": 3000})
-            self._admin = AdminClient(config)
+            password = self.settings.kafka_sasl_password
+            # Kafka's errors go here, to say why a sample failed (a refused login, not only "failed").
+            self._client_errors = ClientErrors(secrets=[password.get_secret_value()] if password else [])
+            config = {**client_config(self.settings), "socket.connection.setup.timeout.ms": 3000}
+            self._admin = AdminClient(self._client_errors.config(config))
         return self._admin
 
     def _sample_kafka(self) -> KafkaSample:
@@ -271,10 +275,10 @@ class Monitor:
             low = _offsets(admin, partitions, OffsetSpec.earliest())
             high = _offsets(admin, partitions, OffsetSpec.latest())
         except KafkaException as error:
-            reason = error.args[0].str() if error.args and isinstance(error.args[0], KafkaError) else str(error)
-            return KafkaSample(
-                reachable=False, sampled_at=now, error=f"cannot reach {self.settings.bootstrap}: {reason}"
-            )
+            admin.poll(0)  # serves error_cb: the errors that say why
+            reason = self._client_errors.explain(self.settings.bootstrap, KAFKA_TIMEOUT_S, error)
+            return KafkaSample(reachable=False, sampled_at=now, error=reason)
+        self._client_errors.clear()  # a later failure is explained by the errors seen since
         topics: dict[str, dict[int, PartitionOffsets]] = {}
         for tp in partitions:
             key = (tp.topic, tp.partition)

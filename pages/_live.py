@@ -5,14 +5,13 @@ Not a page itself (the leading underscore keeps it out of any page list).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 
 import streamlit as st
 from confluent_kafka.admin import AdminClient
 
-from backend import connection, supervisor, views
+from backend import supervisor, views
 from backend.job_requests import RequestError
 from backend.kafka_clients import client_config
 from backend.monitor import Monitor, Snapshot, close_all, monitor_key
@@ -76,20 +75,12 @@ def require_kafka(current: Monitor) -> None:
     snapshot = current.refresh()
     if snapshot.kafka.reachable:
         return
-    reason = snapshot.kafka.error
-    if not current.settings.bootstrap_servers:
-        raise KafkaUnreachable(
-            f"Kafka does not answer ({reason}). Start the local broker on the Setup page, "
-            "or check the connection profile there."
-        )
-    # Another cluster. The sample says that it failed, not why: one connection attempt tells a
-    # refused login or certificate from a closed port (in a message without the password).
-    with contextlib.suppress(ValueError):  # settings that are not a profile: keep the sample's reason
-        result = connection.test_connection(connection.active_profile(current.settings), timeout_s=5.0)
-        if result.ok:
-            return
-        reason = result.message
-    raise KafkaUnreachable(f"Kafka does not answer ({reason}). Check the connection profile on the Setup page.")
+    # The monitor's reason tells a refused login or certificate from a closed port.
+    if current.settings.bootstrap_servers:
+        what_to_do = "Check the connection profile on the Setup page."
+    else:
+        what_to_do = "Start the local broker on the Setup page, or check the connection profile there."
+    raise KafkaUnreachable(f"Kafka does not answer ({snapshot.kafka.error}). {what_to_do}")
 
 
 def job_buttons(
