@@ -12,7 +12,9 @@ import streamlit as st
 from backend import views
 from backend.job_requests import ConsumerRequest, check_consumer
 from backend.store import AggregatesStore, default_store_path
-from pages import _live
+from pages import _gate, _live
+
+_gate.require()
 
 settings = _live.settings()
 monitor = _live.monitor(settings)

@@ -4,6 +4,9 @@ import streamlit as st
 
 from backend import local_kafka
 from backend.settings import load_settings
+from pages import _gate
+
+_gate.require()
 
 st.title("Tweet stream console")
 st.markdown(

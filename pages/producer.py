@@ -10,7 +10,9 @@ import streamlit as st
 
 from backend import supervisor, uploads, views
 from backend.job_requests import ProducerRequest, check_producer
-from pages import _live
+from pages import _gate, _live
+
+_gate.require()
 
 settings = _live.settings()
 monitor = _live.monitor(settings)

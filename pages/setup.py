@@ -9,7 +9,9 @@ import streamlit as st
 from backend import checks, connection, local_kafka
 from backend.settings import secrets_file
 from backend.topics import TopicError, TopicSpec, create_topic
-from pages import _live
+from pages import _gate, _live
+
+_gate.require()
 
 settings = _live.settings()
 monitor = _live.monitor(settings)

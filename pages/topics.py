@@ -11,7 +11,9 @@ import streamlit as st
 
 from backend import messages, views
 from backend.kafka_clients import client_config
-from pages import _live
+from pages import _gate, _live
+
+_gate.require()
 
 settings = _live.settings()
 monitor = _live.monitor(settings)
