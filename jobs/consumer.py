@@ -1043,14 +1043,10 @@ def run(options: ConsumerOptions) -> int:
             "trigger": "available-now" if options.available_now else spark_interval(options.trigger_ms or 0),
             "last_batch": None,
             "last_error": None,
+            "on_data_loss": options.on_data_loss,
         },
     )
     status.update()
-    problem = kafka_problem(options)
-    if problem is not None:  # nothing started: no store, checkpoint or Spark session
-        status.update(state="failed", last_error=problem)
-        log.error("the consumer cannot read Kafka: %s", problem)
-        return EXIT_FAILED
     stop_requested = threading.Event()
 
     def request_stop(_signum: int, _frame: Any) -> None:
@@ -1060,8 +1056,18 @@ def run(options: ConsumerOptions) -> int:
         log.info("stop requested: stopping after the current micro-batch")
         status.update(state="stopping")
 
+    # Before the Kafka check, which may take its 10 s: a Stop meanwhile is a stop, not a kill.
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    problem = kafka_problem(options)
+    if problem is not None:  # nothing started: no store, checkpoint or Spark session
+        status.update(state="failed", last_error=problem)
+        log.error("the consumer cannot read Kafka: %s", problem)
+        return EXIT_FAILED
+    if stop_requested.is_set():
+        status.update(state="stopped")
+        log.info("the consumer stopped before it started")
+        return EXIT_OK
 
     session = None
     created = False
@@ -1126,26 +1132,50 @@ def run(options: ConsumerOptions) -> int:
 
 def local_folder(location: str) -> Path | None:
     """A checkpoint location as a local folder (a path or a file: URI); None for other URIs."""
+    if location.startswith("file://"):
+        host, _, path = location.removeprefix("file://").partition("/")
+        return Path("/" + path) if host in ("", "localhost") else None  # file://host/... is not this machine
     if location.startswith("file:"):
-        return Path(location.removeprefix("file:").removeprefix("//"))
+        return Path(location.removeprefix("file:"))
     return None if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:", location) else Path(location)
+
+
+def shape_problems(
+    options: ConsumerOptions, stored_window_ms: int | None, recorded: dict[str, Any] | None
+) -> list[str]:
+    """What differs between this start and what the store holds / the checkpoint's note says."""
+    found = []
+    if stored_window_ms is not None and stored_window_ms != options.window_ms:
+        found.append(f"the store {options.store} holds windows of {spark_interval(stored_window_ms)}")
+    if recorded is not None:
+        if recorded.get("window_ms") != options.window_ms:
+            found.append(
+                f"the checkpoint {options.checkpoint} counted windows of {spark_interval(recorded['window_ms'])}"
+            )
+        if recorded.get("topic") != options.topic:
+            found.append(f"the checkpoint {options.checkpoint} reads topic '{recorded.get('topic')}'")
+    return found
 
 
 def shape_conflict(options: ConsumerOptions) -> str | None:
     """Why the store and checkpoint cannot take this start's counts (another window length or
     topic), or None. Reads only: a refused start writes nothing."""
-    found = []
-    stored_ms = AggregatesStore(options.store).window_length_ms()
-    if stored_ms is not None and stored_ms != options.window_ms:
-        found.append(f"the store {options.store} holds windows of {spark_interval(stored_ms)}")
     folder = local_folder(options.checkpoint)
-    shape_file = folder / JOB_SHAPE_FILE if folder is not None else None
-    if shape_file is not None and shape_file.exists():
-        recorded = json.loads(shape_file.read_text())
-        if recorded.get("window_ms") != options.window_ms:
-            found.append(f"the checkpoint {folder} counted windows of {spark_interval(recorded.get('window_ms', 0))}")
-        if recorded.get("topic") != options.topic:
-            found.append(f"the checkpoint {folder} reads topic '{recorded.get('topic')}'")
+    recorded = None
+    # The note counts once the checkpoint has planned a batch: a start that failed before any
+    # left a note, but nothing counted with it.
+    if folder is not None and (folder / JOB_SHAPE_FILE).exists() and any((folder / "aggregates" / "offsets").glob("*")):
+        try:
+            recorded = json.loads((folder / JOB_SHAPE_FILE).read_text())
+            if not isinstance(recorded, dict) or not isinstance(recorded.get("window_ms"), int):
+                raise ValueError("not a note of this job")
+        except (OSError, ValueError) as error:
+            return (
+                f"refusing to start: the checkpoint's note {folder / JOB_SHAPE_FILE} cannot be read ({error}), so "
+                "whether this start counts like the last one is unknown. Delete the note if the --window and "
+                "--topic are the ones the checkpoint was written with, or give a new --store and --checkpoint."
+            )
+    found = shape_problems(options, AggregatesStore(options.store).window_length_ms(), recorded)
     if not found:
         return None
     return (
@@ -1162,18 +1192,22 @@ def record_shape(options: ConsumerOptions) -> None:
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         shape = {"topic": options.topic, "window_ms": options.window_ms}
-        (folder / JOB_SHAPE_FILE).write_text(json.dumps(shape) + "\n")
+        # Written aside and renamed: a kill -9 mid-write leaves the old note or the new one, never half.
+        partial = folder / f".{JOB_SHAPE_FILE}.{os.getpid()}"
+        partial.write_text(json.dumps(shape) + "\n")
+        os.replace(partial, folder / JOB_SHAPE_FILE)
 
 
 def explained(error: str, options: ConsumerOptions) -> str:
     """Spark's error, with what it means and what to do when it is a known one."""
     if _DATA_LOSS in error:
+        reason = re.search(r"^Reason: (.+)$", error, re.MULTILINE)
         return (
             f"records the job had not read yet are gone from topic '{options.topic}': aged out by the topic's "
-            "retention while the job was stopped or behind (or the topic was deleted). The job stops rather than "
-            "skip them (--on-data-loss fail). Keep the topic's retention (retention.ms) longer than the job's "
-            "pauses; to go on from the earliest records still there, start it with --on-data-loss skip. "
-            f"Spark said: {_DATA_LOSS}."
+            "retention while the job was stopped or behind (or the topic was deleted, or its partitions changed). "
+            "The job stops rather than skip them (--on-data-loss fail). Keep the topic's retention (retention.ms) "
+            "longer than the job's pauses; to go on from the earliest records still there, start it with "
+            f"--on-data-loss skip. Spark said: {_DATA_LOSS}" + (f"; {reason.group(1).strip()}." if reason else ".")
         )
     return error
 

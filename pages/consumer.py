@@ -100,11 +100,19 @@ def progress() -> None:
     aged = views.aged_out(snapshot.kafka, job_topic, latest if same_query else None)
     if aged:
         where = ", ".join(f"partition {partition}: {count:,}" for partition, count in aged.items())
+        if status.get("on_data_loss") == "skip":
+            what_next = (
+                "The job runs with *Skip records lost to retention*: it goes on from the earliest records still there."
+            )
+        else:
+            what_next = (
+                "The job stops when it meets them; to go on from the earliest records still there, start it "
+                "with *Skip records lost to retention*."
+            )
         st.error(
             f"**{sum(aged.values()):,} records aged out of `{job_topic}` before the Spark job read them** ({where}). "
-            "The topic's retention is shorter than the job's pause. The job stops when it meets them; to go on "
-            "from the earliest records still there, start it with *Skip records lost to retention*. Raise the "
-            "topic's retention (retention.ms) to keep this from happening again.",
+            f"The topic's retention is shorter than the job's pause. {what_next} Raise the topic's retention "
+            "(retention.ms) to keep this from happening again.",
             icon=":material/warning:",
         )
     st.markdown(f"**Lag per partition of `{job_topic}`** (the topic's end offset minus the job's processed offset)")

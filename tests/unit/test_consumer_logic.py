@@ -271,6 +271,8 @@ def test_local_checkpoint_folders_are_found_and_other_uris_are_left_alone():
     assert local_folder("relative/checkpoint") == Path("relative/checkpoint")
     assert local_folder("file:///data/checkpoint") == Path("/data/checkpoint")
     assert local_folder("file:/data/checkpoint") == Path("/data/checkpoint")
+    assert local_folder("file://localhost/data/checkpoint") == Path("/data/checkpoint")
+    assert local_folder("file://otherhost/data/checkpoint") is None
     assert local_folder("abfss://c@account.dfs.core.windows.net/checkpoint") is None
     assert local_folder("dbfs:/checkpoints/tweets") is None
 
@@ -283,13 +285,22 @@ def test_a_start_with_another_window_or_topic_than_the_checkpoint_is_refused_bef
     assert shape_conflict(first) is None  # nothing there yet
     record_shape(first)
     assert shape_conflict(first) is None  # the same shape again
-
     thirty = validate(build_parser().parse_args(["--window", "30 seconds"]), lambda: state)
+    assert shape_conflict(thirty) is None  # a note, but no batch planned with it: nothing was counted
+
+    offsets = Path(first.checkpoint) / "aggregates" / "offsets"
+    offsets.mkdir(parents=True)
+    (offsets / "0").write_text("v1\n")  # Spark's offsets log: batch 0 planned
     refusal = shape_conflict(thirty)
     assert refusal is not None and refusal.startswith("refusing to start: the checkpoint")
     assert "counted windows of 60 seconds" in refusal and "asks for windows of 30 seconds" in refusal
     other_topic = validate(build_parser().parse_args(["--topic", "tweets-v2"]), lambda: state)
     assert "reads topic 'tweets'" in shape_conflict(other_topic)
+
+    # A note cut short (a crash while it was written, before the write became atomic) is refused, clearly.
+    note = Path(first.checkpoint) / "tweetstream-job.json"
+    note.write_text('{"topic": "twe')
+    assert "cannot be read" in shape_conflict(first) and "Delete the note" in shape_conflict(first)
 
     # The store alone says it too (a checkpoint elsewhere, or one without the note).
     (Path(first.checkpoint) / "tweetstream-job.json").unlink()
@@ -303,8 +314,14 @@ def test_a_start_with_another_window_or_topic_than_the_checkpoint_is_refused_bef
 
 
 def test_a_data_loss_error_is_explained_and_others_are_kept():
-    spark = "KafkaIllegalStateException: Some data may have been lost because they are not available in Kafka any more;"
+    spark = (
+        "KafkaIllegalStateException: Some data may have been lost because they are not available in Kafka any more;\n"
+        "If you don't want your streaming query to fail on such cases, set the source option failOnDataLoss to false.\n"
+        "Reason: Could not read records in offset [250, 850) for topic partition tweets-1\n"
+        "\tat org.apache.spark..."
+    )
     said = explained(spark, options("--topic", "tweets"))
     assert "aged out by the topic's retention" in said and "--on-data-loss skip" in said and "'tweets'" in said
+    assert said.endswith("; Could not read records in offset [250, 850) for topic partition tweets-1.")
     assert explained("AnalysisException: boom", options()) == "AnalysisException: boom"
     assert options().on_data_loss == "fail" and options("--on-data-loss", "skip").on_data_loss == "skip"
