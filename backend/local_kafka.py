@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -55,7 +55,7 @@ class LocalBroker:
     heap: str = "1g"
     # More server.properties lines, which win over the defaults (a test's SASL listener,
     # a shorter retention check); none for the console's own broker.
-    extra_properties: tuple[tuple[str, str], ...] = ()
+    extra_properties: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold a JAAS password
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBroker:
@@ -317,6 +317,9 @@ def _start_locked(broker: LocalBroker, timeout: float, progress: Progress) -> tu
     check_ports_free(broker)
 
     broker.kafka_dir.mkdir(parents=True, exist_ok=True)
+    # Readable by its owner only, before anything is in it: a test's SASL users may be.
+    broker.properties_file.touch(mode=0o600)
+    broker.properties_file.chmod(0o600)
     broker.properties_file.write_text(render_server_properties(broker))
     if not broker.is_formatted:
         progress(f"formatting KRaft storage in {broker.data_dir}")

@@ -148,6 +148,8 @@ class Monitor:
         self._closed = threading.Event()
         self._admin: AdminClient | None = None
         self._client_errors = ClientErrors()
+        self._kafka_lock = threading.Lock()  # one Kafka sample at a time: the thread's or a page's refresh()
+        self._last_failure: str | None = None  # why the previous sample failed, if it did
         self._kafka = KafkaSample(reachable=False, sampled_at=0.0, error="not sampled yet")
         self._producer_history = RateHistory()
         self._topic_history: dict[str, RateHistory] = {}
@@ -260,6 +262,10 @@ class Monitor:
         return self._admin
 
     def _sample_kafka(self) -> KafkaSample:
+        with self._kafka_lock:
+            return self._sample_kafka_now()
+
+    def _sample_kafka_now(self) -> KafkaSample:
         admin = self._admin_client()
         now = time.time()
         try:
@@ -276,9 +282,14 @@ class Monitor:
             high = _offsets(admin, partitions, OffsetSpec.latest())
         except KafkaException as error:
             admin.poll(0)  # serves error_cb: the errors that say why
-            reason = self._client_errors.explain(self.settings.bootstrap, KAFKA_TIMEOUT_S, error)
-            return KafkaSample(reachable=False, sampled_at=now, error=reason)
-        self._client_errors.clear()  # a later failure is explained by the errors seen since
+            # librdkafka reports a cause once per reconnection attempt (backing off up to 10 s):
+            # a sample that saw no new error keeps the previous sample's reason.
+            if self._client_errors.errors or self._last_failure is None:
+                self._last_failure = self._client_errors.explain(self.settings.bootstrap, KAFKA_TIMEOUT_S, error)
+                self._client_errors.clear()
+            return KafkaSample(reachable=False, sampled_at=now, error=self._last_failure)
+        self._client_errors.clear()
+        self._last_failure = None
         topics: dict[str, dict[int, PartitionOffsets]] = {}
         for tp in partitions:
             key = (tp.topic, tp.partition)
