@@ -26,8 +26,8 @@ from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any, Literal
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, ClusterMetadata
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from backend.kafka_clients import client_config
@@ -396,13 +396,17 @@ def _toml_value(value: Any) -> str:
 
 # --- errors of librdkafka clients, explained ----------------------------------------------------
 
-# After one of these, waiting longer does not help: the client would only retry the same.
+# After one of these, waiting longer does not help: the client would only retry the same. The one
+# place that says so: test_connection, the producer's start and the message browser ask
+# ``ClientErrors.terminal``. Every broker down is one of them: at a closed port (connection refused)
+# librdkafka says so within a second, and a cluster that is not there at start is not waited for.
 _TERMINAL = {
     KafkaError._AUTHENTICATION,
     KafkaError.SASL_AUTHENTICATION_FAILED,
     KafkaError._SSL,
     KafkaError._ALL_BROKERS_DOWN,
 }
+_SSL_FAILED = "SSL handshake failed"  # librdkafka reports some failed handshakes as a transport error
 _NOISE = re.compile(r"^\S+/(?:bootstrap|\d+): |\s*\(after \d+ms in state \w+\)")
 
 
@@ -432,49 +436,79 @@ class ClientErrors:
 
     @property
     def terminal(self) -> bool:
-        return any(e.code() in _TERMINAL or "SSL handshake failed" in e.str() for e in self.errors)
+        """Whether an error seen is one retrying will not fix (a refused login or certificate, every broker down)."""
+        return any(e.code() in _TERMINAL or _SSL_FAILED in e.str() for e in self.errors)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
 
-    def explain(self, bootstrap: str, timeout_s: float, failure: KafkaException | None = None) -> str:
-        """A message a user can act on, from the most telling error seen (no secret in it)."""
+    def explain(self, bootstrap: str, timeout_s: float, failure: KafkaException | None = None, hint: str = "") -> str:
+        """A message a user can act on, from the most telling error seen (no secret in it).
+
+        ``hint`` ends a message that the cluster cannot be reached (not one of a refused login
+        or certificate): the caller's advice, e.g. how to start the local broker.
+        """
         details = {e.code(): _NOISE.sub("", e.str()) for e in self.errors}
-        ssl = next((_NOISE.sub("", e.str()) for e in self.errors if "SSL handshake failed" in e.str()), None)
+        ssl = next((_NOISE.sub("", e.str()) for e in self.errors if _SSL_FAILED in e.str()), None)
         if KafkaError._AUTHENTICATION in details or KafkaError.SASL_AUTHENTICATION_FAILED in details:
             detail = details.get(KafkaError.SASL_AUTHENTICATION_FAILED) or details[KafkaError._AUTHENTICATION]
-            hint = "check the SASL mechanism, username and password"
+            check = "check the SASL mechanism, username and password"
             if re.search(r"supported mechanisms:\s*$", detail):
-                hint = "the listener offers no SASL mechanism: is it a PLAINTEXT listener? Check the security protocol"
-            message = f"authentication failed at {bootstrap}: {hint} ({detail})"
-        elif ssl is not None or KafkaError._SSL in details:
+                check = "the listener offers no SASL mechanism: is it a PLAINTEXT listener? Check the security protocol"
+            return self.scrub(f"authentication failed at {bootstrap}: {check} ({detail})")
+        if ssl is not None or KafkaError._SSL in details:
             detail = ssl or details[KafkaError._SSL]
-            message = (
+            return self.scrub(
                 f"SSL handshake with {bootstrap} failed: check the security protocol, that this port is an SSL "
                 f"listener and the CA certificate ({detail})"
             )
-        elif KafkaError._RESOLVE in details:
-            detail = details[KafkaError._RESOLVE]
-            message = f"cannot reach Kafka at {bootstrap}: a host name does not resolve ({detail})"
+        if KafkaError._RESOLVE in details:
+            reason = f"a host name does not resolve ({details[KafkaError._RESOLVE]})"
         elif any("Connection refused" in detail for detail in details.values()):
-            message = f"cannot reach Kafka at {bootstrap}: connection refused (is the broker running, the port right?)"
+            reason = "connection refused (is the broker running? Is the port right?)"
         elif KafkaError._TRANSPORT in details:
-            message = f"cannot reach Kafka at {bootstrap}: {details[KafkaError._TRANSPORT]}"
+            reason = details[KafkaError._TRANSPORT]
         elif (
             failure is not None
             and failure.args
             and isinstance(failure.args[0], KafkaError)
             and failure.args[0].code() not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT)
         ):
-            message = f"cannot reach Kafka at {bootstrap}: {failure.args[0].str()}"
+            reason = failure.args[0].str()
         else:
-            message = (
-                f"cannot reach Kafka at {bootstrap}: no answer within {timeout_s:g} s "
-                "(a wrong address or port, a firewall, or the broker is down)"
-            )
-        return self.scrub(message)
+            reason = f"no answer within {timeout_s:g} s (a wrong address or port, a firewall, or the broker is down)"
+        message = f"cannot reach Kafka at {bootstrap}: {reason}"
+        return self.scrub(f"{message}. {hint}" if hint else message)
+
+
+class ConnectFailed(Exception):
+    """The cluster did not answer, or refused the client; ``str()`` is ``ClientErrors.explain``'s message."""
+
+
+def wait_for_metadata(
+    client: AdminClient | Producer, errors: ClientErrors, bootstrap: str, timeout_s: float, hint: str = ""
+) -> ClusterMetadata:
+    """The cluster's metadata, asked of ``client`` (whose ``error_cb`` is ``errors``) until it answers.
+
+    Raises ConnectFailed, with the explained reason, after ``timeout_s`` or as soon as librdkafka
+    reports something retrying will not fix (``errors.terminal``): a refused login or certificate,
+    every broker down (a closed port: about a second). ``hint`` as for ``explain``.
+    """
+    deadline = time.monotonic() + timeout_s
+    last: KafkaException | None = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ConnectFailed(errors.explain(bootstrap, timeout_s, last, hint))
+        try:
+            return client.list_topics(timeout=min(0.5, remaining))
+        except KafkaException as error:
+            last = error
+        client.poll(0)  # serves error_cb
+        if errors.terminal:
+            raise ConnectFailed(errors.explain(bootstrap, timeout_s, last, hint))
 
 
 # --- testing a profile --------------------------------------------------------------------------
@@ -496,7 +530,6 @@ def test_connection(profile: ConnectionProfile, timeout_s: float = 10.0) -> Conn
     every broker down). The message says what to check and never holds the password.
     """
     began = time.monotonic()
-    deadline = began + timeout_s
     secret = profile.sasl_password.get_secret_value() if profile.sasl_password else ""
     errors = ClientErrors(secrets=[secret])
     bootstrap = bootstrap_of(profile)
@@ -510,19 +543,10 @@ def test_connection(profile: ConnectionProfile, timeout_s: float = 10.0) -> Conn
         admin = AdminClient(errors.config(client_config_for(profile)))
     except KafkaException as error:
         return failed(f"invalid client configuration: {error.args[0].str() if error.args else error}")
-    last: KafkaException | None = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return failed(errors.explain(bootstrap, timeout_s, last))
-        try:
-            metadata = admin.list_topics(timeout=min(0.5, remaining))
-            break
-        except KafkaException as error:
-            last = error
-        admin.poll(0)  # serves error_cb
-        if errors.terminal:
-            return failed(errors.explain(bootstrap, timeout_s, last))
+    try:
+        metadata = wait_for_metadata(admin, errors, bootstrap, timeout_s)
+    except ConnectFailed as error:
+        return failed(str(error))
     elapsed = time.monotonic() - began
     topics = [name for name in metadata.topics if not name.startswith("__")]
     message = f"connected to {bootstrap}: {len(metadata.brokers)} broker(s), {len(topics)} topic(s), in {elapsed:.1f} s"

@@ -34,7 +34,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from backend import processes
-from backend.connection import ClientErrors
+from backend.connection import ClientErrors, ConnectFailed, wait_for_metadata
 from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
 from backend.kafka_clients import client_config
 from backend.settings import Settings, load_settings
@@ -51,9 +51,11 @@ from backend.sources import (
 from backend.synthetic import SyntheticTweets
 from backend.topics import TopicError, TopicNameError, TopicSpec, create_topic, validate_topic_name
 
-CONNECT_TIMEOUT_S = 10.0  # a broker unreachable at start is reported well within 15 s
-# Errors at connect time that retrying does not fix: the job ends at once, saying what to check.
-_REFUSED = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL)
+# A silent address is given up after this; a closed port, a refused login or certificate at once
+# (backend.connection.ClientErrors.terminal says which errors retrying does not fix).
+CONNECT_TIMEOUT_S = 10.0
+# Ends a "cannot reach Kafka" message, after what that says to check (is the broker running...).
+UNREACHABLE_HINT = "For the local one: python -m backend.local_kafka start"
 STATUS_INTERVAL_S = 1.0
 SAMPLE_SIZE = 20  # the latest messages kept in the status file for the dashboard
 SAMPLE_TEXT_CHARS = 280
@@ -288,6 +290,9 @@ class ProducerJob:
         self._rate_points: deque[tuple[float, int, int]] = deque(maxlen=16)  # (time, sent, acked)
         self.producer: Producer | None = None
         self.fatal_error: str | None = None  # librdkafka's, after which this producer can send nothing
+        password = settings.kafka_sasl_password
+        # Kafka's errors, kept to explain a failed start; and no message of the job shows the password.
+        self.kafka_errors = ClientErrors(secrets=[password.get_secret_value()] if password else [])
 
     # -- Kafka callbacks (run inside poll/flush on this thread) ---------------------------
 
@@ -298,18 +303,21 @@ class ProducerJob:
                 self.counters.broker_connected = True
                 self.counters.info = "broker reachable again"
             return
+        reason = self.kafka_errors.scrub(error.str())
         self.counters.failed += 1
-        self.counters.error(f"delivery failed: {error.str()}")
-        self._keep_failed(message.key(), message.value(), error.str())
+        self.counters.error(f"delivery failed: {reason}")
+        self._keep_failed(message.key(), message.value(), reason)
 
     def _on_error(self, error: KafkaError) -> None:
+        self.kafka_errors(error)
+        said = self.kafka_errors.scrub(error.str())
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
             self.counters.broker_connected = False
-            self.counters.error(f"broker unreachable, retrying: {error.str()}")
+            self.counters.error(f"broker unreachable, retrying: {said}")
         else:
-            self.counters.error(error.str())
+            self.counters.error(said)
         if error.fatal():
-            self.fatal_error = f"fatal Kafka error: {error.str()}"
+            self.fatal_error = f"fatal Kafka error: {said}"
             self.counters.error(self.fatal_error)
             self.stop.set()
 
@@ -370,32 +378,20 @@ class ProducerJob:
     # -- the run --------------------------------------------------------------------------
 
     def connect(self) -> None:
-        """Create the producer and check the broker and the topic, or raise with the reason."""
+        """Create the producer and check the broker and the topic, or raise with the reason.
+
+        A closed port on every broker, a refused login or certificate end it at once; a silent
+        address after CONNECT_TIMEOUT_S (the same wait and messages as the console's Test connection).
+        """
         config = kafka_producer_config(self.options, self.settings)
-        seen = ClientErrors()  # to tell a refused login or certificate from a broker that is down
-
-        def on_error(error: KafkaError) -> None:
-            seen(error)
-            self._on_error(error)
-
-        config["error_cb"] = on_error
+        config["error_cb"] = self._on_error
         self.producer = Producer(config)
-        deadline = time.monotonic() + CONNECT_TIMEOUT_S
-        while True:
-            try:
-                metadata = self.producer.list_topics(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
-                break
-            except KafkaException as error:
-                self.producer.poll(0)  # serves error_cb
-                if any(e.code() in _REFUSED or "SSL handshake failed" in e.str() for e in seen.errors):
-                    # A wrong password or certificate: retrying until the deadline would not help.
-                    raise RuntimeError(seen.explain(self.options.bootstrap, CONNECT_TIMEOUT_S, error)) from None
-                if time.monotonic() >= deadline:
-                    raise RuntimeError(
-                        f"cannot reach Kafka at {self.options.bootstrap} within {CONNECT_TIMEOUT_S:g} s "
-                        f"({error.args[0].str() if error.args else error}): is the broker running? "
-                        "For the local one: python -m backend.local_kafka start"
-                    ) from None
+        try:
+            metadata = wait_for_metadata(
+                self.producer, self.kafka_errors, self.options.bootstrap, CONNECT_TIMEOUT_S, hint=UNREACHABLE_HINT
+            )
+        except ConnectFailed as error:
+            raise RuntimeError(str(error)) from None
         if self.options.topic not in metadata.topics:
             if not self.options.create_topic:
                 raise RuntimeError(

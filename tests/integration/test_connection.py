@@ -51,7 +51,7 @@ def test_a_closed_port_is_reported_quickly():
     assert time.monotonic() - began < 5 + 2
     assert not result.ok and (result.brokers, result.topics) == (0, 0)
     assert result.message == (
-        f"cannot reach Kafka at {bootstrap}: connection refused (is the broker running, the port right?)"
+        f"cannot reach Kafka at {bootstrap}: connection refused (is the broker running? Is the port right?)"
     )
 
 

@@ -6,10 +6,12 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError
 from pydantic import SecretStr, ValidationError
 
 from backend.connection import (
     PROFILE_KEYS,
+    ClientErrors,
     ConnectionProfile,
     active_profile,
     client_config_for,
@@ -310,3 +312,54 @@ def test_the_toml_writer_round_trips_through_tomllib():
     assert math.isnan(tomllib.loads(toml_dumps({"nan": float("nan")}))["nan"])
     with pytest.raises(TypeError, match="TOML has no value of type bytes"):
         toml_dumps({"b": b"x"})
+
+
+# --- librdkafka's errors, explained ---------------------------------------------------------------
+
+
+def errors_of(*errors: tuple[int, str], secrets=()) -> ClientErrors:
+    seen = ClientErrors(secrets=secrets)
+    for code, text in errors:
+        seen(KafkaError(code, text))
+    return seen
+
+
+REFUSED = (KafkaError._TRANSPORT, "127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused")
+
+
+@pytest.mark.parametrize(
+    ("errors", "terminal"),
+    [
+        ([REFUSED], False),  # one broker of several may be down: the others may answer
+        ([REFUSED, (KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down")], True),
+        ([(KafkaError.SASL_AUTHENTICATION_FAILED, "Authentication failed")], True),
+        ([(KafkaError._AUTHENTICATION, "SASL handshake failed")], True),
+        ([(KafkaError._TRANSPORT, "SSL handshake failed: error:0A00010B:SSL routines::wrong version number")], True),
+        ([(KafkaError._TIMED_OUT, "Timed out")], False),
+    ],
+)
+def test_terminal_is_what_retrying_will_not_fix(errors, terminal):
+    assert errors_of(*errors).terminal is terminal
+
+
+def test_a_hint_ends_only_a_cannot_reach_message():
+    hint = "For the local one: python -m backend.local_kafka start"
+    refused = errors_of(REFUSED, (KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
+    assert refused.explain("127.0.0.1:9", 10, hint=hint) == (
+        "cannot reach Kafka at 127.0.0.1:9: connection refused (is the broker running? Is the port right?). " + hint
+    )
+    assert errors_of().explain("h:9092", 10, hint=hint) == (
+        "cannot reach Kafka at h:9092: no answer within 10 s (a wrong address or port, a firewall, "
+        "or the broker is down). " + hint
+    )
+    login = errors_of((KafkaError.SASL_AUTHENTICATION_FAILED, "Authentication failed: Invalid credentials"))
+    assert login.explain("h:9092", 10, hint=hint) == (
+        "authentication failed at h:9092: check the SASL mechanism, username and password "
+        "(Authentication failed: Invalid credentials)"
+    )
+
+
+def test_an_explained_message_never_holds_a_secret():
+    seen = errors_of((KafkaError._TRANSPORT, f"failed near {PASSWORD}"), secrets=[PASSWORD, ""])
+    message = seen.explain("h:9092", 10, hint=f"hint {PASSWORD}")
+    assert PASSWORD not in message and "***" in message

@@ -88,3 +88,19 @@ def test_a_fatal_kafka_error_ends_the_job_failed_with_exit_1(settings, capsys):
     assert status["state"] == "failed"
     assert "fatal Kafka error" in status["last_error"] and "fenced" in status["last_error"]
     assert "error: fatal Kafka error" in capsys.readouterr().err
+
+
+def test_no_message_of_the_producer_shows_the_sasl_password(settings, capsys):
+    from confluent_kafka import KafkaError
+    from pydantic import SecretStr
+
+    from jobs.producer import ProducerJob
+
+    password = "pw-canary-producer-31c9"
+    with_password = settings.model_copy(update={"kafka_sasl_password": SecretStr(password)})
+    job = ProducerJob(parse_options(["--count", "5"], with_password), with_password)
+    job._on_error(KafkaError(KafkaError._TRANSPORT, f"the broker echoed {password}"))
+    assert job.counters.last_error == "broker unreachable, retrying: the broker echoed ***"
+    assert job.kafka_errors.explain(job.options.bootstrap, 10) == (
+        f"cannot reach Kafka at {job.options.bootstrap}: the broker echoed ***"
+    )
