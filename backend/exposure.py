@@ -1,12 +1,14 @@
 """Whether the console may serve, from where it listens and what authentication is configured.
 
 The console starts and stops jobs on this machine and talks to Kafka with the saved credentials:
-on the loopback interface only this machine's users reach it, so it needs no login there. Anywhere
-else it serves only behind a login: Streamlit's ``st.login`` (OIDC, an ``[auth]`` section in
-Streamlit's secrets) or the console password (``console_password`` in the settings).
+on the loopback interface only this machine's users reach it, so without a configured login it
+serves there as is. Anywhere else it serves only behind a login: Streamlit's ``st.login`` (OIDC, an
+``[auth]`` section in Streamlit's secrets) or the console password (``console_password`` in the
+settings). A configured login applies on loopback too: the usual HTTPS setup is a TLS proxy that
+forwards to 127.0.0.1, which makes a loopback address reachable from every machine the proxy serves.
 
-``decide`` is the pure rule; app.py and ``python -m backend.exposure check`` (which ``make run``
-calls before ``streamlit run``) feed it what Streamlit would use. Exit codes of ``check``:
+``decide`` is the pure rule; ``assess`` feeds it, for pages/_gate.py and for ``python -m backend.exposure
+check`` (which ``make run`` calls before ``streamlit run``), what Streamlit would use. Exit codes of ``check``:
 0 the console may serve, 2 it would refuse (the reason on stderr).
 """
 
@@ -17,7 +19,7 @@ import hmac
 import ipaddress
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,7 +50,7 @@ class Exposure:
 
     address: str | None  # server.address; empty or unset: Streamlit listens on all interfaces
     xsrf_protection: bool  # server.enableXsrfProtection
-    auth_section: Mapping[str, Any] | None  # the [auth] table of Streamlit's secrets, if any
+    auth_section: Any  # ``auth`` of Streamlit's secrets: None when absent; a table, or refused
     console_password: bool  # a non-empty console_password is configured
     authlib_installed: bool  # st.login needs Authlib >= 1.3.2
 
@@ -126,13 +128,27 @@ def decide(exposure: Exposure) -> Decision:
             "Set server.enableXsrfProtection = true in .streamlit/config.toml (or drop the option that turns it off).",
         )
     where = describe(exposure.address)
+    auth = exposure.auth_section
     if is_loopback(exposure.address):
-        return Decision("open", f"The console listens on {where}: only this machine reaches it.")
-
-    reachable = f"The console listens on {where}, so other machines can reach it"
-    if exposure.auth_section is not None:
+        if auth is None and not exposure.console_password:
+            return Decision("open", f"The console listens on {where}: only this machine reaches it.")
+        # A configured login applies here too: a TLS proxy forwarding to 127.0.0.1 (the usual HTTPS
+        # setup) serves the console to every machine that reaches the proxy.
+        reachable = (
+            f"The console listens on {where} and a login is configured, which applies here too "
+            "(a proxy may forward other machines to this address)"
+        )
+    else:
+        reachable = f"The console listens on {where}, so other machines can reach it"
+    if auth is not None:
+        if not isinstance(auth, Mapping):  # `auth = "..."`: Streamlit counts it as [auth], st.login fails
+            return Decision(
+                "refused",
+                f"{reachable}, and auth in Streamlit's secrets is a single value, not an [auth] section: "
+                "write it as an [auth] section for st.login in .streamlit/secrets.toml, or remove it.",
+            )
         # A half-written [auth] is refused, not passed over for the password: it says what is missing.
-        providers, problems = oidc_providers(exposure.auth_section)
+        providers, problems = oidc_providers(auth)
         if problems:
             return Decision(
                 "refused",
@@ -164,6 +180,25 @@ def password_matches(given: str, expected: SecretStr | None) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.get_secret_value().encode("utf-8"))
 
 
+def assess(
+    address: str | None, xsrf_protection: bool, auth: Any, read_password: Callable[[], SecretStr | None]
+) -> tuple[Decision, SecretStr | None]:
+    """The decision for these options and ``auth`` of the secrets (None: absent), and the console password
+    when it decides anything. ``read_password`` is called only then: without an [auth] section (which
+    wins over a password), wherever the console listens."""
+    password = read_password() if auth is None else None
+    decision = decide(
+        Exposure(
+            address=address,
+            xsrf_protection=xsrf_protection,
+            auth_section=auth,
+            console_password=password_set(password),
+            authlib_installed=auth is not None and authlib_installed(),
+        )
+    )
+    return decision, password
+
+
 def authlib_installed() -> bool:
     from streamlit.auth_util import is_authlib_installed
 
@@ -184,8 +219,8 @@ def _boolean(text: str) -> bool:
     return lowered in _TRUE
 
 
-def streamlit_view(flags: Mapping[str, Any]) -> tuple[str | None, bool, Mapping[str, Any] | None]:
-    """server.address, server.enableXsrfProtection and the [auth] table as ``streamlit run`` with these
+def streamlit_view(flags: Mapping[str, Any]) -> tuple[str | None, bool, Any]:
+    """server.address, server.enableXsrfProtection and ``auth`` of the secrets as ``streamlit run`` with these
     flags would see them from this folder: Streamlit's own parser reads ~/.streamlit/config.toml and
     ./.streamlit/config.toml, then the secrets files that config names. Like ``streamlit run`` (whose
     command-line parser reads them), STREAMLIT_SERVER_ADDRESS and STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION
@@ -204,21 +239,18 @@ def streamlit_view(flags: Mapping[str, Any]) -> tuple[str | None, bool, Mapping[
     address = config.get_option("server.address")
     xsrf = bool(config.get_option("server.enableXsrfProtection"))
     auth = secrets_singleton.get("auth") if secrets_singleton.load_if_toml_exists() else None
-    return address, xsrf, auth if isinstance(auth, Mapping) else None
+    return address, xsrf, auth
 
 
 def check(flags: Mapping[str, Any]) -> tuple[int, str]:
     """The exit code (0 or 2) and the line to print."""
-    address, xsrf, auth = streamlit_view(flags)
-    password = False
-    if not is_loopback(address) and auth is None:
-        from backend.settings import load_settings, secrets_file
+    from backend.settings import load_settings, secrets_file
 
-        try:
-            password = password_set(load_settings().console_password)
-        except ValueError as error:  # the settings hide their inputs in errors: no secret is printed
-            return 2, f"The console's settings cannot be read: {error}\nFix them in {secrets_file()} or TWEETSTREAM_*."
-    decision = decide(Exposure(address, xsrf, auth, password, authlib_installed()))
+    address, xsrf, auth = streamlit_view(flags)
+    try:
+        decision, _password = assess(address, xsrf, auth, lambda: load_settings().console_password)
+    except ValueError as error:  # the settings hide their inputs in errors: no secret is printed
+        return 2, f"The console's settings cannot be read: {error}\nFix them in {secrets_file()} or TWEETSTREAM_*."
     return (2 if decision.mode == "refused" else 0), decision.reason
 
 

@@ -14,21 +14,13 @@ SIGNED_IN = "console-signed-in"  # session state: this session gave the console 
 
 def exposure_decision() -> tuple[exposure.Decision, SecretStr | None]:
     """What backend/exposure.py decides for this server, and the console password when it is needed."""
-    address = st.get_option("server.address")
     auth = st.secrets.get("auth") if st.secrets.load_if_toml_exists() else None
-    password = None
-    if auth is None and not exposure.is_loopback(address):
-        password = _live.settings().console_password  # read only when it matters
-    decision = exposure.decide(
-        exposure.Exposure(
-            address=address,
-            xsrf_protection=bool(st.get_option("server.enableXsrfProtection")),
-            auth_section=auth,
-            console_password=exposure.password_set(password),
-            authlib_installed=auth is not None and exposure.authlib_installed(),
-        )
+    return exposure.assess(
+        st.get_option("server.address"),
+        bool(st.get_option("server.enableXsrfProtection")),
+        auth,  # not a table (`auth = "x"`): decide refuses it
+        lambda: _live.settings().console_password,
     )
-    return decision, password
 
 
 def admitted(decision: exposure.Decision) -> bool:

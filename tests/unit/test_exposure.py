@@ -15,7 +15,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from backend import exposure
-from backend.exposure import Exposure, decide, is_loopback, oidc_providers, password_matches
+from backend.exposure import Exposure, assess, decide, is_loopback, oidc_providers, password_matches
 from backend.settings import PROJECT_ROOT, Settings
 
 AUTH = {
@@ -56,10 +56,27 @@ def test_addresses_beyond_this_machine(address):
     assert not is_loopback(address)
 
 
-def test_loopback_serves_as_is_with_no_login():
+def test_loopback_serves_as_is_with_no_login_configured():
     decision = decide(exposed("127.0.0.1"))
     assert decision.mode == "open"
-    assert decide(exposed("localhost", console_password=True)).mode == "open"
+    assert decision.reason == "The console listens on 127.0.0.1: only this machine reaches it."
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "localhost", "::1"])
+def test_on_loopback_a_configured_login_applies_too(address):
+    # The usual HTTPS setup: a TLS proxy forwarding to 127.0.0.1 serves the console to other machines.
+    decision = decide(exposed(address, console_password=True))
+    assert decision.mode == "password"
+    assert decision.reason == (
+        f"The console listens on {address} and a login is configured, which applies here too "
+        "(a proxy may forward other machines to this address): enter the console password to use it."
+    )
+    assert decide(exposed(address, auth_section=AUTH)).mode == "oidc"
+    assert decide(exposed(address, auth_section=AUTH, authlib_installed=False)).mode == "refused"
+    partial = {key: value for key, value in AUTH.items() if key != "client_secret"}
+    incomplete = decide(exposed(address, auth_section=partial))
+    assert incomplete.mode == "refused"
+    assert "[auth] has no client_secret" in incomplete.reason
 
 
 @pytest.mark.parametrize("address", [None, "", "0.0.0.0", "192.0.2.2"])
@@ -134,6 +151,32 @@ def test_an_auth_section_turns_xsrf_protection_on_as_streamlit_does():
     assert decide(exposed(xsrf_protection=False, auth_section=AUTH)).mode == "oidc"
 
 
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"])
+@pytest.mark.parametrize("auth", ["x", 1, ["client_id"]])
+def test_auth_that_is_not_a_table_is_refused_saying_so(address, auth):
+    decision = decide(exposed(address, auth_section=auth, console_password=True))
+    assert decision.mode == "refused"
+    assert "auth in Streamlit's secrets is a single value, not an [auth] section" in decision.reason
+
+
+def test_assess_reads_the_password_only_without_an_auth_section(monkeypatch):
+    monkeypatch.setattr(exposure, "authlib_installed", lambda: True)
+    reads: list[str] = []
+
+    def read() -> SecretStr:
+        reads.append("read")
+        return SecretStr("assess-canary")
+
+    for address in ("127.0.0.1", "0.0.0.0"):
+        decision, password = assess(address, True, None, read)
+        assert (decision.mode, password) == ("password", SecretStr("assess-canary"))
+        decision, password = assess(address, True, AUTH, read)
+        assert (decision.mode, password) == ("oidc", None)
+    assert reads == ["read", "read"]
+    assert assess("127.0.0.1", True, None, lambda: None)[0].mode == "open"
+    assert assess("127.0.0.1", True, None, lambda: SecretStr(""))[0].mode == "open"
+
+
 def test_password_comparison():
     assert password_matches("correct horse", SecretStr("correct horse"))
     assert not password_matches("correct hors", SecretStr("correct horse"))
@@ -191,6 +234,11 @@ def test_check_reads_the_address_as_streamlit_run_would():
     no_xsrf = check("--server.address=127.0.0.1", "--server.enableXsrfProtection", "false")
     assert no_xsrf.returncode == 2
     assert "XSRF protection is off" in no_xsrf.stderr
+    # Behind a TLS proxy to 127.0.0.1: the configured password applies there too.
+    proxied = check(TWEETSTREAM_CONSOLE_PASSWORD="check-canary")
+    assert proxied.returncode == 0
+    assert proxied.stdout.startswith("The console listens on 127.0.0.1 and a login is configured")
+    assert proxied.stdout.endswith("enter the console password to use it.\n")
 
 
 # -- app.py's gate, in-process (AppTest) --------------------------------------------------------------
@@ -304,4 +352,30 @@ def test_gate_with_st_login_but_no_authlib_refuses(listen, monkeypatch):
     at = console({"auth": AUTH})
     at.run()
     assert "Authlib" in at.error[0].value
+    assert not shows_the_console(at)
+
+
+def test_gate_on_loopback_asks_for_a_configured_password(listen, monkeypatch):
+    # A TLS proxy forwarding to 127.0.0.1 would otherwise serve the console to anyone without the password.
+    listen["server.address"] = "127.0.0.1"
+    monkeypatch.setenv("TWEETSTREAM_CONSOLE_PASSWORD", "loopback-canary")
+    at = console()
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="console-password").label == "Console password"
+    assert not at.sidebar.children
+    assert not shows_the_console(at)
+    at.text_input(key="console-password").input("loopback-canary")
+    at.button[0].click().run()
+    assert shows_the_console(at)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"])
+def test_gate_refuses_auth_that_is_not_a_table_without_crashing(listen, address):
+    listen["server.address"] = address
+    at = console({"auth": "x"})
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "not an [auth] section" in at.error[0].value
     assert not shows_the_console(at)
