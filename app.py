@@ -20,7 +20,8 @@ navigation = st.navigation(
     # of pages/, which it would otherwise show in the sidebar until app.py's first run.
     position="top",
 )
-if decision.mode == "oidc":
-    st.sidebar.button("Log out", on_click=st.logout, key="console-logout")
+if decision.mode in ("oidc", "password"):
+    log_out = st.logout if decision.mode == "oidc" else _gate.log_out
+    st.sidebar.button("Log out", on_click=log_out, key="console-logout")
 _live.sidebar()
 navigation.run()

@@ -15,6 +15,7 @@ check`` (which ``make run`` calls before ``streamlit run``), what Streamlit woul
 from __future__ import annotations
 
 import argparse
+import hashlib
 import hmac
 import ipaddress
 import os
@@ -173,11 +174,16 @@ def password_set(password: SecretStr | None) -> bool:
 
 
 def password_matches(given: str, expected: SecretStr | None) -> bool:
-    """Constant-time comparison (hmac.compare_digest): the time taken does not tell how much matched."""
+    """Compares SHA-256 digests in constant time (hmac.compare_digest): the time taken tells neither how
+    much matched nor the password's length."""
     if not password_set(expected):
         return False
     assert expected is not None
-    return hmac.compare_digest(given.encode("utf-8"), expected.get_secret_value().encode("utf-8"))
+    return hmac.compare_digest(_digest(given), _digest(expected.get_secret_value()))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
 
 
 def assess(

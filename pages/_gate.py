@@ -3,6 +3,9 @@ Streamlit may run a page without app.py (its pages-directory mode, before app.py
 
 from __future__ import annotations
 
+import math
+import time
+
 import streamlit as st
 from pydantic import SecretStr
 
@@ -10,6 +13,11 @@ from backend import exposure
 from pages import _live
 
 SIGNED_IN = "console-signed-in"  # session state: this session gave the console password
+FAILURES = "console-password-failures"  # session state: wrong passwords since the last lockout
+LOCKED_UNTIL = "console-locked-until"  # session state: time.monotonic() until which the form refuses
+WRONG_PASSWORD_DELAY_S = 1.0  # the server waits this long before answering a wrong password
+MAX_FAILURES = 5  # wrong passwords in a session before the form refuses any for LOCKOUT_S
+LOCKOUT_S = 30.0
 
 
 def exposure_decision() -> tuple[exposure.Decision, SecretStr | None]:
@@ -53,11 +61,30 @@ def gate(decision: exposure.Decision, password: SecretStr | None) -> None:
     with st.form("console-login", clear_on_submit=True):
         given = st.text_input("Console password", type="password", key="console-password")
         submitted = st.form_submit_button("Open the console")
-    if submitted:
+    locked_s = st.session_state.get(LOCKED_UNTIL, 0.0) - time.monotonic()
+    if locked_s > 0:  # nothing typed now is compared
+        st.error(f"{MAX_FAILURES} wrong passwords: the console refuses any password for {math.ceil(locked_s)} s more.")
+    elif submitted:
         if exposure.password_matches(given, password):
+            st.session_state[FAILURES] = 0
             st.session_state[SIGNED_IN] = True
             st.rerun()
-        st.error("Wrong password: the console stays closed.")
+        # Counted before the wait: a submit during it interrupts this run at its next st call.
+        failures = st.session_state.get(FAILURES, 0) + 1
+        locked = failures >= MAX_FAILURES
+        st.session_state[FAILURES] = 0 if locked else failures
+        if locked:
+            st.session_state[LOCKED_UNTIL] = time.monotonic() + LOCKOUT_S
+        time.sleep(WRONG_PASSWORD_DELAY_S)  # server side: every wrong guess waits for its answer
+        if locked:
+            st.error(f"{MAX_FAILURES} wrong passwords: the console refuses any password for {LOCKOUT_S:g} s.")
+        else:
+            st.error("Wrong password: the console stays closed.")
+
+
+def log_out() -> None:
+    """The sidebar's Log out in password mode: this session asks for the password again."""
+    st.session_state.pop(SIGNED_IN, None)
 
 
 def require() -> exposure.Decision:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from backend import exposure
 from backend.exposure import Exposure, assess, decide, is_loopback, oidc_providers, password_matches
 from backend.settings import PROJECT_ROOT, Settings
+from pages import _gate
 
 AUTH = {
     "redirect_uri": "https://console.example/oauth2callback",
@@ -184,6 +187,22 @@ def test_password_comparison():
     assert not password_matches("", None)
     assert password_matches("pässwörd", SecretStr("pässwörd"))
     assert not exposure.password_set(SecretStr(""))
+
+
+def test_password_comparison_compares_digests_of_one_length(monkeypatch):
+    # hmac.compare_digest returns early when the lengths differ: it sees SHA-256 digests, never the password.
+    seen: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        seen.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert not password_matches("short", SecretStr("a much longer password"))
+    assert password_matches("a much longer password", SecretStr("a much longer password"))
+    assert [(len(a), len(b)) for a, b in seen] == [(32, 32), (32, 32)]
+    assert all(b"password" not in a + b for a, b in seen)
 
 
 @pytest.mark.usefixtures("no_outside_settings")
@@ -379,3 +398,52 @@ def test_gate_refuses_auth_that_is_not_a_table_without_crashing(listen, address)
     assert len(at.error) == 1
     assert "not an [auth] section" in at.error[0].value
     assert not shows_the_console(at)
+
+
+def wrong_password(at: AppTest) -> None:
+    at.text_input(key="console-password").input("not-the-password")
+    at.button[0].click().run()
+
+
+def test_gate_answers_a_wrong_password_after_a_second_and_refuses_any_for_30_s_after_5(listen, monkeypatch):
+    listen["server.address"] = "0.0.0.0"
+    monkeypatch.setenv("TWEETSTREAM_CONSOLE_PASSWORD", "throttle-canary")
+    at = console()
+    at.run()
+    began = time.monotonic()
+    wrong_password(at)
+    assert time.monotonic() - began >= _gate.WRONG_PASSWORD_DELAY_S == 1.0
+    assert [e.value for e in at.error] == ["Wrong password: the console stays closed."]
+
+    monkeypatch.setattr(_gate, "WRONG_PASSWORD_DELAY_S", 0.0)
+    for _ in range(3):
+        wrong_password(at)
+        assert [e.value for e in at.error] == ["Wrong password: the console stays closed."]
+    wrong_password(at)  # the fifth
+    assert [e.value for e in at.error] == ["5 wrong passwords: the console refuses any password for 30 s."]
+
+    at.text_input(key="console-password").input("throttle-canary")
+    at.button[0].click().run()  # refused too, without being compared
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("5 wrong passwords: the console refuses any password for ")
+    assert not shows_the_console(at)
+
+    at.session_state[_gate.LOCKED_UNTIL] = time.monotonic()  # the 30 s are over
+    at.text_input(key="console-password").input("throttle-canary")
+    at.button[0].click().run()
+    assert not at.error
+    assert shows_the_console(at)
+
+
+def test_log_out_in_password_mode_asks_for_the_password_again(listen, monkeypatch):
+    listen["server.address"] = "0.0.0.0"
+    monkeypatch.setenv("TWEETSTREAM_CONSOLE_PASSWORD", "logout-canary")
+    at = console()
+    at.run()
+    at.text_input(key="console-password").input("logout-canary")
+    at.button[0].click().run()
+    assert shows_the_console(at)
+    at.sidebar.button(key="console-logout").click().run()
+    assert not at.exception
+    assert not shows_the_console(at)
+    assert at.text_input(key="console-password").label == "Console password"
