@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import streamlit as st
 from pydantic import SecretStr
@@ -18,6 +19,8 @@ LOCKED_UNTIL = "console-locked-until"  # session state: time.monotonic() until w
 WRONG_PASSWORD_DELAY_S = 1.0  # the server waits this long before answering a wrong password
 MAX_FAILURES = 5  # wrong passwords in a session before the form refuses any for LOCKOUT_S
 LOCKOUT_S = 30.0
+# Absolute: a page run as Streamlit's main script (pages-directory mode, AppTest) resolves paths from pages/.
+APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
 def exposure_decision() -> tuple[exposure.Decision, SecretStr | None]:
@@ -97,6 +100,6 @@ def require() -> exposure.Decision:
     # pages/setup.py without app.py, hence without the gate. Its one page is app.py itself; drawn after
     # it, the form keeps its first submit (drawn before, the browser loses it). A URL naming a page
     # gets Streamlit's "Page not found" notice beside the gate.
-    st.navigation([st.Page("app.py", title="Tweet stream console", default=True)], position="hidden")
+    st.navigation([st.Page(APP, title="Tweet stream console", default=True)], position="hidden")
     gate(decision, password)
     st.stop()

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -264,15 +263,23 @@ def test_check_reads_the_address_as_streamlit_run_would():
 
 
 @pytest.fixture
-def listen(monkeypatch, tmp_path, no_outside_settings) -> Iterator[dict[str, Any]]:
-    """Streamlit's options as app.py reads them (st.get_option), with the test's overrides."""
+def options(monkeypatch, tmp_path, no_outside_settings) -> dict[str, Any]:
+    """Streamlit's options as the gate reads them (st.get_option), with the test's overrides."""
     monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
     overrides: dict[str, Any] = {}
     real = st.get_option
     monkeypatch.setattr(st, "get_option", lambda name: overrides[name] if name in overrides else real(name))
-    # AppTest starts every run as a fresh server would: in Streamlit's "pages directory" mode, which
-    # runs the page of the previous run without app.py. A real server leaves that mode at app.py's first
-    # st.navigation call, and every later run starts with app.py (and its gate): as here.
+    return overrides
+
+
+@pytest.fixture
+def listen(monkeypatch, options) -> dict[str, Any]:
+    """``options``, with every AppTest run starting at app.py.
+
+    AppTest starts every run as a fresh server would: in Streamlit's "pages directory" mode, which
+    runs the page of the previous run without app.py. A real server leaves that mode at app.py's first
+    st.navigation call, and every later run starts with app.py (and its gate): as here.
+    """
     original_init = PagesManager.__init__
 
     def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:
@@ -280,7 +287,7 @@ def listen(monkeypatch, tmp_path, no_outside_settings) -> Iterator[dict[str, Any
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
-    yield overrides
+    return options
 
 
 def console(secrets: dict[str, Any] | None = None) -> AppTest:
@@ -447,3 +454,27 @@ def test_log_out_in_password_mode_asks_for_the_password_again(listen, monkeypatc
     assert not at.exception
     assert not shows_the_console(at)
     assert at.text_input(key="console-password").label == "Console password"
+
+
+# -- the gate at the top of every page: a page run without app.py (a fresh server's first request) ------
+
+
+def only_the_refusal(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value.split(",")[0] for e in at.error] == ["The console listens on 0.0.0.0 (all interfaces)"]
+    assert "refuses to serve" in at.error[0].value
+    assert len(at.main.children) == 1  # nothing but the refusal
+    assert not at.sidebar.children
+    assert not (at.title or at.header or at.subheader or at.markdown or at.caption)
+    for kind in ("button", "text_input", "number_input", "selectbox", "radio", "toggle", "checkbox", "text_area"):
+        assert not getattr(at, kind), f"{kind}: {getattr(at, kind)}"
+
+
+@pytest.mark.parametrize("page", ["pages/setup.py", "pages/topics.py"])
+def test_a_page_run_on_its_own_beyond_loopback_without_authentication_shows_only_the_refusal(options, page):
+    # No `listen` fixture: the page itself is Streamlit's main script, as in pages-directory mode.
+    options["server.address"] = "0.0.0.0"
+    at = AppTest.from_file(str(PROJECT_ROOT / page), default_timeout=60)
+    at.secrets = {"unused": "x"}
+    at.run()
+    only_the_refusal(at)
