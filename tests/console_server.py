@@ -20,6 +20,9 @@ from backend.settings import PROJECT_ROOT
 from tests.support import free_port
 
 SERVER_START_TIMEOUT_S = 60.0
+# Settings of whoever runs the tests: they must not change what a test's console or job does.
+# A test passes what its console needs (a token, a password, a state folder) explicitly.
+OUTSIDE_SETTINGS = ("TWEETSTREAM_", "X_BEARER_TOKEN", "DATABRICKS_", "AZURE_", "STREAMLIT_")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -44,6 +47,11 @@ def healthy(url: str) -> bool:
         return False
 
 
+def without_outside_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the variables of ``OUTSIDE_SETTINGS`` (PATH, HOME, JAVA_HOME... stay)."""
+    return {name: value for name, value in environ.items() if not name.startswith(OUTSIDE_SETTINGS)}
+
+
 def local_console_env(state_dir: Path, secrets_file: Path, broker_port: int, controller_port: int) -> dict[str, str]:
     """Settings that keep a test's console on its own state, broker and secrets file."""
     return {
@@ -62,7 +70,8 @@ def local_console_env(state_dir: Path, secrets_file: Path, broker_port: int, con
 def start_server(
     env: Mapping[str, str], log_file: Path, options: tuple[str, ...] = (), port: int | None = None
 ) -> Server:
-    """Start the server with ``env`` over this process's environment; raises ServerFailed
+    """Start the server with ``env`` over this process's environment without outside settings
+    (``OUTSIDE_SETTINGS``: a developer's TWEETSTREAM_*, tokens, STREAMLIT_*); raises ServerFailed
     when it does not answer its health check within SERVER_START_TIMEOUT_S (it is then stopped)."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
@@ -76,7 +85,11 @@ def start_server(
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "w") as log:
         process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+            command,
+            cwd=PROJECT_ROOT,
+            env={**without_outside_settings(os.environ), **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = Server(url, port, process, log_file)
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
