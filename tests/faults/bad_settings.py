@@ -8,19 +8,19 @@ clicked: the page runs the job's own checks, asks Kafka, then has the supervisor
 job) and the command line (``python -m jobs.producer`` / ``python -m jobs.consumer``).
 
 After each attempt: the words a user needs are in the message, it came within 15 s (the
-time is noted), no job process of ours runs, no pid file names a live job, the consumer
-made no checkpoint or archive, and the broker holds the one topic made beforehand, still empty.
+time is noted), no process of ours appeared (a zombie counts: a job spawned by the console
+that failed at once is one), no pid file names a live job, a console attempt left no job log
+or status file, the consumer made no checkpoint or archive, and the broker holds the one
+topic made beforehand, still empty.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,19 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from backend import processes, supervisor
 from backend.jobfiles import JobFiles
-from backend.settings import PROJECT_ROOT
 from backend.topics import TopicSpec, create_topic
-from tests.faults.harness import Run, ScenarioFailed, check, job_env, kill_tree, scenario, start_job
-from tests.faults.secrets_canary import SaslCluster, sasl_broker
+from tests.faults.harness import (
+    Run,
+    SaslCluster,
+    ScenarioFailed,
+    check,
+    console_app,
+    job_env,
+    kill_tree,
+    sasl_broker,
+    scenario,
+    start_job,
+)
 from tests.support import free_port
 
 LIMIT_S = 15.0
@@ -146,7 +155,7 @@ def bad_settings(run: Run) -> None:
                 missing_words = [w for w in case.words if w.lower() not in lowered]
                 check(not missing_words, f"{where}: the message lacks {missing_words}: {attempt.message[-1500:]}")
                 check(not any(p in attempt.message for p in passwords), f"{where}: the message shows a password")
-                _check_nothing_started(where, case, state_dir, before, admin)
+                _check_nothing_started(where, case, door, state_dir, before, admin)
         # Nor does any file of the attempts (logs, status files) hold a password, right or wrong.
         files = [f for f in run.workdir.rglob("*") if f.is_file() and run.workdir / "broker" not in f.parents]
         holding = [str(f) for f in files if any(p.encode() in f.read_bytes() for p in passwords)]
@@ -160,52 +169,28 @@ def bad_settings(run: Run) -> None:
 # -- the two doors ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _console_environment(state_dir: Path, settings: dict[str, str]) -> Iterator[None]:
-    """This process's environment made a console's with ``settings`` (AppTest renders pages here)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(
-        job_env(
-            state_dir,
-            TWEETSTREAM_SECRETS_FILE=str(state_dir / "secrets.toml"),  # none: never the developer's
-            TWEETSTREAM_KAFKA_PORT=str(free_port()),
-            TWEETSTREAM_KAFKA_CONTROLLER_PORT=str(free_port()),
-            **settings,
-        )
-    )
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def _console_attempt(case: Case, state_dir: Path) -> Attempt:
     """The page of the job, its widgets set to the case's request, Start clicked: what it says, how fast."""
-    from streamlit.testing.v1 import AppTest
-
-    from backend.monitor import close_all
-
-    with _console_environment(state_dir, case.env):
-        try:
-            app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
-            app.run()
-            app.switch_page(f"pages/{case.job}.py").run()
-            for kind, key, value in case.widgets:
-                widget = {"text": app.text_input, "number": app.number_input, "radio": app.radio}[kind](key=key)
-                (widget.input(value) if kind == "text" else widget.set_value(value)).run()
-            if case.job == "producer":  # should a run begin anyway, a short one
-                app.number_input(key="producer-count").set_value(50).run()
-            began = time.monotonic()
-            app.button(key=f"{case.job}-start").click().run()
-            seconds = time.monotonic() - began
-            if app.exception:
-                raise ScenarioFailed(f"the {case.job} page raised: {[e.value for e in app.exception]}")
-            said = [str(e.value) for e in app.error] + [str(s.value) for s in app.success]
-            return Attempt(seconds, "\n".join(line for line in said if "started" in line.lower()) or "\n".join(said))
-        finally:
-            close_all()  # the page's monitor samples no further
+    env = job_env(
+        state_dir,
+        TWEETSTREAM_SECRETS_FILE=str(state_dir / "secrets.toml"),  # none: never the developer's
+        TWEETSTREAM_KAFKA_PORT=str(free_port()),
+        TWEETSTREAM_KAFKA_CONTROLLER_PORT=str(free_port()),
+        **case.env,
+    )
+    with console_app(env, f"pages/{case.job}.py") as app:
+        for kind, key, value in case.widgets:
+            widget = {"text": app.text_input, "number": app.number_input, "radio": app.radio}[kind](key=key)
+            (widget.input(value) if kind == "text" else widget.set_value(value)).run()
+        if case.job == "producer":  # should a run begin anyway, a short one
+            app.number_input(key="producer-count").set_value(50).run()
+        began = time.monotonic()
+        app.button(key=f"{case.job}-start").click().run()
+        seconds = time.monotonic() - began
+        if app.exception:
+            raise ScenarioFailed(f"the {case.job} page raised: {[e.value for e in app.exception]}")
+        said = [str(e.value) for e in app.error] + [str(s.value) for s in app.success]
+        return Attempt(seconds, "\n".join(line for line in said if "started" in line.lower()) or "\n".join(said))
 
 
 def _cli_attempt(case: Case, state_dir: Path, log: Path) -> Attempt:
@@ -236,24 +221,36 @@ def _our_processes() -> set[int]:
     return {child.pid for child in psutil.Process().children(recursive=True)}
 
 
-def _running(pids: set[int]) -> list[str]:
-    alive = []
-    for pid in pids:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process = psutil.Process(pid)
-            if process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(f"{pid} ({' '.join(process.cmdline())[:160]})")
-    return alive
+def _describe(pid: int) -> str:
+    """``pid (status: command line)``, as far as a process that may have exited still tells."""
+    try:
+        process = psutil.Process(pid)
+        status = process.status()
+    except psutil.NoSuchProcess:
+        return f"{pid} (gone)"
+    command = ""
+    with contextlib.suppress(psutil.Error):  # a zombie has no command line left on some systems
+        command = " ".join(process.cmdline())[:160]
+    return f"{pid} ({status}: {command or process.name()})"
 
 
-def _check_nothing_started(where: str, case: Case, state_dir: Path, before: set[int], admin: AdminClient) -> None:
-    new = _running(_our_processes() - before)
-    if new:
-        for pid in _our_processes() - before:
-            kill_tree(pid)
-    check(not new, f"{where}: processes left running: {new}")
-    record = processes.read_pid_file(JobFiles(state_dir, case.job).pid_file)
+def _check_nothing_started(
+    where: str, case: Case, door: str, state_dir: Path, before: set[int], admin: AdminClient
+) -> None:
+    # Any process the attempt left as our child counts, a zombie too: a job the console's
+    # supervisor spawned (a child of this runner) that failed at once is one until reaped.
+    # The command line's own job was waited for (reaped), so it is not among them.
+    new = sorted(_our_processes() - before)
+    described = [_describe(pid) for pid in new]
+    for pid in new:
+        kill_tree(pid)
+    check(not new, f"{where}: processes started: {described}")
+    files = JobFiles(state_dir, case.job)
+    record = processes.read_pid_file(files.pid_file)
     check(not processes.is_alive(record), f"{where}: the pid file names a live job ({record})")
+    if door == "console":  # a job spawned, even one that failed at once, has written its log
+        made = [str(path) for path in (files.log_file, files.status_file) if path.exists()]
+        check(not made, f"{where}: the job's files exist, so it was started: {made}")
     if case.job == "consumer":
         made = [name for name in ("consumer/checkpoint", "archive") if (state_dir / name).exists()]
         check(not made, f"{where}: the consumer made {made} in {state_dir}")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,9 @@ from backend import local_kafka
 from backend.local_kafka import LocalBroker
 from backend.settings import PROJECT_ROOT
 from backend.topics import TopicSpec, create_topic
+from tests.console_server import local_console_env, without_outside_settings
 from tests.support import free_port
 from tests.support import kill_process_tree as kill_tree  # kill -9 of a pid and its children
-
-# Environment variables a scenario's jobs must not inherit from whoever runs `make faults`.
-_OUTSIDE_SETTINGS = ("TWEETSTREAM_", "X_BEARER_TOKEN", "DATABRICKS_", "AZURE_")
 
 
 class ScenarioFailed(AssertionError):
@@ -95,6 +93,87 @@ class Run:
             local_kafka.stop(broker)
 
 
+# -- a broker whose client listener wants SASL/PLAIN ----------------------------------------
+
+SASL_USERNAME = "tweetstream"
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class SaslCluster:
+    """A broker of a scenario's own whose client listener wants SASL/PLAIN (user SASL_USERNAME).
+
+    ``broker.bootstrap`` is its PLAINTEXT listener, kept for the broker's own start check and
+    for a scenario's look at its topics; the jobs and the console get ``bootstrap``.
+    """
+
+    broker: LocalBroker
+    bootstrap: str  # the SASL_PLAINTEXT listener
+    password: str
+
+    def settings_env(self, password: str | None = None) -> dict[str, str]:
+        """The console's settings (environment variables) for this cluster."""
+        return {
+            "TWEETSTREAM_BOOTSTRAP_SERVERS": self.bootstrap,
+            "TWEETSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "TWEETSTREAM_KAFKA_SASL_MECHANISM": "PLAIN",
+            "TWEETSTREAM_KAFKA_SASL_USERNAME": SASL_USERNAME,
+            "TWEETSTREAM_KAFKA_SASL_PASSWORD": self.password if password is None else password,
+        }
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka settings of a client that logs in on the SASL listener."""
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": SASL_USERNAME,
+            "sasl.password": self.password,
+        }
+
+
+def sasl_properties(port: int, controller_port: int, sasl_port: int, password: str) -> tuple[tuple[str, str], ...]:
+    """server.properties lines adding a SASL_PLAINTEXT listener (PLAIN, one user) to the local broker's.
+
+    The PLAINTEXT listener stays the inter-broker one and the controller's stays as it is.
+    """
+    jaas = (
+        f"org.apache.kafka.common.security.plain.PlainLoginModule required user_{SASL_USERNAME}={json.dumps(password)};"
+    )
+    return (
+        (
+            "listeners",
+            f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port},SASL_PLAINTEXT://{HOST}:{sasl_port}",
+        ),
+        ("advertised.listeners", f"PLAINTEXT://{HOST}:{port},SASL_PLAINTEXT://{HOST}:{sasl_port}"),
+        ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"),
+        ("sasl.enabled.mechanisms", "PLAIN"),
+        ("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas),
+    )
+
+
+@contextlib.contextmanager
+def sasl_broker(run: Run, password: str, name: str = "broker") -> Iterator[SaslCluster]:
+    """A broker of the scenario's own with a SASL listener, stopped at the end whatever happened.
+
+    Its folder (``run.folder(name)``) holds the password in server.properties, legitimately: it
+    is no part of the console's state.
+    """
+    port, controller_port, sasl_port = free_port(), free_port(), free_port()
+    broker = LocalBroker(
+        state_dir=run.folder(name),
+        port=port,
+        controller_port=controller_port,
+        heap="512m",
+        extra_properties=sasl_properties(port, controller_port, sasl_port, password),
+    )
+    local_kafka.start(broker, timeout=120)
+    try:
+        yield SaslCluster(broker, f"{HOST}:{sasl_port}", password)
+    finally:
+        local_kafka.stop(broker)
+
+
 Scenario = Callable[[Run], None]
 _REGISTERED: dict[str, tuple[int, Scenario]] = {}
 
@@ -154,9 +233,22 @@ def _alive(process: psutil.Process) -> bool:
 
 
 def job_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a job: this one without outside settings, plus the scenario's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OUTSIDE_SETTINGS)}
-    return {**env, "TWEETSTREAM_STATE_DIR": str(state_dir), **extra}
+    """The environment of a job: this one without outside settings (those of whoever runs
+    ``make faults``: tests.console_server.OUTSIDE_SETTINGS), plus the scenario's."""
+    return {**without_outside_settings(os.environ), "TWEETSTREAM_STATE_DIR": str(state_dir), **extra}
+
+
+@contextlib.contextmanager
+def swapped_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment is exactly ``env`` inside the block, and what it was after it."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def start_job(module: str, args: list[str], state_dir: Path, log: Path, **env: str) -> subprocess.Popen[str]:
@@ -217,20 +309,37 @@ def create_topic_on(broker: LocalBroker, spec: TopicSpec) -> None:
     create_topic(AdminClient({"bootstrap.servers": broker.bootstrap, "log_level": 2}), spec)
 
 
-@contextlib.contextmanager
-def console_environment(state_dir: Path, broker: LocalBroker) -> Iterator[None]:
-    """This process's environment made the console's for ``state_dir`` and ``broker``, for AppTest."""
-    from tests.console_server import local_console_env
+def console_env(state_dir: Path, broker: LocalBroker) -> dict[str, str]:
+    """The environment of a console on ``state_dir`` whose local broker is ``broker``."""
+    return job_env(
+        state_dir, **local_console_env(state_dir, state_dir / "secrets.toml", broker.port, broker.controller_port)
+    )
 
-    saved = dict(os.environ)
-    for name in [name for name in os.environ if name.startswith(_OUTSIDE_SETTINGS)]:
-        del os.environ[name]
-    os.environ.update(local_console_env(state_dir, state_dir / "secrets.toml", broker.port, broker.controller_port))
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+
+def console_environment(state_dir: Path, broker: LocalBroker) -> contextlib.AbstractContextManager[None]:
+    """This process's environment made the console's for ``state_dir`` and ``broker``, for AppTest."""
+    return swapped_environment(console_env(state_dir, broker))
+
+
+@contextlib.contextmanager
+def console_app(env: Mapping[str, str], page: str) -> Iterator[Any]:
+    """The console rendered in this process (AppTest) with ``env`` as the environment, ``page`` open.
+
+    At the end every monitor the pages made is closed (backend.monitor.close_all): none samples
+    a broker the scenario stops, or a state folder it leaves, afterwards.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from backend.monitor import close_all
+
+    with swapped_environment(env):
+        try:
+            app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
+            app.run()
+            app.switch_page(page).run()
+            yield app
+        finally:
+            close_all()
 
 
 def page_text(app: Any) -> str:
@@ -249,12 +358,7 @@ def console_page_until(
 
     The pages read a monitor that samples once a second, so the first render may predate it.
     """
-    from streamlit.testing.v1 import AppTest
-
-    with console_environment(state_dir, broker):
-        app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
-        app.run()
-        app.switch_page(page).run()
+    with console_app(console_env(state_dir, broker), page) as app:
         deadline = time.monotonic() + timeout
         while True:
             text = page_text(app)

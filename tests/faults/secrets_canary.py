@@ -22,7 +22,7 @@ the secrets file (it holds the password, as it must). The canaries are checked t
 the processes' environments, where secrets belong: a search that cannot find them anywhere
 would prove nothing.
 
-Scenario 9 (bad_settings) uses this file's SASL broker too.
+The SASL broker is the harness's (sasl_broker), which scenario 9 (bad_settings) uses too.
 """
 
 from __future__ import annotations
@@ -31,104 +31,32 @@ import base64
 import binascii
 import contextlib
 import html
-import json
-import os
 import re
 import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from backend import local_kafka, supervisor
+from backend import supervisor
 from backend.jobfiles import read_status
-from backend.local_kafka import LocalBroker
-from tests.faults.harness import Run, ScenarioFailed, check, job_env, run_job, scenario, wait_until
+from tests.faults.harness import (
+    SASL_USERNAME,
+    Run,
+    SaslCluster,
+    ScenarioFailed,
+    check,
+    run_job,
+    sasl_broker,
+    scenario,
+    wait_until,
+)
 from tests.support import free_port
-
-SASL_USERNAME = "tweetstream"
-HOST = "127.0.0.1"
-
-
-@dataclass(frozen=True)
-class SaslCluster:
-    """A broker of a scenario's own whose client listener wants SASL/PLAIN (user SASL_USERNAME).
-
-    ``broker.bootstrap`` is its PLAINTEXT listener, kept for the broker's own start check and
-    for a scenario's look at its topics; the jobs and the console get ``bootstrap``.
-    """
-
-    broker: LocalBroker
-    bootstrap: str  # the SASL_PLAINTEXT listener
-    password: str
-
-    def settings_env(self, password: str | None = None) -> dict[str, str]:
-        """The console's settings (environment variables) for this cluster."""
-        return {
-            "TWEETSTREAM_BOOTSTRAP_SERVERS": self.bootstrap,
-            "TWEETSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "TWEETSTREAM_KAFKA_SASL_MECHANISM": "PLAIN",
-            "TWEETSTREAM_KAFKA_SASL_USERNAME": SASL_USERNAME,
-            "TWEETSTREAM_KAFKA_SASL_PASSWORD": self.password if password is None else password,
-        }
-
-    def client_config(self) -> dict[str, Any]:
-        """librdkafka settings of a client that logs in on the SASL listener."""
-        return {
-            "bootstrap.servers": self.bootstrap,
-            "security.protocol": "SASL_PLAINTEXT",
-            "sasl.mechanism": "PLAIN",
-            "sasl.username": SASL_USERNAME,
-            "sasl.password": self.password,
-        }
-
-
-def sasl_properties(port: int, controller_port: int, sasl_port: int, password: str) -> tuple[tuple[str, str], ...]:
-    """server.properties lines adding a SASL_PLAINTEXT listener (PLAIN, one user) to the local broker's.
-
-    The PLAINTEXT listener stays the inter-broker one and the controller's stays as it is.
-    """
-    jaas = (
-        f"org.apache.kafka.common.security.plain.PlainLoginModule required user_{SASL_USERNAME}={json.dumps(password)};"
-    )
-    return (
-        (
-            "listeners",
-            f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port},SASL_PLAINTEXT://{HOST}:{sasl_port}",
-        ),
-        ("advertised.listeners", f"PLAINTEXT://{HOST}:{port},SASL_PLAINTEXT://{HOST}:{sasl_port}"),
-        ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"),
-        ("sasl.enabled.mechanisms", "PLAIN"),
-        ("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas),
-    )
-
-
-@contextlib.contextmanager
-def sasl_broker(run: Run, password: str, name: str = "broker") -> Iterator[SaslCluster]:
-    """A broker of the scenario's own with a SASL listener, stopped at the end whatever happened.
-
-    Its folder (``run.folder(name)``) holds the password in server.properties, legitimately: it
-    is no part of the console's state.
-    """
-    port, controller_port, sasl_port = free_port(), free_port(), free_port()
-    broker = LocalBroker(
-        state_dir=run.folder(name),
-        port=port,
-        controller_port=controller_port,
-        heap="512m",
-        extra_properties=sasl_properties(port, controller_port, sasl_port, password),
-    )
-    local_kafka.start(broker, timeout=120)
-    try:
-        yield SaslCluster(broker, f"{HOST}:{sasl_port}", password)
-    finally:
-        local_kafka.stop(broker)
-
 
 # -- the scenario ------------------------------------------------------------------------------
 
@@ -281,19 +209,6 @@ def environments_holding(secret: str) -> int:
     return count
 
 
-@contextlib.contextmanager
-def _clean_environment(state_dir: Path) -> Iterator[None]:
-    """This process's environment without outside settings, while the server is started from it."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(job_env(state_dir))
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def open_page(page: Any, link: str) -> None:
     page.get_by_test_id("stTopNavLink").filter(has_text=re.compile(rf"{link}$")).click()
     heading = "Tweet stream console" if link == "Overview" else link
@@ -412,8 +327,9 @@ def secrets_canary(run: Run) -> None:
             search.file_passes += 1
 
         with CommandLines(search) as ps:
-            with _clean_environment(state_dir):
-                server = start_server(server_env, logs / "streamlit.log")
+            # Nothing of this process's environment that could change the result: start_server
+            # drops outside settings (a developer's TWEETSTREAM_*, tokens, STREAMLIT_*).
+            server = start_server(server_env, logs / "streamlit.log")
             try:
                 with sync_playwright() as playwright:
                     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
