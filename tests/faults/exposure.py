@@ -15,7 +15,13 @@ d. XSRF: an upload PUT (and DELETE) without the XSRF cookie and header is refuse
    PUT with them passes that check (then 400: the session id is made up);
 e. tweets whose text is ``<img src=x onerror=alert(1)>`` (one sent with confluent_kafka, one by the
    producer job) show as text on Topics (message browser) and Producer (latest messages): no dialog,
-   no <img src="x"> in the DOM, the literal text visible.
+   no <img src="x"> in the DOM, the literal text visible;
+f. on 127.0.0.1 with the console password (where a TLS proxy would forward to): the fresh server's
+   first request (/topics) shows the password form, none of the console, and
+   ``python -m backend.exposure check`` says the password applies.
+
+A page counts as drawn once its script run has ended (Streamlit marks ``stApp`` with
+``data-test-script-state="notRunning"``), not after a fixed wait.
 
 Figures: sent and acked count the XSS tweets; stored counts those the message browser showed as text.
 """
@@ -40,7 +46,7 @@ import psutil
 
 from backend.settings import PROJECT_ROOT
 from tests.console_server import CHROMIUM, CHROMIUM_ARGS, Server, local_console_env, start_server, stop_server
-from tests.faults.harness import Run, check, job_env, run_job, scenario
+from tests.faults.harness import Run, ScenarioFailed, check, job_env, run_job, scenario
 
 if TYPE_CHECKING:
     from playwright.sync_api import Dialog, Page
@@ -49,6 +55,8 @@ XSS = "<img src=x onerror=alert(1)>"
 TOPIC = "tweets"
 PAGE_MS = 60_000  # a page or a rerun to show (two cores, other jobs running)
 VIEWPORT = {"width": 1400, "height": 1000}
+# Streamlit's frontend sets this on its root while no script run is going on: all the run drew is shown.
+SCRIPT_DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # The headings of the console's pages (the gate's own title is "Tweet stream console").
 PAGE_HEADINGS = {"Setup", "Producer", "Consumer", "Topics", "Message browser"}
 
@@ -219,9 +227,9 @@ def exposure_scenario(run: Run) -> None:
             bypasses += first_request(run, page, f"http://{host}:{server.port}", "setup")
             for path in ("", "topics", "producer", "setup"):
                 page.goto(f"http://{host}:{server.port}/{path}")
+                drawn(page, f"/{path}")  # anything else would have been drawn with the refusal
                 alert = page.get_by_test_id("stAlert").filter(has_text="refuses to serve")
-                alert.wait_for(timeout=PAGE_MS)
-                page.wait_for_timeout(1000)  # anything else would have been drawn with it
+                check(alert.count() == 1, f"/{path} does not show the refusal")
                 shown = page.evaluate(CONSOLE_SHOWN)
                 html = page.content()
                 check(
@@ -267,6 +275,20 @@ def exposure_scenario(run: Run) -> None:
             run.note(
                 f"c. the password is in none of: the page HTML, the server log ({len(log)} chars), its command line"
             )
+
+        # -- f. 127.0.0.1 with the console password: a TLS proxy's upstream, where the password applies too.
+        proxied = exposure_check(job_env(state_dir, **env))
+        run.note(f"f. check (127.0.0.1) with a console password: exit {proxied.returncode}: {proxied.stdout.strip()}")
+        check(
+            proxied.returncode == 0 and "enter the console password" in proxied.stdout,
+            f"check on 127.0.0.1 with a console password says: {proxied.stdout.strip()}{proxied.stderr.strip()}",
+        )
+        with served(run, "f-loopback-password", env) as server, chromium(run, dialogs) as page:
+            bypasses += first_request(run, page, server.url, "topics")
+            check(page.get_by_label("Console password").count() == 1, "127.0.0.1 does not ask for the password")
+            shown = page.evaluate(CONSOLE_SHOWN)
+            check(shown["nav"] == 0 and shown["sidebar"] == 0, f"127.0.0.1 shows the console before the login: {shown}")
+            run.note(f"f. {server.url}/topics, a fresh server's first request: the password form only ({shown})")
 
         check(dialogs == [], f"dialogs opened: {dialogs}")
         run.note("e. no dialog opened on any page")
@@ -316,12 +338,7 @@ def first_request(run: Run, page: Page, base: str, path: str) -> list[str]:
     """A fresh server whose first request names a page (/setup): what of that page it shows (nothing, or
     a bypass of the gate)."""
     page.goto(f"{base}/{path}")
-    page.wait_for_function(
-        '() => document.querySelector(\'[data-testid="stAlert"], [data-testid="stTextInput"], h1\')',
-        timeout=PAGE_MS,
-        polling=250,
-    )
-    page.wait_for_timeout(3000)  # the rest of the page, if any
+    drawn(page, f"/{path}")  # the whole page, whatever it is
     headings = page.evaluate(CONSOLE_SHOWN)["headings"]
     leaked = [h for h in headings if h in PAGE_HEADINGS]
     gate = page.get_by_test_id("stAlert").filter(has_text="refuses to serve").count() + (
@@ -333,6 +350,21 @@ def first_request(run: Run, page: Page, base: str, path: str) -> list[str]:
         return [f"/{path}, the first request to a fresh server, shows {leaked} without the gate"]
     run.note(f"/{path} as the fresh server's first request: the gate only (headings {headings})")
     return []
+
+
+def drawn(page: Page, what: str) -> None:
+    """Wait until the page's script run has ended: everything it draws is then in the DOM."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator(SCRIPT_DONE).wait_for(state="attached", timeout=PAGE_MS)
+    except PlaywrightTimeout:
+        state = page.evaluate(
+            '() => document.querySelector(\'[data-testid="stApp"]\')?.getAttribute("data-test-script-state")'
+        )
+        raise ScenarioFailed(
+            f"{what}: the app's script run did not end within {PAGE_MS / 1000:g} s (data-test-script-state: {state!r})"
+        ) from None
 
 
 def log_in(run: Run, page: Page, base: str, password: str) -> None:
