@@ -275,15 +275,16 @@ class Job:
                 return []
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, process: subprocess.Popen | None = None) -> float:
+    """Wait for ``condition``; the seconds it took. AssertionError when ``process`` exits first or time runs out."""
+    began = time.monotonic()
+    while not condition():
         if process is not None and process.poll() is not None:
             raise AssertionError(f"the job exited ({process.returncode}) while waiting for {what}")
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+    return time.monotonic() - began
 
 
 def kill_tree(process: subprocess.Popen) -> None:

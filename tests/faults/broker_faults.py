@@ -166,6 +166,12 @@ def broker_down_longer_than_the_delivery_timeout(run: Run) -> None:
             run.workdir / "resend.log",
         )
         check(code == 0 and resent is not None and resent["acked"] == failed, f"the resend gave {code}: {resent}")
-        missing = set(all_ids) - set(stored_ids(broker))
-        run.note(f"failed.jsonl sent again with --source replay: acked {resent['acked']}; missing now {len(missing)}")
+        after_resend = stored_ids(broker)
+        missing = set(all_ids) - set(after_resend)
+        twice = sum(n - 1 for n in after_resend.values())
+        run.note(
+            f"failed.jsonl sent again with --source replay: acked {resent['acked']}; missing now {len(missing)}, "
+            f"stored twice {twice} (= the failed events that had reached the log: {written_anyway})"
+        )
         check(not missing, f"{len(missing)} events are missing after the resend")
+        check(twice == written_anyway, f"{twice} events twice after the resend, {written_anyway} expected")

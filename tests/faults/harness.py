@@ -24,6 +24,7 @@ from backend.topics import TopicSpec, create_topic
 from tests.console_server import local_console_env, without_outside_settings
 from tests.support import free_port
 from tests.support import kill_process_tree as kill_tree  # kill -9 of a pid and its children
+from tests.truth import wait_for
 
 
 class ScenarioFailed(AssertionError):
@@ -198,7 +199,7 @@ def run_scenario(name: str, function: Scenario, workdir: Path) -> Result:
     run = Run(workdir, result)
     try:
         function(run)
-    except ScenarioFailed as failure:
+    except AssertionError as failure:  # ScenarioFailed, or a wait that timed out
         result.failure = str(failure)
     except Exception as error:  # a crash of the scenario is its failure, with the trace kept
         result.failure = f"{type(error).__name__}: {error}"
@@ -286,18 +287,8 @@ def last_json_line(log: Path) -> dict[str, Any] | None:
     return None
 
 
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen | None = None
-) -> float:
-    """Wait for ``condition``; the seconds it took. Fails when a watched process exits first."""
-    began = time.monotonic()
-    while not condition():
-        if process is not None and process.poll() is not None:
-            raise ScenarioFailed(f"the job exited ({process.returncode}) while waiting for {what}")
-        if time.monotonic() - began > timeout:
-            raise ScenarioFailed(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.1)
-    return time.monotonic() - began
+# Waits for a condition (the seconds it took); a timeout or an exited job fails the scenario.
+wait_until = wait_for
 
 
 # -- the console, rendered in this process (AppTest) ----------------------------------------

@@ -95,15 +95,25 @@ def spark_killed_mid_batch(run: Run) -> None:
         )
         aggregates = job.checkpoint / "aggregates"
         wait_until(lambda: len(job.query("SELECT 1 FROM batches")) >= 2, 240, "two batches in the store", first)
-        wait_until(lambda: batch_in_flight(aggregates) is not None, 60, "a micro-batch in flight", first)
-        in_flight = batch_in_flight(aggregates)
+        in_flight: list[int] = []
+
+        def inside_a_batch() -> bool:
+            batch = batch_in_flight(aggregates)
+            in_flight[:] = [batch] if batch is not None else []
+            return batch is not None
+
+        wait_until(inside_a_batch, 60, "a micro-batch in flight", first)
         kill_tree(first.pid)
         first.wait(timeout=30)
+        batch = in_flight[0]
+        check(not (aggregates / "commits" / str(batch)).exists(), f"batch {batch} had committed before the kill")
         counted = job.query("SELECT COALESCE(SUM(tweets), 0) FROM tweets_per_window")[0][0]
         committed = job.query("SELECT COUNT(*) FROM batches")[0][0]
+        written = job.query(f"SELECT COUNT(*) FROM batches WHERE batch_id = {batch}")[0][0]
         run.note(
-            f"kill -9 of the job's process tree inside micro-batch {in_flight} (planned, not committed); "
-            f"{committed} batches and {counted} of {len(records)} tweets were in the store"
+            f"kill -9 of the job's process tree inside micro-batch {batch} (in Spark's offsets log, not its "
+            f"commit log; {'already' if written else 'not yet'} in the store); {committed} batches and "
+            f"{counted} of {len(records)} tweets were in the store"
         )
         check(0 < counted < len(records), "the job was not killed mid-stream")
 
@@ -119,8 +129,9 @@ def spark_killed_mid_batch(run: Run) -> None:
 # -- 4 ------------------------------------------------------------------------------------------
 
 
-def low_offsets(broker: LocalBroker) -> dict[int, int]:
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+def low_offsets(broker: LocalBroker, admin: AdminClient | None = None) -> dict[int, int]:
+    """Each partition's first offset still stored."""
+    admin = admin or AdminClient({"bootstrap.servers": broker.bootstrap})
     partitions = admin.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
     answers = admin.list_offsets({TopicPartition(TOPIC, p): OffsetSpec.earliest() for p in partitions})
     return {tp.partition: future.result(timeout=10).offset for tp, future in answers.items()}
@@ -128,10 +139,11 @@ def low_offsets(broker: LocalBroker) -> dict[int, int]:
 
 def settled_low_offsets(broker: LocalBroker, quiet_s: float = 4.0) -> dict[int, int]:
     """The first offsets once retention has deleted all it will (unchanged for ``quiet_s``)."""
-    lows, since = low_offsets(broker), time.monotonic()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    lows, since = low_offsets(broker, admin), time.monotonic()
     while time.monotonic() - since < quiet_s:
         time.sleep(0.5)
-        now = low_offsets(broker)
+        now = low_offsets(broker, admin)
         if now != lows:
             lows, since = now, time.monotonic()
     return lows
@@ -165,8 +177,8 @@ def retention_shorter_than_a_pause(run: Run) -> None:
         processed = json.loads(job.query("SELECT end_offsets FROM query_progress ORDER BY batch_id DESC LIMIT 1")[0][0])
         run.note(f"the job read {len(read)} records (up to offsets {processed}) and stopped")
 
-        # The pause: retention drops to 3 s and more records arrive, in pieces 1 s apart (segments
-        # roll after 500 ms), then a few more so that the last piece's segment closes too.
+        # The pause: retention drops to 3 s and more records arrive, in pieces 1 s apart (a segment
+        # rolls at the first record 500 ms after its own first one, so each piece gets its own).
         set_topic_config(broker, retention_ms="3000")
         paused: list[Record] = []
         for piece in range(6):
@@ -174,11 +186,14 @@ def retention_shorter_than_a_pause(run: Run) -> None:
             produce(broker.bootstrap, TOPIC, more)
             paused += more
             time.sleep(1)
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         waited = wait_until(
-            lambda: all(low > processed[str(p)] for p, low in low_offsets(broker).items()),
+            lambda: all(low > processed[str(p)] for p, low in low_offsets(broker, admin).items()),
             120,
             "retention to delete records the job has not read",
         )
+        # The user notices and raises retention again: what is gone stays gone, nothing more goes.
+        set_topic_config(broker, retention_ms=str(7 * 24 * 3_600_000))
         lows = settled_low_offsets(broker)
         aged_out = sum(low - processed[str(p)] for p, low in lows.items())
         run.note(f"retention 3 s: {aged_out} unread records aged out {waited:.1f} s after the last piece (low {lows})")
@@ -203,9 +218,8 @@ def retention_shorter_than_a_pause(run: Run) -> None:
         )
         run.note("Consumer page: the alert and the job's last error")
 
-        # The user raises retention again, more records come, and told to skip, the job goes on from
-        # the earliest records still there: every one of them is counted.
-        set_topic_config(broker, retention_ms=str(7 * 24 * 3_600_000))
+        # More records come and, told to skip, the job goes on from the earliest records still
+        # there: every one of them is counted.
         after = synthetic_records(300, seed=59, start=datetime.now(UTC), minutes=0.1)
         produce(broker.bootstrap, TOPIC, after)
         code, _ = run_job(
