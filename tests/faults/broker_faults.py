@@ -63,14 +63,18 @@ def broker_killed_three_times(run: Run) -> None:
     state = run.folder("state")
     with run.broker() as broker:
         create_topic_on(broker, TopicSpec(TOPIC, partitions=4))
-        args = ["--bootstrap", broker.bootstrap, "--count", str(count), "--rate", "3000", "--seed", str(seed)]
+        # 1 500 events/s: about 67 s of sending, so all three kills (each ~5 s down, then a restart
+        # that takes 5-15 s) fall inside the run, however slow the machine.
+        args = ["--bootstrap", broker.bootstrap, "--count", str(count), "--rate", "1500", "--seed", str(seed)]
         producer = start_job("jobs.producer", args, state, run.workdir / "producer.log")
         disconnected = 0
-        for kill, at_acked in enumerate((15_000, 40_000, 65_000), start=1):
+        for kill, at_acked in enumerate((15_000, 35_000, 55_000), start=1):
             reached = lambda n=at_acked: producer_status(state).get("acked", 0) >= n  # noqa: E731
             wait_until(reached, 120, f"{at_acked} acks", producer)
             kill_broker(broker)
-            acked_then = producer_status(state).get("acked", 0)
+            now = producer_status(state)
+            acked_then = now.get("acked", 0)
+            check(now.get("sent", 0) < count, f"kill {kill} came after the producer had sent everything: {now}")
             down_since = time.monotonic()
             # Down for 5 s: the producer keeps sending into its queue and retrying.
             while time.monotonic() - down_since < 5:
@@ -78,7 +82,7 @@ def broker_killed_three_times(run: Run) -> None:
                 time.sleep(0.5)
             local_kafka.start(broker, timeout=120)
             run.note(
-                f"kill {kill}: broker kill -9 at {acked_then} acked, restarted after "
+                f"kill {kill}: broker kill -9 at {now.get('sent')} sent, {acked_then} acked; restarted after "
                 f"{time.monotonic() - down_since:.1f} s"
             )
         code = producer.wait(timeout=300)
