@@ -65,7 +65,7 @@ lint:
 
 # Fault scenarios: the broker and the Spark job killed, retention outrun, bad payloads, secrets and
 # exposure checked, bad settings; one line each (NAME: sent, acked, stored, lost, duplicated, ok).
-# Real broker, Spark and Chromium; about 15 minutes. CI runs it after `make test`.
+# Real broker, Spark and Chromium; about 9 minutes here. CI runs it after `make test`.
 faults: setup browser
 	$(PY) -m tests.faults
 
