@@ -25,6 +25,17 @@ SERVER_START_TIMEOUT_S = 60.0
 OUTSIDE_SETTINGS = ("TWEETSTREAM_", "X_BEARER_TOKEN", "DATABRICKS_", "AZURE_", "STREAMLIT_")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# The rows of the first st.dataframe whose header starts with `first`, as {column: text}
+# (Streamlit draws the grid on a canvas; its accessible table holds the same text).
+DATAFRAME_ROWS = """(first) => {
+  for (const frame of document.querySelectorAll('[data-testid="stDataFrame"]')) {
+    const rows = Array.from(frame.querySelectorAll('tr'), (tr) =>
+      Array.from(tr.querySelectorAll('th, td'), (cell) => cell.textContent.trim()));
+    if (rows.length < 2 || rows[0][0] !== first) continue;
+    return rows.slice(1).map((row) => Object.fromEntries(rows[0].map((name, i) => [name, row[i]])));
+  }
+  return null;
+}"""
 
 
 class ServerFailed(RuntimeError):

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 
 from backend.settings import PROJECT_ROOT
 from tests.browser.conftest import SCREENSHOTS, VIEWPORT, Console
+from tests.console_server import DATAFRAME_ROWS
 
 pytestmark = pytest.mark.browser
 
@@ -55,18 +56,6 @@ PLOTLY_CHART = """([title, needBars]) => {
     const trace = plot && plot._fullData && plot._fullData[0];
     const points = trace ? Array.from(trace.y || [], (label, i) => [String(label), Number(trace.x[i])]) : [];
     return {bars: bars, lines: lines, points: points};
-  }
-  return null;
-}"""
-
-# The rows of the first st.dataframe whose header starts with `first`, as {column: text}
-# (Streamlit draws the grid on a canvas; its accessible table holds the same text).
-DATAFRAME_ROWS = """(first) => {
-  for (const frame of document.querySelectorAll('[data-testid="stDataFrame"]')) {
-    const rows = Array.from(frame.querySelectorAll('tr'), (tr) =>
-      Array.from(tr.querySelectorAll('th, td'), (cell) => cell.textContent.trim()));
-    if (rows.length < 2 || rows[0][0] !== first) continue;
-    return rows.slice(1).map((row) => Object.fromEntries(rows[0].map((name, i) => [name, row[i]])));
   }
   return null;
 }"""

@@ -45,7 +45,15 @@ from typing import TYPE_CHECKING
 import psutil
 
 from backend.settings import PROJECT_ROOT
-from tests.console_server import CHROMIUM, CHROMIUM_ARGS, Server, local_console_env, start_server, stop_server
+from tests.console_server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DATAFRAME_ROWS,
+    Server,
+    local_console_env,
+    start_server,
+    stop_server,
+)
 from tests.faults.harness import Run, ScenarioFailed, check, job_env, run_job, scenario
 
 if TYPE_CHECKING:
@@ -74,17 +82,6 @@ INJECTED = """() => ({
   img: document.querySelectorAll('img[src="x"]').length,
   onerror: document.querySelectorAll('[onerror]').length,
 })"""
-
-# The rows of the st.dataframe whose header starts with `first`, as {column: text} (its accessible table).
-DATAFRAME_ROWS = """(first) => {
-  for (const frame of document.querySelectorAll('[data-testid="stDataFrame"]')) {
-    const rows = Array.from(frame.querySelectorAll('tr'), (tr) =>
-      Array.from(tr.querySelectorAll('th, td'), (cell) => cell.textContent.trim()));
-    if (rows.length < 2 || rows[0][0] !== first) continue;
-    return rows.slice(1).map((row) => Object.fromEntries(rows[0].map((name, i) => [name, row[i]])));
-  }
-  return null;
-}"""
 
 
 def listening(pid: int) -> list[str]:
