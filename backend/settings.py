@@ -69,6 +69,33 @@ class Settings(BaseSettings):
     )
     x_api_base_url: str = Field(default="https://api.x.com", pattern=r"^https?://")
 
+    # Azure (the Setup page's Azure section). A service principal is read from the names Azure's SDK
+    # documents (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET); without all three the wizard
+    # signs in with DefaultAzureCredential. The endpoints and CA bundle are changed only to reach a stand-in.
+    azure_tenant_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AZURE_TENANT_ID", "TWEETSTREAM_AZURE_TENANT_ID", "azure_tenant_id"),
+    )
+    azure_client_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AZURE_CLIENT_ID", "TWEETSTREAM_AZURE_CLIENT_ID", "azure_client_id"),
+    )
+    azure_client_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AZURE_CLIENT_SECRET", "TWEETSTREAM_AZURE_CLIENT_SECRET", "azure_client_secret"),
+    )
+    azure_subscription_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "AZURE_SUBSCRIPTION_ID", "TWEETSTREAM_AZURE_SUBSCRIPTION_ID", "azure_subscription_id"
+        ),
+    )
+    azure_authority_host: str = Field(default="https://login.microsoftonline.com", pattern=r"^https://")
+    azure_arm_endpoint: str = Field(default="https://management.azure.com", pattern=r"^https://")
+    azure_ca_bundle: Path | None = None
+    # Seconds between polls of a long-running ARM operation when ARM gives no Retry-After (the SDK's 30).
+    azure_polling_interval_s: float = Field(default=30.0, ge=0)
+
     # The console's password: what it asks for when it listens beyond the loopback interface and
     # st.login is not configured (backend/exposure.py). Unset: such a console refuses to serve.
     console_password: SecretStr | None = None

@@ -1,4 +1,4 @@
-"""Setup: what this machine needs, the local broker, the Kafka connection profile and the topic."""
+"""Setup: what this machine needs, the local broker, the Kafka connection profile, the topic, and Azure."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import time
 import streamlit as st
 
 from backend import checks, connection, local_kafka
+from backend.azure import wizard
+from backend.azure.plan import ConfigError
 from backend.settings import secrets_file
 from backend.topics import TopicError, TopicSpec, create_topic
 from pages import _gate, _live
@@ -200,3 +202,83 @@ if create:
             f"retention {retention}."
         )
         monitor.refresh()
+
+# -- 5. Azure --------------------------------------------------------------------------------------
+
+st.header("5. Azure")
+with st.expander("Azure (HDInsight Kafka + Databricks Spark)"):
+    st.info(
+        "Built so far: the plan with its costs, and the first steps (resource group, Kafka network, storage "
+        "account) with teardown. Not built yet: " + ", ".join(wizard.NOT_BUILT) + "."
+    )
+    principal = "set" if wizard.service_principal_set(settings) else "not set (DefaultAzureCredential: az login...)"
+    st.caption(
+        f"Service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET): **{principal}** · "
+        f"subscription: `{settings.azure_subscription_id or 'from the plan config'}`"
+    )
+    plan_path = st.text_input("Plan config (.toml or .json)", value=str(wizard.EXAMPLE_PLAN), key="azure-plan-path")
+    plan = None
+    try:
+        plan = wizard.load_plan_config(plan_path)
+    except ConfigError as error:
+        st.error("The plan config cannot be planned:\n\n" + "\n".join(f"- {p}" for p in error.problems))
+    except wizard.PlanError as error:
+        st.error(f"No plan: {error}")
+    if plan is not None:
+        table = wizard.plan_rows(plan)
+        st.dataframe(table.rows, hide_index=True)
+        total = f"USD {table.total_hourly_usd:.2f}/h"
+        st.markdown(
+            f"**Total: {total}** (prices as of {table.prices_as_of}, {table.prices_status}; "
+            f"subscription `{wizard.subscription(settings, plan)}`, region `{plan.config.region}`)"
+        )
+
+        def line(result: wizard.StepResult) -> None:
+            if result.status == "failed":
+                st.error(result.line)
+            elif result.status not in ("creating", "deleting"):
+                st.write(result.line)
+
+        confirmed = st.checkbox(
+            f"I understand the whole plan costs an estimated {total} once built "
+            "(the first three steps alone: an empty storage account, cents)",
+            key="azure-confirm",
+        )
+        if st.button("Create the first steps (resource group, network, storage)", key="azure-create"):
+            if not confirmed:
+                st.warning("Tick the confirmation above first: nothing was created.")
+            else:
+                with st.status("Creating the first steps…", expanded=True) as progress:
+                    results = wizard.provision_steps(plan, settings, progress=line)
+                    failed = results and results[-1].status == "failed"
+                    if failed and results[-1].type in ("sign-in", "azure"):
+                        line(results[-1])
+                    progress.update(
+                        label="A step failed" if failed else "The first steps are there",
+                        state="error" if failed else "complete",
+                    )
+
+        st.subheader("Delete what the wizard created")
+        if st.button("List what carries the wizard's tag", key="azure-list"):
+            found, failure = wizard.find_tagged(plan, settings)
+            st.session_state["azure-found"] = found
+            if failure is not None:
+                st.error(failure.line)
+        found = st.session_state.get("azure-found")
+        if found is not None:
+            if not found:
+                st.write("Nothing carries the wizard's tag.")
+            else:
+                st.dataframe([{"type": k, "name": n} for k, n in found], hide_index=True)
+                names = [name for _, name in found]
+                sure = st.checkbox(f"Delete exactly these: {', '.join(names)}", key="azure-teardown-confirm")
+                if st.button("Delete them", disabled=not sure, key="azure-teardown"):
+                    with st.status("Deleting…", expanded=True) as progress:
+                        results = wizard.teardown(plan, settings, names, progress=line)
+                        failed = any(r.status == "failed" for r in results)
+                        if failed and results[-1].type in ("teardown", "sign-in", "azure"):
+                            line(results[-1])
+                        progress.update(
+                            label="Teardown stopped" if failed else "Deleted", state="error" if failed else "complete"
+                        )
+                    del st.session_state["azure-found"]
