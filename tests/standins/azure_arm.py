@@ -19,6 +19,11 @@ documented REST contracts (Azure/azure-rest-api-specs, the SDKs' default api-ver
   StorageAccounts_Delete: 200, synchronous; a globally taken name: 409
   StorageAccountAlreadyTaken).
 
+More resource types are served with :meth:`ArmStandIn.add_kind` (a ResourceKind: its path,
+required body keys, how create and delete answer, hooks for validation and completion) and any
+other path with :meth:`ArmStandIn.add_route`, so each service's routes can live in a module of
+its own.
+
 Every operation takes ``polls`` polls to finish; answers carry ``Retry-After: 0``. Errors are
 ARM's body ``{"error": {"code", "message"}}``. Faults are injected with :meth:`fail` (an answer
 on the Nth matching call, or an operation that ends Failed). Every request is recorded
@@ -42,7 +47,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,16 +67,54 @@ _RG = r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
 _ROUTES = {
     "rg": re.compile(_RG + r"$", re.I),
     "resources": re.compile(_RG + r"/resources$", re.I),
-    "vnet": re.compile(_RG + r"/providers/Microsoft\.Network/virtualNetworks/(?P<name>[^/]+)$", re.I),
-    "storage": re.compile(_RG + r"/providers/Microsoft\.Storage/storageAccounts/(?P<name>[^/]+)$", re.I),
     "status": re.compile(r"/subscriptions/[^/]+/providers/[^/]+/locations/[^/]+/operations/(?P<op>[^/]+)$", re.I),
     "result": re.compile(r"/subscriptions/[^/]+/providers/[^/]+/locations/[^/]+/operationResults/(?P<op>[^/]+)$", re.I),
 }
-_TYPES = {"vnet": "Microsoft.Network/virtualNetworks", "storage": "Microsoft.Storage/storageAccounts"}
-# Required in the PUT body (the specs' StorageAccountCreateParameters: sku, kind, location; a
-# virtual network's address space, as in VirtualNetworkCreateSubnet.json).
-_REQUIRED = {"vnet": ("location", "properties"), "storage": ("sku", "kind", "location")}
-_CREATING = {"vnet": "Updating", "storage": "Creating"}
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """How the stand-in serves one ARM resource type: GET, PUT (long-running), DELETE.
+
+    ``path``: the pattern after the resource group (groups ``name`` and any parents).
+    ``create_answer``: "azure-async" (201 with the body and ``Azure-AsyncOperation``) or
+    "location" (202, no body, ``Location``). ``delete_answer``: "sync" (200) or "location" (202).
+    ``check_put(standin, match, body)``: an error answer (status, body) for a bad request, or None.
+    ``on_put(standin, match, resource)``: fill in what ARM adds (ids, read-only properties).
+    ``on_done(standin, resource)``: what changes when the create operation succeeds.
+    """
+
+    route: str
+    path: str
+    type: str
+    required: tuple[str, ...] = ("location",)
+    creating: str = "Creating"
+    create_answer: str = "location"
+    delete_answer: str = "location"
+    check_put: Callable[..., tuple[int, dict[str, Any]] | None] | None = None
+    on_put: Callable[..., None] | None = None
+    on_done: Callable[..., None] | None = None
+
+
+_KINDS = (
+    # The specs' VirtualNetworks_CreateOrUpdate (as in VirtualNetworkCreateSubnet.json).
+    ResourceKind(
+        "vnet",
+        r"/providers/Microsoft\.Network/virtualNetworks/(?P<name>[^/]+)",
+        "Microsoft.Network/virtualNetworks",
+        required=("location", "properties"),
+        creating="Updating",
+        create_answer="azure-async",
+    ),
+    # StorageAccountCreateParameters: sku, kind, location.
+    ResourceKind(
+        "storage",
+        r"/providers/Microsoft\.Storage/storageAccounts/(?P<name>[^/]+)",
+        "Microsoft.Storage/storageAccounts",
+        required=("sku", "kind", "location"),
+        delete_answer="sync",
+    ),
+)
 _TAG_FILTER = re.compile(r"tagName eq '(?P<name>[^']*)' and tagValue eq '(?P<value>[^']*)'")
 
 
@@ -162,6 +205,12 @@ class ArmStandIn:
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="arm-standin", daemon=True)
+        self.routes: dict[str, tuple[re.Pattern[str], Callable[..., Any]]] = {
+            route: (pattern, getattr(self, f"_{route}")) for route, pattern in _ROUTES.items()
+        }
+        self.kinds: dict[str, ResourceKind] = {}
+        for kind in _KINDS:
+            self.add_kind(kind)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -195,6 +244,20 @@ class ArmStandIn:
             authority=self.base_url,
             disable_instance_discovery=True,
             connection_verify=str(self.ca_path),
+        )
+
+    def add_route(self, route: str, pattern: str, handler: Callable[..., tuple[int, dict[str, str], Any]]) -> None:
+        """Serve paths matching ``pattern`` (a full path regex) with ``handler(method, match, query, body, fault)``,
+        called under the lock; the route is tried before the ones added after it."""
+        self.routes[route] = (re.compile(pattern, re.I), handler)
+
+    def add_kind(self, kind: ResourceKind) -> None:
+        """Serve a resource type inside a resource group (see ResourceKind)."""
+        self.kinds[kind.route] = kind
+        self.add_route(
+            kind.route,
+            _RG + kind.path + "$",
+            lambda method, match, query, body, fault: self._arm_resource(kind.route, method, match, body, fault),
         )
 
     def fail(self, method: str, path_contains: str, code: str, message: str, **options: Any) -> Fault:
@@ -239,6 +302,9 @@ class ArmStandIn:
             resource["properties"]["provisioningState"] = "Failed" if op.error else "Succeeded"
             for subnet in resource["properties"].get("subnets", []):
                 subnet["properties"]["provisioningState"] = resource["properties"]["provisioningState"]
+            kind = next((k for k in self.kinds.values() if k.type == resource["type"]), None)
+            if not op.error and kind is not None and kind.on_done is not None:
+                kind.on_done(self, resource)
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], Any]:
         self.calls.append(Call(method, path, query.get("api-version"), body))
@@ -250,10 +316,10 @@ class ArmStandIn:
             return fault.status, {}, arm_error(fault.code, fault.message)
         if "api-version" not in query:
             return 400, {}, arm_error("MissingApiVersionParameter", "The api-version query parameter is required.")
-        for route, pattern in _ROUTES.items():
+        for pattern, handler in self.routes.values():
             match = pattern.match(path)
             if match:
-                return getattr(self, f"_{route}")(method, match, query, body, fault)
+                return handler(method, match, query, body, fault)
         return 404, {}, arm_error("InvalidResourceType", f"No route for {method} {path}.")
 
     def _entra(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
@@ -342,6 +408,7 @@ class ArmStandIn:
         return 200, {}, {"value": found}
 
     def _arm_resource(self, route: str, method: str, match: re.Match[str], body: Any, fault: Fault | None):
+        kind = self.kinds[route]
         key = match.group(0).lower()
         rg_key = key.split("/providers/")[0]
         existing = self.state.resources.get(key)
@@ -354,7 +421,7 @@ class ArmStandIn:
                     {},
                     arm_error(
                         "ResourceNotFound",
-                        f"The Resource '{_TYPES[route]}/{match['name']}' under resource group "
+                        f"The Resource '{kind.type}/{match['name']}' under resource group "
                         f"'{match['rg']}' was not found.",
                     ),
                 )
@@ -362,9 +429,12 @@ class ArmStandIn:
         if method == "PUT":
             if not isinstance(body, dict) or "location" not in body:
                 return 400, {}, arm_error("InvalidRequestContent", "The request content must have 'location'.")
-            missing = [key for key in _REQUIRED[route] if key not in body]
+            missing = [key for key in kind.required if key not in body]
             if missing:
                 return 400, {}, arm_error("InvalidRequestContent", f"The request content lacks {', '.join(missing)}.")
+            refusal = kind.check_put(self, match, body) if kind.check_put is not None else None
+            if refusal is not None:
+                return refusal[0], {}, refusal[1]
             if route == "storage" and match["name"].lower() in self.state.taken_storage_names:
                 return (
                     409,
@@ -375,41 +445,37 @@ class ArmStandIn:
                 )
             resource_id = match.group(0)
             properties = json.loads(json.dumps(body.get("properties") or {}))
-            properties["provisioningState"] = _CREATING[route]
+            properties["provisioningState"] = kind.creating
             for subnet in properties.get("subnets", []):
                 subnet["id"] = f"{resource_id}/subnets/{subnet['name']}"
-                subnet.setdefault("properties", {})["provisioningState"] = _CREATING[route]
+                subnet.setdefault("properties", {})["provisioningState"] = kind.creating
             resource = {
                 "id": resource_id,
                 "name": match["name"],
-                "type": _TYPES[route],
+                "type": kind.type,
                 "location": body["location"],
                 "tags": body.get("tags") or {},
                 "properties": properties,
             }
-            for extra in ("sku", "kind"):
+            for extra in ("sku", "kind", "identity", "zones"):
                 if extra in body:
                     resource[extra] = body[extra]
+            if kind.on_put is not None:
+                kind.on_put(self, match, resource)
             self.state.resources[key] = resource
             error = {"code": fault.code, "message": fault.message} if fault and fault.during_operation else None
             op_id = self._operation(key, "create", error)
-            if route == "vnet":
+            if kind.create_answer == "azure-async":
                 return 201, self._async_headers(op_id, "Azure-AsyncOperation"), resource
             return 202, self._async_headers(op_id, "Location"), None
         if method == "DELETE":
             if existing is None:
                 return 204, {}, None
-            if route == "storage":
+            if kind.delete_answer == "sync":
                 self.state.resources.pop(key)
                 return 200, {}, None
             return 202, self._async_headers(self._operation(key, "delete"), "Location"), None
         return 405, {}, arm_error("MethodNotAllowed", method)
-
-    def _vnet(self, method: str, match: re.Match[str], query: dict[str, str], body: Any, fault: Fault | None):
-        return self._arm_resource("vnet", method, match, body, fault)
-
-    def _storage(self, method: str, match: re.Match[str], query: dict[str, str], body: Any, fault: Fault | None):
-        return self._arm_resource("storage", method, match, body, fault)
 
     def _status(self, method: str, match: re.Match[str], query: dict[str, str], body: Any, fault: Fault | None):
         op = self.state.operations.get(match["op"])
