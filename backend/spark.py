@@ -1,22 +1,31 @@
-"""SparkSession with Spark's Kafka connector, for the local target (pyspark in ``local[*]``).
+"""SparkSession with Spark's Kafka connector: local mode here, the cluster's own on Databricks.
 
 On a cluster (spark-submit, Databricks) the connector comes from the cluster's libraries;
-here it comes from the jars `make setup` resolved into .cache/jars/spark-kafka.
+here it comes from the jars `make setup` resolved into .cache/jars/spark-kafka. On Databricks
+(DATABRICKS_RUNTIME_VERSION is set) the cluster's session exists already: it is reused as it
+is, and only session-level SQL settings are applied to it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
-
-from backend.jars import spark_kafka_jars
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
+    """True on a Databricks cluster's driver, where the runtime sets DATABRICKS_RUNTIME_VERSION."""
+    return bool((os.environ if environ is None else environ).get("DATABRICKS_RUNTIME_VERSION"))
+
+
 def local_session_conf(master: str = "local[*]") -> dict[str, str]:
     """Spark settings for one small machine."""
+    # Imported here: backend.jars reads the console's settings, which a cluster may not have.
+    from backend.jars import spark_kafka_jars
+
     cores = os.cpu_count() or 2
     return {
         "spark.master": master,
@@ -33,16 +42,43 @@ def local_session_conf(master: str = "local[*]") -> dict[str, str]:
     }
 
 
+def databricks_session_conf(extra_conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Settings for the Databricks cluster's existing session: SQL settings only.
+
+    Master, jars, memory and UI belong to the cluster (its libraries bring the Kafka
+    connector); setting them on a running session would do nothing or mislead.
+    """
+    sql_only = {key: value for key, value in (extra_conf or {}).items() if key.startswith("spark.sql.")}
+    return {"spark.sql.session.timeZone": "UTC", **sql_only}
+
+
+def session_conf(
+    master: str = "local[*]",
+    extra_conf: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The settings local_spark_session applies: the cluster's session on Databricks, else local mode."""
+    if on_databricks(environ):
+        return databricks_session_conf(extra_conf)
+    return {**local_session_conf(master), **(extra_conf or {})}
+
+
 def local_spark_session(
     app_name: str, master: str = "local[*]", extra_conf: dict[str, str] | None = None
 ) -> SparkSession:
+    """A local-mode session with the connector jars; on Databricks, the cluster's session."""
     from pyspark.sql import SparkSession
 
+    if on_databricks():
+        session = SparkSession.builder.getOrCreate()
+        for key, value in databricks_session_conf(extra_conf).items():
+            session.conf.set(key, value)
+        return session
     if master.startswith("local"):
         # Spark otherwise picks the machine's first network interface and warns about it.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name)
-    for key, value in {**local_session_conf(master), **(extra_conf or {})}.items():
+    for key, value in session_conf(master, extra_conf).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
