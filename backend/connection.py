@@ -19,7 +19,7 @@ import re
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as time_of_day
@@ -260,11 +260,18 @@ def client_config_for(profile: ConnectionProfile) -> dict[str, Any]:
 
 
 def save_profile(profile: ConnectionProfile, secrets_file: Path) -> None:
-    """Store the profile as the top-level keys ``PROFILE_KEYS`` of the TOML file, atomically.
+    """Store the profile as the top-level keys ``PROFILE_KEYS`` of the TOML file, atomically
+    (a local profile removes them): see ``save_top_level``."""
+    save_top_level(secrets_file, profile.settings_values(), PROFILE_KEYS)
+
+
+def save_top_level(secrets_file: Path, values: Mapping[str, str], keys: Sequence[str]) -> None:
+    """Set the top-level keys ``keys`` of the TOML file to ``values`` (a key of ``keys`` missing from
+    ``values`` is removed), atomically.
 
     Every other key and table stays; so do comments and layout where the file allows a
     line-wise edit (checked by parsing the result), otherwise the file is rewritten from its
-    parsed content. A local profile removes the keys. The file is created with mode 0600, and
+    parsed content. The file is created with mode 0600, and
     an existing one loses any group and other permissions (it holds a password). Raises
     ValueError when the existing file is not valid TOML (it is then left as it is).
     """
@@ -274,9 +281,8 @@ def save_profile(profile: ConnectionProfile, secrets_file: Path) -> None:
         old = tomllib.loads(old_text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{target} is not valid TOML ({error}): fix or remove it, then save again") from error
-    values = profile.settings_values()
-    expected = {key: value for key, value in old.items() if key not in PROFILE_KEYS} | values
-    text = _edit_lines(old_text, values)
+    expected = {key: value for key, value in old.items() if key not in keys} | dict(values)
+    text = _edit_lines(old_text, values, keys)
     if not _parses_to(text, expected):
         text = toml_dumps(expected)
         if not _parses_to(text, expected):  # a value the writer cannot express: keep the file as it is
@@ -292,11 +298,11 @@ def _parses_to(text: str, expected: Mapping[str, Any]) -> bool:
         return False
 
 
-def _edit_lines(text: str, values: Mapping[str, str]) -> str:
+def _edit_lines(text: str, values: Mapping[str, str], keys: Sequence[str]) -> str:
     """Replace our top-level ``key = value`` lines (those before the first table) with ``values``."""
     lines = text.splitlines(keepends=True)
     first_table = next((i for i, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines))
-    ours = re.compile(r"\s*(?:" + "|".join(re.escape(k) for k in PROFILE_KEYS) + r")\s*=")
+    ours = re.compile(r"\s*(?:" + "|".join(re.escape(k) for k in keys) + r")\s*=")
     removed = [i for i in range(first_table) if ours.match(lines[i])]
     new = [f"{key} = {_toml_value(value)}\n" for key, value in values.items()]
     if not removed and new and lines:

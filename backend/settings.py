@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     azure_ca_bundle: Path | None = None
     # Seconds between polls of a long-running ARM operation when ARM gives no Retry-After (the SDK's 30).
     azure_polling_interval_s: float = Field(default=30.0, ge=0)
+    # The HDInsight cluster's logins: the cluster (gateway, Ambari) login "admin" and the SSH login
+    # "sshuser". Unset: the wizard makes strong ones and saves them to the secrets file before it
+    # creates the cluster, so a rerun (and Ambari later) uses the same.
+    azure_hdinsight_password: SecretStr | None = None
+    azure_hdinsight_ssh_password: SecretStr | None = None
 
     # The console's password: what it asks for when it listens beyond the loopback interface and
     # st.login is not configured (backend/exposure.py). Unset: such a console refuses to serve.
