@@ -10,7 +10,8 @@ teardown can delete it.
 
 The SDK calls are in a few thin functions; ``client_options`` (base_url, connection_verify,
 polling_interval, transport...) go to every management client, for tests against a stand-in.
-Not yet: HDInsight, Databricks, the peerings, the topic (steps 5-10 of the plan).
+The later steps (HDInsight, Databricks, the peerings, the topic) are in their own modules,
+called in order by wizard.build; teardown here deletes all that carries the tag.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from azure.mgmt.resource.resources.models import ResourceGroup
 from azure.mgmt.storage import StorageManagementClient
 from azure.mgmt.storage.models import Sku, StorageAccountCreateParameters
 
-from backend.azure.plan import TAG_KEY, Plan, PlanConfig, build_plan
+from backend.azure.plan import API_VERSIONS, TAG_KEY, Plan, PlanConfig, build_plan
 
 Status = Literal["creating", "created", "exists", "failed", "deleting", "deleted", "kept"]
 Progress = Callable[["StepResult"], None]
@@ -36,6 +37,13 @@ Progress = Callable[["StepResult"], None]
 RESOURCE_GROUP = "Microsoft.Resources/resourceGroups"
 VIRTUAL_NETWORK = "Microsoft.Network/virtualNetworks"
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
+HDINSIGHT_CLUSTER = "Microsoft.HDInsight/clusters"
+DATABRICKS_WORKSPACE = "Microsoft.Databricks/workspaces"
+KAFKA_PEERING = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"
+# Teardown's order: the peering first (a network with a peering cannot go), the workspace (it takes its
+# managed resource group and its own peering along), the cluster (it holds addresses in the subnet and
+# uses the storage account), then storage and the network; the resource group last.
+DELETE_ORDER = (KAFKA_PEERING, DATABRICKS_WORKSPACE, HDINSIGHT_CLUSTER, STORAGE_ACCOUNT, VIRTUAL_NETWORK)
 
 
 @dataclass(frozen=True)
@@ -266,19 +274,30 @@ def find_tagged(
 
 
 def _tagged(plan: Plan, clients: _Clients) -> list[tuple[str, str]]:
-    rg, value = plan.names.resource_group, plan.config.tag_value
+    return [(kind, name) for kind, name, _ in _tagged_ids(plan, clients)]
+
+
+def _tagged_ids(plan: Plan, clients: _Clients) -> list[tuple[str, str, str]]:
+    """(type, name, id) of what carries the tag, in DELETE_ORDER; the Kafka network's peering (a child
+    resource, which the tag filter does not list) comes first when the tagged network has it."""
+    rg, value, names = plan.names.resource_group, plan.config.tag_value, plan.names
     group = _get(lambda: clients.resource.resource_groups.get(rg))
     if group is None:
         return []
     tag_filter = f"tagName eq '{TAG_KEY}' and tagValue eq '{value}'"
     found = [
-        (str(item.type), str(item.name))
+        (str(item.type), str(item.name), str(item.id))
         for item in clients.resource.resources.list_by_resource_group(rg, filter=tag_filter)
+        if str(item.type).count("/") == 1  # top-level resources only, as ARM lists them
     ]
-    order = {STORAGE_ACCOUNT: 0, VIRTUAL_NETWORK: 1}
-    found.sort(key=lambda item: (order.get(item[0], 2), item[1]))
+    if any(kind == VIRTUAL_NETWORK and name == names.kafka_vnet for kind, name, _ in found):
+        peering = _get(lambda: clients.network.virtual_network_peerings.get(rg, names.kafka_vnet, names.kafka_peering))
+        if peering is not None:
+            found.append((KAFKA_PEERING, names.kafka_peering, str(peering.id)))
+    order = {kind: number for number, kind in enumerate(DELETE_ORDER)}
+    found.sort(key=lambda item: (order.get(item[0], len(order)), item[1]))
     if _ours(group, value):
-        found.append((RESOURCE_GROUP, rg))
+        found.append((RESOURCE_GROUP, rg, str(group.id)))
     return found
 
 
@@ -293,17 +312,17 @@ def teardown(
 ) -> list[StepResult]:
     """Delete what carries the plan's tag, after the caller confirmed by passing the names it showed.
 
-    Storage accounts, then virtual networks, then the resource group if it carries the tag and
-    holds nothing else. Raises TeardownNotConfirmed if ``confirm`` differs from what it would delete.
+    In DELETE_ORDER, then the resource group if it carries the tag and holds nothing else. Raises
+    TeardownNotConfirmed if ``confirm`` differs from what it would delete.
     """
     plan = _as_plan(plan_or_config)
-    rg = plan.names.resource_group
+    rg, names = plan.names.resource_group, plan.names
     clients = _clients(credential, subscription or plan.config.subscription_id, client_options or {})
-    found = _tagged(plan, clients)
-    if sorted(confirm) != sorted(name for _, name in found):
+    found = _tagged_ids(plan, clients)
+    if sorted(confirm) != sorted(name for _, name, _ in found):
         raise TeardownNotConfirmed(
             "teardown would delete "
-            + (", ".join(f"{kind} {name}" for kind, name in found) or "nothing")
+            + (", ".join(f"{kind} {name}" for kind, name, _ in found) or "nothing")
             + f"; confirmed: {', '.join(confirm) or 'nothing'}"
         )
     results: list[StepResult] = []
@@ -313,9 +332,16 @@ def teardown(
         if progress is not None:
             progress(result)
 
-    for kind, name in found:
+    for kind, name, resource_id in found:
+        if progress is not None and kind != RESOURCE_GROUP:
+            progress(StepResult(kind, name, "deleting"))
         try:
-            if kind == STORAGE_ACCOUNT:
+            if kind == KAFKA_PEERING:
+                clients.network.virtual_network_peerings.begin_delete(rg, names.kafka_vnet, name).result()
+            elif kind in (HDINSIGHT_CLUSTER, DATABRICKS_WORKSPACE):
+                # Generic ARM delete by id at the type's api-version: both are long-running.
+                clients.resource.resources.begin_delete_by_id(resource_id, API_VERSIONS[kind]).result()
+            elif kind == STORAGE_ACCOUNT:
                 clients.storage.storage_accounts.delete(rg, name)
             elif kind == VIRTUAL_NETWORK:
                 clients.network.virtual_networks.begin_delete(rg, name).result()
