@@ -1,0 +1,282 @@
+"""Create the pipeline's Kafka topic from inside the cluster's network: a one-off job.
+
+    python -m jobs.create_topic --bootstrap-servers HOST:9092,... --topic tweets --partitions 8 --replication 3
+
+HDInsight's brokers are reachable only from their virtual network (and the peered Databricks
+one), so the setup wizard runs this as a one-off Databricks job rather than from the console.
+It uses Kafka's Java AdminClient through py4j from the active SparkSession: a Databricks
+cluster has kafka-clients (from the Spark Kafka connector) but maybe not confluent-kafka, so
+this module imports neither it nor backend.topics. Locally the project's session builder
+(backend.spark) puts the connector jars `make setup` resolved on the classpath.
+
+It prints one JSON line: ``{"outcome": "created", ...}``, ``{"outcome": "exists", "partitions":
+<found>, ...}`` or ``{"outcome": "error", "error": ...}``. The asked partition count is a
+minimum: a topic that exists with more is fine ("exists"), with fewer it is an error, as is a
+replication factor above the number of brokers. Exit codes: 0 created or exists, 1 the cluster
+failed or could not be reached, 2 a request that cannot be met (bad arguments, too few
+partitions, too few brokers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+
+# Kafka's own rules (org.apache.kafka.common.internals.Topic), the same as
+# backend.topics.validate_topic_name, which cannot be imported here (it needs confluent-kafka);
+# a unit test keeps the two in agreement.
+MAX_TOPIC_NAME_LENGTH = 249
+_LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
+# Where the Java classes live: the connector library's kafka-clients, else the Databricks
+# runtime's own shaded copy.
+_KAFKA_PACKAGES = ("org.apache.kafka", "kafkashaded.org.apache.kafka")
+
+
+class Refused(Exception):
+    """The request cannot be met as asked (exit 2); the message says why and what to do."""
+
+
+class Failed(Exception):
+    """The cluster failed or could not be reached (exit 1)."""
+
+
+@dataclass(frozen=True)
+class TopicRequest:
+    bootstrap_servers: str
+    topic: str
+    partitions: int
+    replication: int
+    retention_ms: int | None
+    timeout_s: float
+
+
+def check_topic_name(name: str) -> None:
+    """Raise Refused when Kafka would refuse ``name`` as a topic name."""
+    if not name:
+        raise Refused("a topic name cannot be empty")
+    if name in (".", ".."):
+        raise Refused(f"'{name}' is not allowed as a topic name")
+    if len(name) > MAX_TOPIC_NAME_LENGTH:
+        raise Refused(f"a topic name has at most {MAX_TOPIC_NAME_LENGTH} characters (this one has {len(name)})")
+    if not _LEGAL_TOPIC_NAME.fullmatch(name):
+        bad = " ".join(repr(c) for c in sorted({c for c in name if not _LEGAL_TOPIC_NAME.fullmatch(c)}))
+        raise Refused(f"topic name '{name}' contains {bad}: only ASCII letters, digits, '.', '_' and '-' are allowed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.create_topic",
+        description="Create a Kafka topic with Kafka's Java AdminClient from the active SparkSession.",
+    )
+    parser.add_argument("--bootstrap-servers", required=True, help="HOST:PORT[,HOST:PORT...] of the brokers")
+    parser.add_argument("--topic", required=True, help="the topic's name")
+    parser.add_argument("--partitions", type=int, required=True, help="at least this many partitions")
+    parser.add_argument("--replication", type=int, required=True, help="replication factor (3 on HDInsight)")
+    parser.add_argument("--retention-ms", type=int, help="retention in ms, -1 for unlimited (default: the broker's)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the cluster (default 60)")
+    return parser
+
+
+def validate(args: argparse.Namespace) -> TopicRequest:
+    """The request, checked before any Spark starts; raises Refused."""
+    servers = [server.strip() for server in args.bootstrap_servers.split(",")]
+    if not all(re.fullmatch(r"[^\s:/]+:\d{1,5}", server) for server in servers):
+        raise Refused(f"--bootstrap-servers '{args.bootstrap_servers}' is not a list of HOST:PORT")
+    check_topic_name(args.topic)
+    if args.partitions < 1:
+        raise Refused(f"--partitions must be at least 1 (got {args.partitions})")
+    if not 1 <= args.replication <= 32767:  # Kafka's replication factor is a Java short
+        raise Refused(f"--replication must be between 1 and 32767 (got {args.replication})")
+    if args.retention_ms is not None and args.retention_ms != -1 and args.retention_ms < 1:
+        raise Refused(f"--retention-ms is a positive number of milliseconds, or -1 (got {args.retention_ms})")
+    if args.timeout <= 0:
+        raise Refused(f"--timeout must be positive (got {args.timeout:g})")
+    return TopicRequest(
+        bootstrap_servers=",".join(servers),
+        topic=args.topic,
+        partitions=args.partitions,
+        replication=args.replication,
+        retention_ms=args.retention_ms,
+        timeout_s=args.timeout,
+    )
+
+
+class JavaAdmin:
+    """Kafka's Java AdminClient, reached through the SparkSession's py4j gateway."""
+
+    def __init__(self, jvm: Any, bootstrap_servers: str, timeout_s: float) -> None:
+        from py4j.java_gateway import JavaClass
+
+        self._jvm = jvm
+        self._timeout_ms = int(timeout_s * 1000)
+        for package in _KAFKA_PACKAGES:
+            admin_class = functools.reduce(getattr, f"{package}.clients.admin.AdminClient".split("."), jvm)
+            if isinstance(admin_class, JavaClass):
+                self._package = package
+                break
+        else:
+            raise Failed("Kafka's Java client is not on the cluster's classpath: install the spark-sql-kafka library")
+        properties = jvm.java.util.Properties()
+        properties.setProperty("bootstrap.servers", bootstrap_servers)
+        properties.setProperty("client.id", "tweetstream-create-topic")
+        properties.setProperty("request.timeout.ms", str(self._timeout_ms))
+        properties.setProperty("default.api.timeout.ms", str(self._timeout_ms))
+        self._admin = admin_class.create(properties)
+
+    def _class(self, name: str) -> Any:
+        return functools.reduce(getattr, f"{self._package}.{name}".split("."), self._jvm)
+
+    def _get(self, future: Any) -> Any:
+        return future.get(self._timeout_ms, self._jvm.java.util.concurrent.TimeUnit.MILLISECONDS)
+
+    def broker_count(self) -> int:
+        return int(self._get(self._admin.describeCluster().nodes()).size())
+
+    def topic_names(self) -> set[str]:
+        return set(self._get(self._admin.listTopics().names()))
+
+    def describe(self, topic: str) -> tuple[int, int, bool]:
+        """Partitions, replication factor, and whether every partition has a leader."""
+        names = self._jvm.java.util.Collections.singletonList(topic)
+        description = self._get(self._admin.describeTopics(names).allTopicNames()).get(topic)
+        partitions = list(description.partitions())
+        replication = int(partitions[0].replicas().size()) if partitions else 0
+        led = all(partition.leader() is not None and not partition.leader().isEmpty() for partition in partitions)
+        return len(partitions), replication, led
+
+    def create(self, request: TopicRequest) -> None:
+        new_topic = self._class("clients.admin.NewTopic")(request.topic, request.partitions, request.replication)
+        if request.retention_ms is not None:
+            configs = self._jvm.java.util.HashMap()
+            configs.put("retention.ms", str(request.retention_ms))
+            new_topic.configs(configs)
+        topics = self._jvm.java.util.Collections.singletonList(new_topic)
+        self._get(self._admin.createTopics(topics).all())
+
+    def close(self) -> None:
+        self._admin.close(self._jvm.java.time.Duration.ofSeconds(5))
+
+
+def _java_cause(error: Exception) -> tuple[str, str]:
+    """The simple class name and message of the Java exception behind a py4j error (the cause
+    of an ExecutionException, which is how a KafkaFuture reports a failure)."""
+    throwable = getattr(error, "java_exception", None)
+    if throwable is None:
+        return type(error).__name__, str(error)
+    cause = throwable.getCause() if throwable.getClass().getSimpleName() == "ExecutionException" else None
+    throwable = cause if cause is not None else throwable
+    return str(throwable.getClass().getSimpleName()), str(throwable.getMessage())
+
+
+def ensure_topic(admin: JavaAdmin, request: TopicRequest) -> dict[str, Any]:
+    """Create the topic, or report the one that exists; raises Refused or Failed."""
+    from py4j.protocol import Py4JJavaError
+
+    where = request.bootstrap_servers
+    try:
+        if request.topic not in admin.topic_names():
+            brokers = admin.broker_count()
+            if request.replication > brokers:
+                raise Refused(
+                    f"replication factor {request.replication} is more than the {brokers} broker(s) of the "
+                    f"cluster at {where}: ask for at most {brokers}, or add brokers"
+                )
+            try:
+                admin.create(request)
+                outcome = "created"
+            except Py4JJavaError as error:
+                if _java_cause(error)[0] != "TopicExistsException":  # else another run created it meanwhile
+                    raise
+                outcome = "exists"
+        else:
+            outcome = "exists"
+        # A new topic's partitions get their leaders a moment after the controller says created.
+        deadline = time.monotonic() + request.timeout_s
+        partitions, replication, led = admin.describe(request.topic)
+        while not led and time.monotonic() < deadline:
+            time.sleep(0.2)
+            partitions, replication, led = admin.describe(request.topic)
+    except Py4JJavaError as error:
+        kind, message = _java_cause(error)
+        if kind == "TimeoutException":
+            raise Failed(
+                f"no answer from the brokers at {where} within {request.timeout_s:g} s: "
+                f"are the addresses right and the networks peered? ({message})"
+            ) from None
+        if kind in ("InvalidReplicationFactorException", "InvalidPartitionsException", "InvalidConfigurationException"):
+            raise Refused(f"the cluster refused topic '{request.topic}': {message}") from None
+        raise Failed(f"cannot create topic '{request.topic}' at {where}: {kind}: {message}") from None
+    if partitions < request.partitions:
+        raise Refused(
+            f"topic '{request.topic}' exists with {partitions} partition(s), fewer than the {request.partitions} "
+            "asked: add partitions with kafka-topics --alter (this moves keys to other partitions), "
+            "or delete the topic and run again"
+        )
+    if not led:
+        raise Failed(f"topic '{request.topic}' has partitions without a leader after {request.timeout_s:g} s")
+    return {"outcome": outcome, "topic": request.topic, "partitions": partitions, "replication": replication}
+
+
+def _print_outcome(outcome: dict[str, Any]) -> None:
+    print(json.dumps(outcome, sort_keys=True), flush=True)
+
+
+def _session() -> tuple[SparkSession, bool]:
+    """The active session (Databricks' own), else one from the project's builder; and whether
+    we started it (then we stop it too: never the cluster's)."""
+    from pyspark.sql import SparkSession
+
+    from backend.spark import local_spark_session, on_databricks
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    # One core is plenty: no Spark job runs, only the JVM's Kafka client.
+    return local_spark_session("tweetstream-create-topic", "local[1]"), not on_databricks()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        request = validate(args)
+    except Refused as error:
+        parser.print_usage(sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
+        _print_outcome({"outcome": "error", "topic": args.topic, "error": str(error)})
+        return EXIT_REFUSED
+
+    session, started = _session()
+    admin: JavaAdmin | None = None
+    try:
+        admin = JavaAdmin(session.sparkContext._jvm, request.bootstrap_servers, request.timeout_s)
+        outcome = ensure_topic(admin, request)
+    except (Refused, Failed) as error:
+        print(f"error: {error}", file=sys.stderr)
+        _print_outcome({"outcome": "error", "topic": request.topic, "error": str(error)})
+        return EXIT_REFUSED if isinstance(error, Refused) else EXIT_FAILED
+    finally:
+        if admin is not None:
+            admin.close()
+        if started:
+            session.stop()
+    _print_outcome(outcome)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
