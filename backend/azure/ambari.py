@@ -63,10 +63,13 @@ LOGIN_REFUSED = "the cluster's gateway refused the login: check the cluster logi
 class AmbariError(RuntimeError):
     """An Ambari call that failed; ``status`` is the HTTP status (None when no answer came)."""
 
-    def __init__(self, message: str, status: int | None = None, *, host: str | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, *, host: str | None = None, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.host = host  # the host of a failed task, when Ambari names one
+        self.unreachable = unreachable  # no answer from the gateway at all
 
 
 # --- pure logic -----------------------------------------------------------------------------------
@@ -170,6 +173,7 @@ class Ambari:
                 f"could not reach the cluster's gateway {self.gateway_url} ({type(exc).__name__}): check the cluster "
                 f"name {self.cluster!r}, that the HDInsight cluster finished provisioning and is running, and that "
                 "this machine can open HTTPS connections to it (proxy, firewall)",
+                unreachable=True,
             ) from None
         if response.status_code in (401, 403):
             raise AmbariError(LOGIN_REFUSED, response.status_code)
@@ -410,7 +414,7 @@ RESTART_STEP = "ambari.kafka-restart"
 def _advice(error: AmbariError, ambari: Ambari, step: str) -> str:
     if error.status in (401, 403):
         return "Enter the cluster login (user admin) and the password set when the cluster was created, then run again."
-    if error.status is None and error.host is None and "could not reach" in str(error):
+    if error.unreachable:
         return "Wait until the HDInsight cluster's provisioning has finished, then run again."
     if step == RESTART_STEP:
         where = f" on {error.host}" if error.host else ""

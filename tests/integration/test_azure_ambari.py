@@ -205,6 +205,18 @@ def test_failed_restart_names_the_host_and_a_rerun_retries(standin: AmbariStandI
     assert bootstrap == "10.0.0.12:9092,10.0.0.13:9092,10.0.0.14:9092"
 
 
+def test_a_restart_that_does_not_finish_in_time_is_an_error() -> None:
+    with AmbariStandIn(CLUSTER, PASSWORD, polls=10_000) as slow:
+        ambari = client(slow)
+        lines: list[str] = []
+        with pytest.raises(
+            AmbariError, match=r"Stop Kafka did not finish in time: Ambari request \d+ is still IN_PROGRESS"
+        ):
+            ambari.restart_kafka(lines.append, timeout_s=0.3)
+        assert lines and lines[-1].startswith("Stop Kafka: IN_PROGRESS")
+        assert slow.maintenance_state == "OFF"
+
+
 def test_writes_without_x_requested_by_are_refused_as_ambari_does(standin: AmbariStandIn) -> None:
     import requests
 
@@ -236,4 +248,5 @@ def test_unreachable_gateway_gives_a_clear_message_quickly() -> None:
     assert failed.status == "failed"
     assert f"could not reach the cluster's gateway https://127.0.0.1:{port}" in failed.detail
     assert "finished provisioning" in failed.detail
+    assert failed.advice == "Wait until the HDInsight cluster's provisioning has finished, then run again."
     assert PASSWORD not in failed.line

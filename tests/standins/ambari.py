@@ -150,7 +150,10 @@ class AmbariStandIn:
         context.load_cert_chain(self.ca_path, key_path)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ambari-standin", daemon=True)
+        # A short poll interval: shutdown() waits for it, at every test's end.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="ambari-standin", daemon=True
+        )
 
     @staticmethod
     def _kafka_env_defaults() -> dict[str, str]:
@@ -464,6 +467,7 @@ def _handler(standin: AmbariStandIn) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK wait
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
