@@ -27,6 +27,7 @@ never into a message, a repr or a log line.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -194,9 +195,11 @@ class Ambari:
             detail = str(response.json().get("message") or "")
         except (ValueError, AttributeError):
             detail = response.text[:300]
-        text = f"Ambari refused {method} {path} (HTTP {response.status_code})"
-        if response.status_code == 404 and path in ("", "?"):
-            text = f"the cluster {self.cluster!r} was not found at {self.gateway_url} (HTTP 404)"
+        text = f"Ambari answered {method} {path or '/'} with HTTP {response.status_code}"
+        if response.status_code == 404 and "Cluster not found" in detail:  # Ambari's words (index.md, Errors)
+            text = (
+                f"the cluster {self.cluster!r} was not found at {self.gateway_url}: check the cluster name (HTTP 404)"
+            )
         return _scrub(f"{text}: {detail}" if detail else text, self._password)
 
     # --- hosts ------------------------------------------------------------------------------------
@@ -353,7 +356,9 @@ class Ambari:
                 return info.get("host_name"), info.get("role"), stderr[-1][:300] if stderr else ""
         return None, None, ""
 
-    def _wait(self, request_id: int, label: str, progress: Callable[[str], None], deadline: float, poll_s: float):
+    def _wait(
+        self, request_id: int, label: str, progress: Callable[[str], None], deadline: float, poll_s: float
+    ) -> None:
         while True:
             answer = self._call(
                 "GET",
@@ -399,8 +404,11 @@ class Ambari:
                     say(f"{label}: nothing to do")
                     continue
                 self._wait(request_id, label, say, deadline, poll_s)
-        finally:
-            self._maintenance("OFF")
+        except AmbariError:
+            with contextlib.suppress(AmbariError):  # the restart's own error is the one to show
+                self._maintenance("OFF")
+            raise
+        self._maintenance("OFF")
         say(f"Kafka: {self.kafka_state()}")
 
 

@@ -232,6 +232,16 @@ def test_writes_without_x_requested_by_are_refused_as_ambari_does(standin: Ambar
     assert standin.maintenance_state == "OFF"
 
 
+def test_a_wrong_cluster_name_says_so(standin: AmbariStandIn) -> None:
+    ambari = Ambari(standin.base_url, "no-such-cluster", "admin", SecretStr(PASSWORD), verify=str(standin.ca_path))
+
+    with pytest.raises(AmbariError) as caught:
+        ambari.broker_hosts()
+
+    assert caught.value.status == 404
+    assert str(caught.value).startswith(f"the cluster 'no-such-cluster' was not found at {standin.base_url}")
+
+
 def test_unreachable_gateway_gives_a_clear_message_quickly() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -505,7 +505,10 @@ def _handler(standin: AmbariStandIn) -> type[BaseHTTPRequestHandler]:
                 self._answer(400, _error(400, "CSRF protection is turned on. X-Requested-By HTTP header is required."))
                 return
             if parts.path != prefix and not parts.path.startswith(prefix + "/"):
-                self._answer(404, _error(404, f"The requested resource doesn't exist: Cluster not found, {parts.path}"))
+                name = parts.path.removeprefix("/api/v1/clusters/").split("/")[0]
+                self._answer(
+                    404, _error(404, f"The requested resource doesn't exist: Cluster not found, clusterName={name}")
+                )
                 return
             with standin._lock:
                 status, answer = standin.handle(self.command, parts.path[len(prefix) :], query, body)
