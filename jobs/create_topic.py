@@ -231,6 +231,17 @@ def ensure_topic(admin: JavaAdmin, request: TopicRequest) -> dict[str, Any]:
     return {"outcome": outcome, "topic": request.topic, "partitions": partitions, "replication": replication}
 
 
+def jvm_of(session: Any) -> Any:
+    """The session's py4j view of the driver's JVM; Failed where the cluster hides it."""
+    try:
+        return session.sparkContext._jvm
+    except Exception as error:  # Spark Connect, or Databricks' standard (shared) access mode
+        raise Failed(
+            "this Spark session gives no access to the driver's JVM (Spark Connect, or a Databricks cluster in "
+            f"standard/shared access mode): run the job on a cluster in dedicated access mode ({error})"
+        ) from None
+
+
 def _print_outcome(outcome: dict[str, Any]) -> None:
     print(json.dumps(outcome, sort_keys=True), flush=True)
 
@@ -263,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     session, started = _session()
     admin: JavaAdmin | None = None
     try:
-        admin = JavaAdmin(session.sparkContext._jvm, request.bootstrap_servers, request.timeout_s)
+        admin = JavaAdmin(jvm_of(session), request.bootstrap_servers, request.timeout_s)
         outcome = ensure_topic(admin, request)
     except (Refused, Failed) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -112,6 +112,16 @@ def test_an_unreachable_cluster_fails_with_exit_1_within_the_timeout(spark, caps
     assert outcome["error"].startswith(f"no answer from the brokers at {servers} within 3 s")
 
 
+def test_a_session_without_the_jvm_is_a_clear_failure() -> None:
+    class ConnectSession:  # what Spark Connect and Databricks' standard access mode answer
+        @property
+        def sparkContext(self):  # pyspark's name
+            raise NotImplementedError("[JVM_ATTRIBUTE_NOT_SUPPORTED] sparkContext is not supported")
+
+    with pytest.raises(create_topic.Failed, match="run the job on a cluster in dedicated access mode"):
+        create_topic.jvm_of(ConnectSession())
+
+
 # -- before Spark: arguments -------------------------------------------------------------------
 
 
