@@ -1,0 +1,481 @@
+"""The plan's HDInsight 5.1 Kafka cluster: create (or find) it, read its HTTPS gateway, delete it.
+
+The cluster is made as the article's template made it: Kafka 3.2 on HDInsight 5.1, head,
+worker (the brokers, with managed data disks) and ZooKeeper nodes all in the plan's Kafka
+subnet, the plan's storage account as the cluster's default file system, TLS 1.2 at least,
+the plan's tag. Its two logins (the cluster login for the HTTPS gateway and Ambari, the SSH
+login of the nodes) come in a ``ClusterLogins`` with ``SecretStr`` passwords; they and the
+storage account key go into the create request only, never into a StepResult, an exception
+message or a log line.
+
+Resume follows provision.py: a cluster with the plan's tag that is Succeeded is "exists"; one
+still being created (by a run that was cut short) is waited for; one without the tag is
+refused (NameTakenNotOurs). A tagged cluster whose creation Failed is not made again here:
+HDInsight has no in-place repair or re-create of a cluster (a PUT on an existing cluster is
+refused; only tags can be changed), so the step fails and says to delete it (teardown, or
+``delete_kafka_cluster``) and run again. Deleting needs the user's confirmation, which this
+step does not have.
+
+Creation takes about 20 minutes. The SDK's long-running operation polls the cluster's
+Azure-AsyncOperation; after each poll a GET of the cluster reads its ``clusterState``
+(Accepted, AzureVMConfiguration, HdInsightConfiguration, ... Running) and the step reports it
+as a "creating" line. The SDK polls on a thread of its own; the lines reach ``progress`` on
+the caller's thread (Streamlit draws only from there).
+
+REST calls (api-version 2021-06-01 for HDInsight, azure-mgmt-hdinsight 9.0.1's default):
+Clusters_Get, Locations_CheckNameAvailability, StorageAccounts_ListKeys (azure-mgmt-storage),
+Clusters_Create with its Azure-AsyncOperation polls, Clusters_Delete with its Location polls.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import string
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.mgmt.core.polling.arm_polling import ARMPolling
+from azure.mgmt.hdinsight import HDInsightManagementClient
+from azure.mgmt.hdinsight.models import (
+    Cluster,
+    ClusterCreateParametersExtended,
+    ClusterCreateProperties,
+    ClusterDefinition,
+    ComputeProfile,
+    DataDisksGroups,
+    HardwareProfile,
+    LinuxOperatingSystemProfile,
+    NameAvailabilityCheckRequestParameters,
+    OsProfile,
+    Role,
+    StorageAccount,
+    StorageProfile,
+    VirtualNetworkProfile,
+)
+from azure.mgmt.storage import StorageManagementClient
+from pydantic import SecretStr
+
+from backend.azure.plan import (
+    HDINSIGHT_KAFKA_VERSION,
+    HDINSIGHT_VERSION,
+    HEAD_NODES,
+    TAG_KEY,
+    ZOOKEEPER_NODES,
+    Plan,
+)
+from backend.azure.provision import Progress, StepResult, _failure, _get, _ours, _state, advice_for
+
+HDINSIGHT_CLUSTER = "Microsoft.HDInsight/clusters"
+BLOB_SUFFIX = ".blob.core.windows.net"
+DEFAULT_POLL_SECONDS = 30.0  # the management clients' default polling interval
+
+# Characters the random passwords draw from. The cluster login password may not hold
+# ' " \ ] or . (HDInsight's rule); the specials here also need no quoting in a shell or a URL.
+_SPECIALS = "!#%*+-=?@^_"
+_NOT_IN_GATEWAY_PASSWORD = "'\"\\]."
+_PASSWORD_LENGTH = 24
+
+
+class ClusterNotReady(RuntimeError):
+    """The cluster has no HTTPS endpoint yet (still being created, or failed)."""
+
+
+@dataclass(frozen=True)
+class ClusterLogins:
+    """The cluster login (HTTPS gateway, Ambari) and the nodes' SSH login."""
+
+    gateway_password: SecretStr
+    ssh_password: SecretStr
+    gateway_user: str = "admin"
+    ssh_user: str = "sshuser"
+
+
+def _holds_three_of(password: str, user: str) -> bool:
+    low, user = password.lower(), user.lower()
+    return any(user[i : i + 3] in low for i in range(len(user) - 2))
+
+
+def login_problems(logins: ClusterLogins) -> list[str]:
+    """What breaks HDInsight's login rules, one message each; never the passwords themselves.
+
+    HDInsight's templates state them: the cluster login password has at least 10 characters with
+    a digit, an upper and a lower case letter and a non-alphanumeric character other than
+    ' " \\ ] . ; the SSH password 6-72 characters with a digit, an upper and a lower case letter;
+    neither holds 3 consecutive characters of either user name. The SSH user may not be "admin".
+    """
+    problems: list[str] = []
+    users = (logins.gateway_user, logins.ssh_user)
+    if not 2 <= len(logins.gateway_user) <= 20:
+        problems.append("the cluster login user name must be 2-20 characters")
+    if not logins.ssh_user or logins.ssh_user.lower() == "admin":
+        problems.append("the SSH user name must be set and must not be 'admin'")
+    for what, secret, gateway in (
+        ("the cluster login password", logins.gateway_password, True),
+        ("the SSH password", logins.ssh_password, False),
+    ):
+        password = secret.get_secret_value()
+        if gateway and len(password) < 10:
+            problems.append(f"{what} must be at least 10 characters")
+        if not gateway and not 6 <= len(password) <= 72:
+            problems.append(f"{what} must be 6-72 characters")
+        if not (any(c.isdigit() for c in password) and any(c.isupper() for c in password)):
+            problems.append(f"{what} must contain a digit and an upper case letter")
+        if not any(c.islower() for c in password):
+            problems.append(f"{what} must contain a lower case letter")
+        if gateway and all(c.isalnum() for c in password):
+            problems.append(f"{what} must contain a non-alphanumeric character")
+        if gateway and any(c in _NOT_IN_GATEWAY_PASSWORD for c in password):
+            problems.append(f"{what} must not contain ' \" \\ ] or .")
+        if any(_holds_three_of(password, user) for user in users):
+            problems.append(f"{what} must not contain 3 consecutive characters of a user name")
+    return problems
+
+
+def _random_password() -> str:
+    # One of each required class, the rest from all of them, shuffled by the system's CSPRNG.
+    alphabet = string.ascii_letters + string.digits + _SPECIALS
+    chars = [
+        secrets.choice(string.ascii_uppercase),
+        secrets.choice(string.ascii_lowercase),
+        secrets.choice(string.digits),
+        secrets.choice(_SPECIALS),
+    ]
+    chars += [secrets.choice(alphabet) for _ in range(_PASSWORD_LENGTH - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
+
+
+def new_logins() -> ClusterLogins:
+    """Random passwords (24 characters) for both logins that meet HDInsight's rules."""
+    while True:
+        logins = ClusterLogins(SecretStr(_random_password()), SecretStr(_random_password()))
+        if not login_problems(logins):  # e.g. "adm" or "ssh" drawn by chance: draw again
+            return logins
+
+
+# --- the create request ---------------------------------------------------------------------------
+
+
+def kafka_cluster_parameters(plan: Plan, logins: ClusterLogins, storage_key: str) -> ClusterCreateParametersExtended:
+    """The Clusters_Create body for the plan (as the spec's CreateKafkaClusterWithKafkaRestProxy.json,
+    without the REST proxy, with every role in the plan's subnet as in
+    CreateHDInsightClusterWithCustomNetworkProperties.json, and TLS 1.2 as in CreateHDInsightClusterWithTLS12.json).
+    """
+    config, names = plan.config, plan.names
+    hdi = config.hdinsight
+    group = f"/subscriptions/{config.subscription_id}/resourceGroups/{names.resource_group}"
+    vnet_id = f"{group}/providers/Microsoft.Network/virtualNetworks/{names.kafka_vnet}"
+    network = VirtualNetworkProfile(id=vnet_id, subnet=f"{vnet_id}/subnets/{names.kafka_subnet}")
+    linux = OsProfile(
+        linux_operating_system_profile=LinuxOperatingSystemProfile(
+            username=logins.ssh_user, password=logins.ssh_password.get_secret_value()
+        )
+    )
+
+    def role(name: str, count: int, size: str, disks: int | None = None) -> Role:
+        return Role(
+            name=name,
+            target_instance_count=count,
+            hardware_profile=HardwareProfile(vm_size=size),
+            os_profile=linux,
+            virtual_network_profile=network,
+            data_disks_groups=None if disks is None else [DataDisksGroups(disks_per_node=disks)],
+        )
+
+    return ClusterCreateParametersExtended(
+        location=config.region,
+        tags={TAG_KEY: config.tag_value},
+        properties=ClusterCreateProperties(
+            cluster_version=HDINSIGHT_VERSION,
+            os_type="Linux",
+            tier="Standard",
+            cluster_definition=ClusterDefinition(
+                kind="kafka",
+                component_version={"Kafka": HDINSIGHT_KAFKA_VERSION},
+                configurations={
+                    "gateway": {
+                        "restAuthCredential.isEnabled": True,
+                        "restAuthCredential.username": logins.gateway_user,
+                        "restAuthCredential.password": logins.gateway_password.get_secret_value(),
+                    }
+                },
+            ),
+            compute_profile=ComputeProfile(
+                roles=[
+                    role("headnode", HEAD_NODES, hdi.head_node_size),
+                    role("workernode", hdi.worker_count, hdi.worker_node_size, hdi.disks_per_worker),
+                    role("zookeepernode", ZOOKEEPER_NODES, hdi.zookeeper_node_size),
+                ]
+            ),
+            storage_profile=StorageProfile(
+                storageaccounts=[
+                    StorageAccount(
+                        name=names.storage_account + BLOB_SUFFIX,
+                        is_default=True,
+                        container=names.storage_container,
+                        key=storage_key,
+                    )
+                ]
+            ),
+            min_supported_tls_version="1.2",
+        ),
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _scrub(result: StepResult, hidden: list[str]) -> StepResult:
+    """The result with any secret replaced, should a service have echoed one into a message."""
+    detail, advice = result.detail, result.advice
+    for value in hidden:
+        if value:
+            detail = detail.replace(value, "***")
+            advice = advice.replace(value, "***") if advice else advice
+    return replace(result, detail=detail, advice=advice)
+
+
+def _cluster_advice(code: str | None, plan: Plan) -> str:
+    name = plan.names.hdinsight_cluster
+    if code == "AlreadyExists":
+        return (
+            f"The cluster name {name!r} is taken elsewhere in Azure (cluster names are global DNS names, "
+            f"{name}.azurehdinsight.net): set another name_prefix or names.hdinsight_cluster in the config and "
+            "run again; what was created so far is kept and found again."
+        )
+    if code == "ClusterFailed":
+        return (
+            f"HDInsight cannot repair or re-create a failed cluster in place: delete {name!r} (teardown) and run "
+            "again. Until it is deleted it may still be billed for its nodes."
+        )
+    if code == "ClusterDeleting":
+        return f"Wait until {name!r} is deleted (a few minutes), then run again to create it anew."
+    if code == "InvalidClusterLogin":
+        return "Choose logins that meet HDInsight's rules (or let the wizard make random ones), then run again."
+    return advice_for(code, plan, HDINSIGHT_CLUSTER)
+
+
+def _summary(plan: Plan) -> str:
+    hdi = plan.config.hdinsight
+    return (
+        f"HDInsight {HDINSIGHT_VERSION}, Kafka {HDINSIGHT_KAFKA_VERSION}, {hdi.worker_count} brokers "
+        f"({hdi.worker_node_size}, {hdi.disks_per_worker} disks each)"
+    )
+
+
+def _cluster_state(cluster: Cluster | None) -> str | None:
+    props = getattr(cluster, "properties", None)
+    return None if props is None else props.cluster_state
+
+
+def _errors(cluster: Cluster) -> str:
+    errors = getattr(cluster.properties, "errors", None) or []
+    return "; ".join(f"{error.code}: {error.message}" for error in errors) or "no error given"
+
+
+class _ClusterStatePolling(ARMPolling):
+    """The SDK's ARM polling, plus a call after each status poll while the operation runs."""
+
+    def __init__(self, interval: float, after_poll: Callable[[], None]) -> None:
+        super().__init__(interval, lro_options={"final-state-via": "location"})  # as Clusters_Create's spec
+        self._after_poll = after_poll
+
+    def update_status(self) -> None:
+        super().update_status()
+        if not self.finished():
+            self._after_poll()
+
+
+# --- the step -------------------------------------------------------------------------------------
+
+
+def ensure_kafka_cluster(
+    plan: Plan,
+    credential: TokenCredential,
+    subscription: str,
+    logins: ClusterLogins,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> StepResult:
+    """Create the plan's Kafka cluster, or find it (resume), and wait until it runs.
+
+    Returns "created", "exists" or "failed" (with ARM's code and message and what to do);
+    reports "creating" lines (with clusterState) to ``progress`` meanwhile. Raises nothing
+    for ARM or sign-in errors: they become the failed result.
+    """
+    names = plan.names
+    rg, name = names.resource_group, names.hdinsight_cluster
+    options = dict(client_options or {})
+    interval = float(options.get("polling_interval", DEFAULT_POLL_SECONDS))
+    hidden = [logins.gateway_password.get_secret_value(), logins.ssh_password.get_secret_value()]
+
+    def report(result: StepResult) -> StepResult:
+        if progress is not None:
+            progress(result)
+        return result
+
+    problems = login_problems(logins)
+    if problems:
+        code = "InvalidClusterLogin"
+        return StepResult(
+            HDINSIGHT_CLUSTER, name, "failed", f"{code}: " + "; ".join(problems), code, _cluster_advice(code, plan)
+        )
+
+    def failed(code: str, detail: str) -> StepResult:
+        return StepResult(HDINSIGHT_CLUSTER, name, "failed", f"{code}: {detail}", code, _cluster_advice(code, plan))
+
+    try:
+        hdinsight = HDInsightManagementClient(credential, subscription, **options)
+        existing: Cluster | None = _get(lambda: hdinsight.clusters.get(rg, name))
+        if existing is not None:
+            if not _ours(existing, plan.config.tag_value):
+                code = "NameTakenNotOurs"
+                return failed(code, f"{name} exists without the tag {TAG_KEY}={plan.config.tag_value}")
+            state = _state(existing)
+            if state == "InProgress":
+                existing = _wait_for_creation(hdinsight, plan, interval, report)
+                state = _state(existing)
+                if state == "Succeeded":
+                    return StepResult(
+                        HDINSIGHT_CLUSTER, name, "created", _summary(plan) + "; started by an earlier run"
+                    )
+            if state == "Succeeded":
+                version = existing.properties.cluster_version or "?"
+                detail = f"HDInsight {version}, clusterState {_cluster_state(existing)}"
+                return StepResult(HDINSIGHT_CLUSTER, name, "exists", detail)
+            if state == "Deleting":
+                return failed("ClusterDeleting", f"{name} is being deleted")
+            return failed("ClusterFailed", f"{name} is {state}: {_errors(existing)}")
+
+        availability = hdinsight.locations.check_name_availability(
+            plan.config.region, NameAvailabilityCheckRequestParameters(name=name, type="clusters")
+        )
+        if availability.name_available is False:
+            reason = availability.reason or "AlreadyExists"
+            return failed(reason, availability.message or f"Cluster name '{name}' is unavailable")
+
+        storage = StorageManagementClient(credential, subscription, **options)
+        keys = storage.storage_accounts.list_keys(rg, names.storage_account).keys_property or []
+        key = keys[0].value if keys and keys[0].value else ""
+        hidden.append(key)
+        report(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"{_summary(plan)}; this takes about 20 minutes"))
+        _create(hdinsight, plan, kafka_cluster_parameters(plan, logins, key), interval, report)
+        return StepResult(HDINSIGHT_CLUSTER, name, "created", _summary(plan))
+    except (HttpResponseError, ClientAuthenticationError) as exc:
+        result = _failure(plan, HDINSIGHT_CLUSTER, name, exc)
+        if result.error_code is not None:
+            result = replace(result, advice=_cluster_advice(result.error_code, plan))
+        return _scrub(result, hidden)
+
+
+def _create(
+    hdinsight: HDInsightManagementClient,
+    plan: Plan,
+    parameters: ClusterCreateParametersExtended,
+    interval: float,
+    report: Callable[[StepResult], StepResult],
+) -> None:
+    rg, name = plan.names.resource_group, plan.names.hdinsight_cluster
+    states: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def after_poll() -> None:  # on the SDK's polling thread: only read, hand over through the queue
+        try:
+            state = _cluster_state(hdinsight.clusters.get(rg, name))
+        except HttpResponseError:
+            return  # a missed progress line; the operation's own poll decides the outcome
+        if state:
+            states.put(state)
+
+    poller = hdinsight.clusters.begin_create(rg, name, parameters, polling=_ClusterStatePolling(interval, after_poll))
+    last: str | None = None
+    while True:
+        finished = poller.done()
+        while not states.empty():
+            state = states.get()
+            if state != last:
+                report(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"clusterState {state}"))
+                last = state
+        if finished:
+            break
+        poller.wait(timeout=0.2)
+    poller.result()  # raises the operation's error, if it failed
+
+
+def _wait_for_creation(
+    hdinsight: HDInsightManagementClient, plan: Plan, interval: float, report: Callable[[StepResult], StepResult]
+) -> Cluster:
+    """Wait for a creation an earlier run started (its operation is not ours to poll): GET until it ends."""
+    rg, name = plan.names.resource_group, plan.names.hdinsight_cluster
+    last: str | None = None
+    while True:
+        cluster = hdinsight.clusters.get(rg, name)
+        state = _cluster_state(cluster)
+        if _state(cluster) != "InProgress":
+            return cluster
+        if state != last:
+            report(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"clusterState {state} (started by an earlier run)"))
+            last = state
+        time.sleep(interval)
+
+
+# --- the gateway and deletion ---------------------------------------------------------------------
+
+
+def cluster_gateway(
+    plan: Plan, credential: TokenCredential, subscription: str, *, client_options: Mapping[str, Any] | None = None
+) -> str:
+    """The cluster's HTTPS endpoint as "https://HOST" (":PORT" unless 443): Ambari is reached through it.
+
+    Raises azure.core.exceptions.ResourceNotFoundError if there is no such cluster, ClusterNotReady
+    if it has no HTTPS endpoint yet, HttpResponseError for other ARM errors.
+    """
+    hdinsight = HDInsightManagementClient(credential, subscription, **dict(client_options or {}))
+    cluster = hdinsight.clusters.get(plan.names.resource_group, plan.names.hdinsight_cluster)
+    endpoints = getattr(cluster.properties, "connectivity_endpoints", None) or []
+    for endpoint in endpoints:
+        if (endpoint.name or "").upper() == "HTTPS" and endpoint.location:
+            port = endpoint.port or 443
+            return f"https://{endpoint.location}" + ("" if port == 443 else f":{port}")
+    raise ClusterNotReady(
+        f"HDInsight cluster {plan.names.hdinsight_cluster} has no HTTPS endpoint yet "
+        f"(provisioningState {_state(cluster)}, clusterState {_cluster_state(cluster)})"
+    )
+
+
+def delete_kafka_cluster(
+    plan: Plan,
+    credential: TokenCredential,
+    subscription: str,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> StepResult:
+    """Delete the plan's cluster (a long-running operation) if it carries the plan's tag.
+
+    Returns "deleted" (detail "not there" when there was none), or "failed": for ARM errors, and
+    for a cluster without the tag, which is not ours to delete (NameTakenNotOurs).
+    """
+    rg, name = plan.names.resource_group, plan.names.hdinsight_cluster
+    try:
+        hdinsight = HDInsightManagementClient(credential, subscription, **dict(client_options or {}))
+        existing = _get(lambda: hdinsight.clusters.get(rg, name))
+        if existing is None:
+            return StepResult(HDINSIGHT_CLUSTER, name, "deleted", "not there")
+        if not _ours(existing, plan.config.tag_value):
+            code = "NameTakenNotOurs"
+            detail = f"{code}: {name} does not carry the tag {TAG_KEY}={plan.config.tag_value}; not deleted"
+            return StepResult(
+                HDINSIGHT_CLUSTER, name, "failed", detail, code, advice_for(code, plan, HDINSIGHT_CLUSTER)
+            )
+        if progress is not None:
+            progress(StepResult(HDINSIGHT_CLUSTER, name, "deleting", "this takes a few minutes"))
+        hdinsight.clusters.begin_delete(rg, name).result()
+        return StepResult(HDINSIGHT_CLUSTER, name, "deleted")
+    except (HttpResponseError, ClientAuthenticationError) as exc:
+        return _failure(plan, HDINSIGHT_CLUSTER, name, exc)
