@@ -278,6 +278,34 @@ def _errors(cluster: Cluster) -> str:
     return "; ".join(f"{error.code}: {error.message}" for error in errors) or "no error given"
 
 
+def _differences(plan: Plan, cluster: Cluster) -> list[str]:
+    """How an existing cluster's roles differ from the plan's ("workernode count 4, plan 3")."""
+    hdi = plan.config.hdinsight
+    wanted = {
+        "headnode": (HEAD_NODES, hdi.head_node_size, None),
+        "workernode": (hdi.worker_count, hdi.worker_node_size, hdi.disks_per_worker),
+        "zookeepernode": (ZOOKEEPER_NODES, hdi.zookeeper_node_size, None),
+    }
+    compute = getattr(cluster.properties, "compute_profile", None)
+    roles = {role.name: role for role in (getattr(compute, "roles", None) or [])}
+    found: list[str] = []
+    for name, (count, size, disks) in wanted.items():
+        role = roles.get(name)
+        if role is None:
+            found.append(f"no {name} role")
+            continue
+        if role.target_instance_count != count:
+            found.append(f"{name} count {role.target_instance_count}, plan {count}")
+        vm_size = getattr(role.hardware_profile, "vm_size", None) or ""
+        if vm_size.lower() != size.lower():  # the service answers sizes in lower case
+            found.append(f"{name} size {vm_size}, plan {size}")
+        groups = role.data_disks_groups or []
+        if disks is not None and (not groups or groups[0].disks_per_node != disks):
+            have = groups[0].disks_per_node if groups else 0
+            found.append(f"{name} disks {have}, plan {disks}")
+    return found
+
+
 class _ClusterStatePolling(ARMPolling):
     """The SDK's ARM polling, plus a call after each status poll while the operation runs."""
 
@@ -348,6 +376,9 @@ def ensure_kafka_cluster(
             if state == "Succeeded":
                 version = existing.properties.cluster_version or "?"
                 detail = f"HDInsight {version}, clusterState {_cluster_state(existing)}"
+                differences = _differences(plan, existing)
+                if differences:  # a config edited after creation: say so rather than pretend it applies
+                    detail += "; differs from the plan (not changed here): " + ", ".join(differences)
                 return StepResult(HDINSIGHT_CLUSTER, name, "exists", detail)
             if state == "Deleting":
                 return failed("ClusterDeleting", f"{name} is being deleted")

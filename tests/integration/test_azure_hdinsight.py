@@ -253,6 +253,24 @@ def test_a_second_run_finds_the_cluster_without_a_put(arm: ArmStandIn, plan: Pla
     assert calls(arm) == [("GET", cluster_path(plan), HDI_API)]
 
 
+def test_an_existing_cluster_that_differs_from_an_edited_plan_says_how(
+    arm: ArmStandIn, plan: Plan, logins: ClusterLogins
+) -> None:
+    ensure(arm, plan, logins)
+    data = load_config(EXAMPLE).model_dump()
+    data["hdinsight"].update(worker_count=4, disks_per_worker=3)
+    edited = build_plan(type(plan.config).model_validate(data))
+    assert edited.names.hdinsight_cluster == plan.names.hdinsight_cluster
+
+    result = ensure(arm, edited, logins)
+
+    assert result.status == "exists"
+    assert result.detail == (
+        "HDInsight 5.1.3000.0, clusterState Running; differs from the plan (not changed here): "
+        "workernode count 3, plan 4, workernode disks 2, plan 3"
+    )
+
+
 def test_a_creation_that_fails_then_a_rerun_says_to_delete_and_after_deleting_creates(
     arm: ArmStandIn, plan: Plan, logins: ClusterLogins
 ) -> None:
