@@ -434,7 +434,7 @@ def _advice(error: AmbariError, ambari: Ambari, step: str) -> str:
 
 
 def setup_kafka(
-    ambari: Ambari, progress: Callable[[StepResult], None] | None = None
+    ambari: Ambari, progress: Callable[[StepResult], None] | None = None, *, poll_s: float = 5.0
 ) -> tuple[list[StepResult], str | None]:
     """Read the hosts, configure IP advertising, restart Kafka if needed; the steps and the bootstrap servers.
 
@@ -484,7 +484,7 @@ def setup_kafka(
         else:
             reason = "new configuration" if changed or stale else f"Kafka was {state}"
             report(StepResult(step, name, "creating", f"restarting Kafka ({reason})"))
-            ambari.restart_kafka(lambda line: report(StepResult(RESTART_STEP, name, "creating", line)))
+            ambari.restart_kafka(lambda line: report(StepResult(RESTART_STEP, name, "creating", line)), poll_s=poll_s)
             state = ambari.kafka_state()
             if state != "STARTED":
                 raise AmbariError(f"Kafka is {state} after the restart, not STARTED")

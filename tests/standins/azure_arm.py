@@ -204,7 +204,9 @@ class ArmStandIn:
         context.load_cert_chain(self.ca_path, key_path)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="arm-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="arm-standin", daemon=True
+        )
         self.routes: dict[str, tuple[re.Pattern[str], Callable[..., Any]]] = {
             route: (pattern, getattr(self, f"_{route}")) for route, pattern in _ROUTES.items()
         }
@@ -505,6 +507,7 @@ class ArmStandIn:
 def _handler(standin: ArmStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # each answer at once, not after the client's delayed ACK
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
