@@ -37,6 +37,8 @@ WORKSPACE = "Microsoft.Databricks/workspaces"
 WORKSPACE_PEERING = "Microsoft.Databricks/workspaces/virtualNetworkPeerings"
 KAFKA_PEERING = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"
 COMPUTE_MODE = "Hybrid"  # classic clusters in the workspace's own (managed) network, which we peer
+# A workspace in one of these states is being made by an earlier run: wait for it, do not PUT again.
+IN_PROGRESS = ("Accepted", "Running", "Ready", "Creating", "Created", "Updating")
 _ARM_ERRORS = (HttpResponseError, ClientAuthenticationError)
 
 
@@ -123,11 +125,13 @@ def ensure_workspace(
     client_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     progress_every_s: float = 15,
+    timeout_s: float = 1800,
 ) -> tuple[StepResult, WorkspaceInfo | None]:
     """Create (or find) the Databricks workspace; its result and, once Succeeded, its WorkspaceInfo.
 
     Creation takes minutes: a "creating" progress line every ``progress_every_s`` seconds while
-    ARM's operation runs. Errors come back as a failed StepResult, never raised.
+    ARM's operation runs. A workspace an earlier run left being made is waited for (up to
+    ``timeout_s``), not made again. Errors come back as a failed StepResult, never raised.
     """
     rg, name = plan.names.resource_group, plan.names.databricks_workspace
     client = _databricks(credential, subscription or plan.config.subscription_id, client_options)
@@ -135,6 +139,19 @@ def ensure_workspace(
         existing = _get(lambda: client.workspaces.get(rg, name))
         if existing is not None and not _ours(existing, plan.config.tag_value):
             return _report(progress, _refuse(plan, WORKSPACE, name, f"exists without the tag {TAG_KEY}")), None
+        deadline = time.monotonic() + timeout_s
+        while existing is not None and _state(existing) in IN_PROGRESS:
+            if time.monotonic() >= deadline:
+                code = "WorkspaceStillProvisioning"
+                detail = f"{code}: still {_state(existing)} after {timeout_s:g} s"
+                advice = (
+                    "Azure is still making it: run this step again later (it waits for it, it does not start over)."
+                )
+                return _report(progress, StepResult(WORKSPACE, name, "failed", detail, code, advice)), None
+            detail = f"{_state(existing)}: an earlier run started it; waiting for Azure to finish"
+            _report(progress, StepResult(WORKSPACE, name, "creating", detail))
+            time.sleep(progress_every_s)
+            existing = _get(lambda: client.workspaces.get(rg, name))
         info = None if existing is None else _info(existing)
         if info is not None:
             return _report(progress, StepResult(WORKSPACE, name, "exists", info.url)), info

@@ -145,6 +145,30 @@ def test_a_second_run_finds_the_workspace(arm: ArmStandIn, plan: Plan) -> None:
     assert [c.method for c in arm.arm_calls()] == ["GET"]
 
 
+def test_a_workspace_an_earlier_run_left_being_made_is_waited_for(arm: ArmStandIn, plan: Plan) -> None:
+    from azure.mgmt.databricks import AzureDatabricksManagementClient
+
+    from backend.azure.workspace import _workspace_body
+
+    base_steps(arm, plan)
+    client = AzureDatabricksManagementClient(arm.credential(), plan.config.subscription_id, **arm.client_options())
+    n = plan.names
+    # An earlier run sent the PUT and stopped before the operation finished.
+    client.workspaces.begin_create_or_update(
+        n.resource_group, n.databricks_workspace, _workspace_body(plan), polling=False
+    )
+    arm.calls.clear()
+    seen: list[StepResult] = []
+
+    result, info = ensure_workspace(
+        plan, arm.credential(), client_options=arm.client_options(), progress=seen.append, progress_every_s=0.01
+    )
+
+    assert (result.status, info is not None) == ("exists", True)
+    assert "Accepted: an earlier run started it" in seen[0].detail
+    assert "PUT" not in [c.method for c in arm.arm_calls()]
+
+
 def test_a_workspace_not_made_by_the_wizard_is_not_touched(arm: ArmStandIn, plan: Plan) -> None:
     base_steps(arm, plan)
     make_workspace(arm, plan)

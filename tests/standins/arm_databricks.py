@@ -270,6 +270,9 @@ def install_databricks(
         if rg_key not in standin.state.resources:
             return 404, {}, arm_error("ResourceGroupNotFound", f"Resource group '{match['rg']}' could not be found.")
         if method == "GET":
+            for op in [op for op in db.operations.values() if op.key == key and op.kind == "create"]:
+                advance(op)  # time passes for an operation nobody polls (a run that stopped waiting)
+            existing = standin.state.resources.get(key)
             return (200, {}, existing) if existing else _not_found(WORKSPACE_TYPE, match["name"], match["rg"])
         if method == "PUT":
             problem = _check_workspace_body(body)
