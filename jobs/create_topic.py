@@ -41,6 +41,8 @@ EXIT_REFUSED = 2
 # a unit test keeps the two in agreement.
 MAX_TOPIC_NAME_LENGTH = 249
 _LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
+# A host name or IPv4 address, or an IPv6 address in brackets, then the port.
+_SERVER = re.compile(r"(?:\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 # Where the Java classes live: the connector library's kafka-clients, else the Databricks
 # runtime's own shaded copy.
 _KAFKA_PACKAGES = ("org.apache.kafka", "kafkashaded.org.apache.kafka")
@@ -94,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 def validate(args: argparse.Namespace) -> TopicRequest:
     """The request, checked before any Spark starts; raises Refused."""
     servers = [server.strip() for server in args.bootstrap_servers.split(",")]
-    if not all(re.fullmatch(r"[^\s:/]+:\d{1,5}", server) for server in servers):
-        raise Refused(f"--bootstrap-servers '{args.bootstrap_servers}' is not a list of HOST:PORT")
+    for server in servers:
+        match = _SERVER.fullmatch(server)
+        if match is None or not 1 <= int(match.group(1)) <= 65535:
+            raise Refused(f"--bootstrap-servers: '{server}' is not HOST:PORT (in '{args.bootstrap_servers}')")
     check_topic_name(args.topic)
     if args.partitions < 1:
         raise Refused(f"--partitions must be at least 1 (got {args.partitions})")

@@ -132,6 +132,9 @@ def test_a_session_without_the_jvm_is_a_clear_failure() -> None:
         (["--topic", "bad name", "--partitions", "1"], "topic name 'bad name' contains ' '"),
         (["--topic", "t", "--partitions", "0"], "--partitions must be at least 1 (got 0)"),
         (["--topic", "t", "--partitions", "1", "--retention-ms", "0"], "--retention-ms is a positive number"),
+        (["--topic", "t", "--partitions", "1", "--replication", "0"], "--replication must be between 1 and 32767"),
+        (["--topic", "t", "--partitions", "1", "--bootstrap-servers", "a:9092,b"], "'b' is not HOST:PORT"),
+        (["--topic", "t", "--partitions", "1", "--bootstrap-servers", "a:99999"], "'a:99999' is not HOST:PORT"),
     ],
 )
 def test_bad_arguments_exit_2_before_spark_starts(args: list[str], message: str, tmp_path: Path) -> None:
