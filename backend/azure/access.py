@@ -89,7 +89,9 @@ class AccessReport:
         )
 
 
-def _client(credential: TokenCredential, subscription: str, options: Mapping[str, Any] | None):
+def _client(
+    credential: TokenCredential, subscription: str, options: Mapping[str, Any] | None
+) -> ResourceManagementClient:
     return ResourceManagementClient(credential, subscription, **(options or {}))
 
 

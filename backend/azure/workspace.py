@@ -50,11 +50,15 @@ class WorkspaceInfo:
     managed_vnet_id: str
 
 
-def _databricks(credential: TokenCredential, subscription: str, options: Mapping[str, Any] | None):
+def _databricks(
+    credential: TokenCredential, subscription: str, options: Mapping[str, Any] | None
+) -> AzureDatabricksManagementClient:
     return AzureDatabricksManagementClient(credential, subscription, **(options or {}))
 
 
-def _network(credential: TokenCredential, subscription: str, options: Mapping[str, Any] | None):
+def _network(
+    credential: TokenCredential, subscription: str, options: Mapping[str, Any] | None
+) -> NetworkManagementClient:
     return NetworkManagementClient(credential, subscription, **(options or {}))
 
 
