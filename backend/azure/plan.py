@@ -717,6 +717,7 @@ def build_plan(config: PlanConfig, *, prices: PriceTable | None = None, spark: P
             properties={
                 "location": config.region,
                 "sku": DATABRICKS_SKU,
+                "computeMode": "Hybrid",  # required on create from api-version 2026-01-01
                 "managedResourceGroupId": managed_rg_id,
                 "parameters": {"enableNoPublicIp": True, "vnetAddressPrefix": dbx.managed_vnet_prefix},
                 "tags": tags,

@@ -270,7 +270,7 @@ class ArmStandIn:
 
     def arm_calls(self) -> list[Call]:
         """The ARM requests (not the token endpoint's), in order."""
-        return [call for call in self.calls if call.path.startswith("/subscriptions/")]
+        return [call for call in self.calls if call.path == "/subscriptions" or call.path.startswith("/subscriptions/")]
 
     def resource(self, resource_id: str) -> dict[str, Any] | None:
         return self.state.resources.get(resource_id.lower())
@@ -399,7 +399,8 @@ class ArmStandIn:
         prefix = rg_key.group(0).lower() + "/"
         found = []
         for key, resource in self.state.resources.items():
-            if not key.startswith(prefix):
+            # Top-level resources only (providers/NS/TYPE/NAME), as ARM lists them: no child resources.
+            if not key.startswith(prefix) or key[len(prefix) :].count("/") != 3:
                 continue
             if wanted and resource.get("tags", {}).get(wanted["name"]) != wanted["value"]:
                 continue
@@ -526,10 +527,9 @@ def _handler(standin: ArmStandIn) -> type[BaseHTTPRequestHandler]:
                         body = json.loads(raw)
                     except ValueError:
                         body = raw.decode(errors="replace")
-            if (
-                parts.path.startswith("/subscriptions/")
-                and self.headers.get("Authorization") != f"Bearer {standin.token}"
-            ):
+            if (parts.path == "/subscriptions" or parts.path.startswith("/subscriptions/")) and self.headers.get(
+                "Authorization"
+            ) != f"Bearer {standin.token}":
                 status, headers, answer = 401, {}, arm_error("AuthenticationFailed", "Authentication failed.")
                 standin.calls.append(Call(self.command, parts.path, query.get("api-version"), body))
             else:
