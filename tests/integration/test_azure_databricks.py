@@ -1,0 +1,416 @@
+"""The Databricks steps with the real databricks-sdk against the Databricks stand-in.
+
+The client signs in with azure-identity's ClientSecretCredential against the ARM stand-in's
+Entra token endpoint (its own certificate); the Databricks stand-in (tests/standins/
+databricks_rest.py, another certificate) accepts exactly that token. Cluster states and
+library installs move on one step per poll, runs over 2 polls; every wait here uses poll_s=0.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from pydantic import SecretStr
+
+from backend.azure.databricks import (
+    ARM_SCOPE,
+    DATABRICKS_SCOPE,
+    delete_cluster,
+    delete_jobs,
+    ensure_cluster,
+    ensure_job,
+    put_secret,
+    run_once,
+    run_status,
+    secret_reference,
+    start_run,
+    stop_run,
+    upload_files,
+    workspace_client,
+)
+from backend.azure.plan import TAG_KEY, Plan, build_plan, load_config
+from backend.azure.provision import StepResult
+from tests.standins.azure_arm import ArmStandIn
+from tests.standins.databricks_rest import USER, DatabricksStandIn
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "backend" / "azure" / "example-plan.toml"
+RESOURCE_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/tweetstream-rg"
+    "/providers/Microsoft.Databricks/workspaces/tweetstream-databricks"
+)
+FOLDER = "/Workspace/Shared/tweetstream"
+LAUNCHER = f"{FOLDER}/launcher.py"
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@dataclass
+class Env:
+    arm: ArmStandIn
+    dbx: DatabricksStandIn
+    client: WorkspaceClient
+    plan: Plan
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return build_plan(load_config(EXAMPLE))
+
+
+@pytest.fixture
+def env(plan: Plan) -> Iterator[Env]:
+    with ArmStandIn() as arm, DatabricksStandIn(arm.token, polls=2) as dbx:
+        client = workspace_client(dbx.url, arm.credential(), RESOURCE_ID, ca_bundle=str(dbx.ca_path))
+        yield Env(arm, dbx, client, plan)
+
+
+def cluster_props(plan: Plan) -> dict:
+    return dict(next(r for r in plan.resources if r.type == "databricks.cluster").properties)
+
+
+def confluent_pin() -> str:
+    text = (ROOT / "requirements.txt").read_text()
+    match = re.search(r"^confluent-kafka==(\S+)$", text, re.M)
+    assert match, "requirements.txt pins confluent-kafka"
+    return f"confluent-kafka=={match.group(1)}"
+
+
+def make_cluster(
+    env: Env, progress: list[StepResult] | None = None, **options: object
+) -> tuple[StepResult, str | None]:
+    return ensure_cluster(
+        env.client, env.plan, progress=None if progress is None else progress.append, poll_s=0, **options
+    )
+
+
+def test_cluster_created_with_progress_body_as_planned_and_signed_in(env: Env) -> None:
+    seen: list[StepResult] = []
+    result, cluster_id = make_cluster(env, seen)
+
+    props = cluster_props(env.plan)
+    assert result.status == "created", result.line
+    assert cluster_id and cluster_id in result.detail
+    assert "libraries installed" in result.detail
+    lines = [r.detail for r in seen]
+    assert any(line.startswith("PENDING: Finding instances") for line in lines)
+    assert "RUNNING" in lines
+    assert f"library maven {props['libraries'][0]['maven']['coordinates']}: INSTALLED" in lines
+    assert f"library pypi {confluent_pin()}: INSTALLED" in lines
+
+    # The create body, field by field, as the Clusters API reference types it.
+    (body,) = env.dbx.bodies("POST", "/api/2.1/clusters/create")
+    assert body == {
+        "cluster_name": env.plan.names.databricks_cluster,
+        "spark_version": props["spark_version"],
+        "node_type_id": props["node_type_id"],
+        "driver_node_type_id": props["driver_node_type_id"],
+        "num_workers": props["num_workers"],
+        "autotermination_minutes": props["autotermination_minutes"],
+        "custom_tags": {TAG_KEY: env.plan.config.tag_value},
+        "data_security_mode": "DATA_SECURITY_MODE_DEDICATED",
+        "single_user_name": USER,
+    }
+    assert isinstance(body["num_workers"], int) and isinstance(body["autotermination_minutes"], int)
+    (install,) = env.dbx.bodies("POST", "/api/2.0/libraries/install")
+    assert install == {
+        "cluster_id": cluster_id,
+        "libraries": [
+            {"maven": {"coordinates": "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"}},
+            {"pypi": {"package": confluent_pin()}},
+        ],
+    }
+
+    # The calls in order (polls folded), and no host-metadata probe.
+    folded: list[tuple[str, str]] = []
+    for call in env.dbx.paths():
+        if not folded or folded[-1] != call:
+            folded.append(call)
+    assert folded == [
+        ("GET", "/api/2.1/clusters/spark-versions"),
+        ("GET", "/api/2.1/clusters/list"),
+        ("GET", "/api/2.0/preview/scim/v2/Me"),
+        ("POST", "/api/2.1/clusters/create"),
+        ("GET", "/api/2.1/clusters/get"),
+        ("GET", "/api/2.0/libraries/cluster-status"),
+        ("POST", "/api/2.0/libraries/install"),
+        ("GET", "/api/2.0/libraries/cluster-status"),
+    ]
+
+    # Signed in with Entra tokens for Azure Databricks and for ARM, plus the workspace's id.
+    for call in env.dbx.calls:
+        assert call.headers["Authorization"] == f"Bearer {env.arm.token}"
+        assert call.headers["X-Databricks-Azure-SP-Management-Token"] == env.arm.token
+        assert call.headers["X-Databricks-Azure-Workspace-Resource-Id"] == RESOURCE_ID
+    scopes = {call.body.get("scope") for call in env.arm.calls if call.path.endswith("/oauth2/v2.0/token")}
+    assert scopes == {DATABRICKS_SCOPE, ARM_SCOPE}
+
+
+def test_rerun_finds_the_cluster_and_creates_nothing(env: Env) -> None:
+    first, cluster_id = make_cluster(env)
+    before = len(env.dbx.calls)
+
+    again, same_id = make_cluster(env)
+
+    assert first.status == "created" and again.status == "exists", again.line
+    assert same_id == cluster_id
+    new_calls = [(c.method, c.path) for c in env.dbx.calls[before:]]
+    assert ("POST", "/api/2.1/clusters/create") not in new_calls
+    assert ("POST", "/api/2.0/libraries/install") not in new_calls
+
+
+def test_a_terminated_cluster_is_started_again(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    env.dbx.clusters[cluster_id].state = "TERMINATED"  # auto-terminated after its idle minutes
+
+    result, _ = make_cluster(env)
+
+    assert result.status == "exists" and "was TERMINATED, started" in result.detail, result.line
+    assert env.dbx.bodies("POST", "/api/2.1/clusters/start") == [{"cluster_id": cluster_id}]
+    assert env.dbx.clusters[cluster_id].state == "RUNNING"
+
+
+def test_a_runtime_the_workspace_does_not_offer_is_refused_with_the_ones_it_does(env: Env) -> None:
+    env.dbx.spark_versions = [
+        ("19.1.x-scala2.13", "19.1 (includes Apache Spark 4.2.0, Scala 2.13)"),
+        ("18.0.x-scala2.13", "18.0 (includes Apache Spark 4.1.0, Scala 2.13)"),
+    ]
+    result, cluster_id = make_cluster(env)
+
+    assert result.status == "failed" and cluster_id is None
+    assert result.error_code == "SPARK_VERSION_NOT_OFFERED"
+    assert result.detail == (
+        "the workspace does not offer the runtime 19.0.x-scala2.13: "
+        "runtimes with Apache Spark 4.2.0 here: 19.1.x-scala2.13"
+    )
+    assert "databricks.runtime" in (result.advice or "")
+    assert ("POST", "/api/2.1/clusters/create") not in env.dbx.paths()
+
+    env.dbx.spark_versions = [("16.4.x-scala2.13", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.13)")]
+    result, _ = make_cluster(env)
+    assert "none has Apache Spark 4.2.0; the newest: 16.4.x-scala2.13" in result.detail
+
+
+def test_a_cluster_that_terminates_while_starting_shows_the_reason(env: Env) -> None:
+    env.dbx.fail_cluster(
+        "AZURE_QUOTA_EXCEEDED_EXCEPTION",
+        "CLIENT_ERROR",
+        {"azure_error_code": "OperationNotAllowed"},
+        "Operation could not be completed as it results in exceeding approved standardDSv2Family Cores quota.",
+    )
+    seen: list[StepResult] = []
+    result, cluster_id = make_cluster(env, seen)
+
+    assert result.status == "failed" and cluster_id is not None
+    assert result.error_code == "AZURE_QUOTA_EXCEEDED_EXCEPTION"
+    assert result.detail == (
+        "TERMINATED: AZURE_QUOTA_EXCEEDED_EXCEPTION (CLIENT_ERROR) azure_error_code=OperationNotAllowed: "
+        "Operation could not be completed as it results in exceeding approved standardDSv2Family Cores quota."
+    )
+    assert "quota" in (result.advice or "")
+    assert ("POST", "/api/2.0/libraries/install") not in env.dbx.paths()
+
+
+def test_a_library_that_fails_shows_its_messages(env: Env) -> None:
+    env.dbx.fail_library("confluent-kafka", ["ERROR: No matching distribution found for confluent-kafka"])
+    result, cluster_id = make_cluster(env)
+
+    assert result.status == "failed" and cluster_id is not None
+    assert result.error_code == "LIBRARY_FAILED"
+    assert result.detail == (
+        f"library pypi {confluent_pin()} FAILED: ERROR: No matching distribution found for confluent-kafka"
+    )
+
+
+def test_files_uploaded_as_workspace_files_then_found_unchanged(env: Env) -> None:
+    files = [("launcher.py", b"import runpy\n"), ("jobs/producer.py", b"print('producer')\n")]
+    seen: list[StepResult] = []
+    result = upload_files(env.client, FOLDER, files, progress=seen.append)
+
+    assert result.status == "created"
+    assert result.detail == f"2 files, {len(files[0][1]) + len(files[1][1])} bytes uploaded, 0 unchanged"
+    assert env.dbx.files == {LAUNCHER: files[0][1], f"{FOLDER}/jobs/producer.py": files[1][1]}
+    assert not env.dbx.notebooks
+    imports = env.dbx.bodies("POST", "/api/2.0/workspace/import")
+    assert [(b["path"], b["format"], b["overwrite"]) for b in imports] == [
+        (LAUNCHER, "AUTO", True),
+        (f"{FOLDER}/jobs/producer.py", "AUTO", True),
+    ]
+    assert len(seen) == 2
+
+    again = upload_files(env.client, FOLDER, files)
+    assert again.status == "exists" and again.detail == "0 files, 0 bytes uploaded, 2 unchanged"
+    assert len(env.dbx.bodies("POST", "/api/2.0/workspace/import")) == 2
+
+    changed = upload_files(env.client, FOLDER, [files[0], ("jobs/producer.py", b"print('v2')\n")])
+    assert changed.detail == "1 files, 12 bytes uploaded, 1 unchanged"
+    assert env.dbx.files[f"{FOLDER}/jobs/producer.py"] == b"print('v2')\n"
+
+
+def test_the_secret_is_stored_and_never_shown(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    value = "AAAAAAAAAAAAAAAAAAAAAx-bearer-token-value"
+    caplog.set_level(logging.DEBUG)
+    put_secret(env.client, "tweetstream", "x-bearer-token", SecretStr(value))
+    put_secret(env.client, "tweetstream", "x-bearer-token", SecretStr(value))  # the scope exists now
+    reference = secret_reference("tweetstream", "x-bearer-token")
+    seen: list[StepResult] = []
+    result, cluster_id = make_cluster(env, seen, spark_env_vars={"X_BEARER_TOKEN": reference})
+
+    assert env.dbx.scopes == {"tweetstream": {"x-bearer-token": value}}
+    assert len(env.dbx.bodies("POST", "/api/2.0/secrets/scopes/create")) == 1
+    assert env.dbx.clusters[cluster_id or ""].spec["spark_env_vars"] == {
+        "X_BEARER_TOKEN": "{{secrets/tweetstream/x-bearer-token}}"
+    }
+    shown = [repr(r) for r in [result, *seen]] + [caplog.text]
+    assert not [text for text in shown if value in text]
+
+
+def test_an_existing_cluster_gets_the_secret_reference_by_an_edit(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    reference = secret_reference("tweetstream", "x-bearer-token")
+
+    result, _ = make_cluster(env, spark_env_vars={"X_BEARER_TOKEN": reference})
+
+    assert result.status == "exists" and "environment variables updated" in result.detail, result.line
+    (edit,) = env.dbx.bodies("POST", "/api/2.1/clusters/edit")
+    assert edit["cluster_id"] == cluster_id and edit["spark_env_vars"] == {"X_BEARER_TOKEN": reference}
+    assert edit["custom_tags"] == {TAG_KEY: env.plan.config.tag_value}
+
+
+def test_job_created_then_exists_then_reset_on_change(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    name = "tweetstream-producer"
+
+    created, job_id = ensure_job(
+        env.client, env.plan, name, cluster_id=cluster_id, python_file=LAUNCHER, parameters=["producer"]
+    )
+    assert created.status == "created" and created.detail == f"job {job_id}"
+    (body,) = env.dbx.bodies("POST", "/api/2.2/jobs/create")
+    assert body == {
+        "name": name,
+        "tags": {TAG_KEY: env.plan.config.tag_value},
+        "max_concurrent_runs": 1,
+        "tasks": [
+            {
+                "task_key": "main",
+                "existing_cluster_id": cluster_id,
+                "spark_python_task": {"python_file": LAUNCHER, "parameters": ["producer"], "source": "WORKSPACE"},
+            }
+        ],
+    }
+
+    same, same_id = ensure_job(
+        env.client, env.plan, name, cluster_id=cluster_id, python_file=LAUNCHER, parameters=["producer"]
+    )
+    assert (same.status, same_id) == ("exists", job_id)
+    assert not env.dbx.bodies("POST", "/api/2.2/jobs/reset")
+
+    changed, changed_id = ensure_job(
+        env.client, env.plan, name, cluster_id=cluster_id, python_file=LAUNCHER, parameters=["producer", "--rate", "5"]
+    )
+    assert (changed.status, changed_id) == ("created", job_id)
+    assert changed.detail.startswith("updated job")
+    (reset,) = env.dbx.bodies("POST", "/api/2.2/jobs/reset")
+    assert reset["job_id"] == job_id
+    assert reset["new_settings"]["tasks"][0]["spark_python_task"]["parameters"] == ["producer", "--rate", "5"]
+    assert len(env.dbx.bodies("POST", "/api/2.2/jobs/create")) == 1
+
+
+def test_start_status_stop_of_a_streaming_job(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    _, job_id = ensure_job(
+        env.client, env.plan, "tweetstream-consumer", cluster_id=cluster_id, python_file=LAUNCHER, parameters=["c"]
+    )
+    assert run_status(env.client, job_id) is None
+
+    run_id = start_run(env.client, job_id)
+    assert start_run(env.client, job_id) == run_id  # active: no second run
+    assert len(env.dbx.bodies("POST", "/api/2.2/jobs/run-now")) == 1
+
+    pending = run_status(env.client, job_id)
+    assert pending is not None and (pending.run_id, pending.life_cycle_state) == (run_id, "PENDING")
+    running = run_status(env.client, job_id)
+    assert running is not None and running.run_id == run_id
+    assert (running.life_cycle_state, running.result_state) == ("RUNNING", None)
+    assert running.start_time_ms and running.run_page_url
+
+    stopped = stop_run(env.client, run_id, poll_s=0)
+    assert (stopped.life_cycle_state, stopped.result_state) == ("TERMINATED", "CANCELED")
+    assert stopped.end_time_ms and stopped.end_time_ms >= (stopped.start_time_ms or 0)
+    after = run_status(env.client, job_id)
+    assert after is not None and (after.run_id, after.result_state) == (run_id, "CANCELED")
+
+
+def test_run_once_success_and_a_failed_run_with_its_error(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    seen: list[StepResult] = []
+    ok = run_once(
+        env.client,
+        cluster_id=cluster_id,
+        python_file=LAUNCHER,
+        parameters=["create-topic"],
+        run_name="tweetstream create topic",
+        progress=seen.append,
+        poll_s=0,
+    )
+    assert (ok.life_cycle_state, ok.result_state, ok.error) == ("TERMINATED", "SUCCESS", None)
+    assert ok.logs_tail == f"started {LAUNCHER}\ndone\n"
+    assert [r.detail.split(" ", 2)[2] for r in seen] == [
+        "PENDING: Waiting for cluster",
+        "RUNNING: In run",
+        "TERMINATED",
+    ]
+    # get-output asked for the task's run, not the submitted run (a 2.2 run is multi-task).
+    task_run = env.dbx.runs[ok.run_id].task_run_id
+    output_calls = [c.query["run_id"] for c in env.dbx.calls if c.path == "/api/2.2/jobs/runs/get-output"]
+    assert output_calls == [str(task_run)]
+
+    env.dbx.fail_run("create_topic", "KafkaException: TOPIC_ALREADY_EXISTS", "Traceback (most recent call last): ...")
+    failed = run_once(
+        env.client,
+        cluster_id=cluster_id,
+        python_file=f"{FOLDER}/jobs/create_topic.py",
+        parameters=[],
+        run_name="tweetstream create topic",
+        poll_s=0,
+    )
+    assert (failed.life_cycle_state, failed.result_state) == ("TERMINATED", "FAILED")
+    assert failed.state_message == "Workload failed, see run output for details"
+    assert failed.error == "KafkaException: TOPIC_ALREADY_EXISTS\nTraceback (most recent call last): ..."
+
+
+def test_delete_removes_the_tagged_cluster_and_jobs_only(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    _, ours = ensure_job(
+        env.client, env.plan, "tweetstream-producer", cluster_id=cluster_id, python_file=LAUNCHER, parameters=[]
+    )
+    theirs = env.client.jobs.create(name="someone-else").job_id
+
+    deleted = delete_jobs(env.client, env.plan)
+    assert [(r.name, r.status, r.detail) for r in deleted] == [("tweetstream-producer", "deleted", f"job {ours}")]
+    assert set(env.dbx.jobs) == {theirs}
+
+    result = delete_cluster(env.client, env.plan)
+    assert (result.status, result.detail) == ("deleted", cluster_id)
+    assert env.dbx.bodies("POST", "/api/2.1/clusters/permanent-delete") == [{"cluster_id": cluster_id}]
+    assert delete_cluster(env.client, env.plan).detail == "not found: nothing to delete"
+
+
+def test_a_token_the_workspace_refuses_gives_a_failed_step(plan: Plan) -> None:
+    with ArmStandIn() as arm, DatabricksStandIn("another-token") as dbx:
+        client = workspace_client(dbx.url, arm.credential(), RESOURCE_ID, ca_bundle=str(dbx.ca_path))
+        result, cluster_id = ensure_cluster(client, plan, poll_s=0)
+    assert result.status == "failed" and cluster_id is None
+    assert result.error_code == "UNAUTHENTICATED"
+    assert "Invalid access token." in result.detail
