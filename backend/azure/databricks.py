@@ -84,12 +84,13 @@ _TERMINAL_RUN = {RunLifeCycleState.TERMINATED, RunLifeCycleState.SKIPPED, RunLif
 _LOGS_TAIL_CHARS = 4000
 
 
-class DatabricksFailure(RuntimeError):
-    """A Databricks call that failed, with its error code; the message never holds a secret."""
+class DatabricksFailure(DatabricksError):
+    """A Databricks call that failed, with its error code; the message never holds a secret.
+
+    A DatabricksError (so an OSError), caught where callers catch the SDK's own errors."""
 
     def __init__(self, error_code: str, message: str) -> None:
-        self.error_code = error_code
-        super().__init__(f"{error_code}: {message}")
+        super().__init__(f"{error_code}: {message}", error_code=error_code)
 
 
 @dataclass(frozen=True)
@@ -563,7 +564,7 @@ def ensure_job(
     progress: Progress | None = None,
 ) -> tuple[StepResult, int]:
     """Find (by name and tag) or create a job running ``python_file`` on the cluster; reset it if its
-    settings differ. Raises DatabricksFailure if the job cannot be made."""
+    settings differ. A failed result comes with job id 0 (no job)."""
     wanted = _job_settings(plan, name, cluster_id, python_file, parameters)
     try:
         for job in client.jobs.list(name=name):
@@ -583,9 +584,9 @@ def ensure_job(
             tasks=wanted.tasks,
         )
     except DatabricksError as exc:
-        raise DatabricksFailure(_code(exc), str(exc)) from None
+        return _failed(JOB, name, exc), 0
     if created.job_id is None:
-        raise DatabricksFailure("NO_JOB_ID", "jobs/create answered without a job_id")
+        return StepResult(JOB, name, "failed", "jobs/create answered without a job_id", "NO_JOB_ID", None), 0
     return StepResult(JOB, name, "created", f"job {created.job_id}"), created.job_id
 
 

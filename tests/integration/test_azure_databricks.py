@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from backend.azure.databricks import (
     ARM_SCOPE,
     DATABRICKS_SCOPE,
+    DatabricksFailure,
     delete_cluster,
     delete_jobs,
     ensure_cluster,
@@ -414,3 +415,17 @@ def test_a_token_the_workspace_refuses_gives_a_failed_step(plan: Plan) -> None:
     assert result.status == "failed" and cluster_id is None
     assert result.error_code == "UNAUTHENTICATED"
     assert "Invalid access token." in result.detail
+
+
+def test_a_job_or_run_on_a_missing_cluster_fails_with_the_reason(env: Env) -> None:
+    result, job_id = ensure_job(
+        env.client, env.plan, "tweetstream-producer", cluster_id="0000-gone", python_file=LAUNCHER, parameters=[]
+    )
+    assert (result.status, job_id, result.error_code) == ("failed", 0, "INVALID_PARAMETER_VALUE")
+    assert "Cluster 0000-gone does not exist" in result.detail
+
+    with pytest.raises(DatabricksFailure) as caught:
+        run_once(env.client, cluster_id="0000-gone", python_file=LAUNCHER, parameters=[], run_name="x", poll_s=0)
+    assert isinstance(caught.value, OSError)  # callers that catch the SDK's errors (OSError) catch it too
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "Cluster 0000-gone does not exist" in str(caught.value)
