@@ -376,6 +376,17 @@ def test_run_once_success_and_a_failed_run_with_its_error(env: Env) -> None:
     output_calls = [c.query["run_id"] for c in env.dbx.calls if c.path == "/api/2.2/jobs/runs/get-output"]
     assert output_calls == [str(task_run)]
 
+    env.dbx.script_logs("jobs.create_topic", '{"outcome": "created"}')
+    printed = run_once(
+        env.client,
+        cluster_id=cluster_id,
+        python_file=LAUNCHER,
+        parameters=["jobs.create_topic", "--topic", "tweets"],
+        run_name="tweetstream create topic",
+        poll_s=0,
+    )
+    assert printed.logs_tail == f'started {LAUNCHER}\n{{"outcome": "created"}}\n'
+
     env.dbx.fail_run("create_topic", "KafkaException: TOPIC_ALREADY_EXISTS", "Traceback (most recent call last): ...")
     failed = run_once(
         env.client,

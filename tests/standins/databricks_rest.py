@@ -37,7 +37,8 @@ fields as there), at the versions databricks-sdk 0.162.0 sends:
 
 Run life cycle: a submitted run is PENDING, then RUNNING, then TERMINATED SUCCESS over
 ``polls`` gets; a job's run-now run stays RUNNING until cancelled (a streaming job); cancelling
-gives TERMINATING, then TERMINATED CANCELED. Faults: :meth:`fail_cluster` (the next created
+gives TERMINATING, then TERMINATED CANCELED. :meth:`script_logs` sets what a run prints.
+Faults: :meth:`fail_cluster` (the next created
 cluster ends TERMINATED with a termination_reason), :meth:`fail_library` (a library ends FAILED
 with messages), :meth:`fail_run` (runs of a python_file end FAILED with error and error_trace),
 ``spark_versions`` (what the workspace offers).
@@ -129,6 +130,7 @@ class DatabricksStandIn:
         self._cluster_fault: dict[str, Any] | None = None
         self._library_faults: dict[str, list[str]] = {}
         self._run_faults: dict[str, tuple[str, str]] = {}
+        self._script_logs: dict[str, str] = {}
         self._ids = itertools.count(101)
         self._clock = itertools.count(1_767_225_600_000, 1000)  # epoch ms, one second per event
         self._lock = threading.Lock()
@@ -205,6 +207,11 @@ class DatabricksStandIn:
     def fail_run(self, python_file_contains: str, error: str, error_trace: str) -> None:
         """Runs of a python_file containing this text end TERMINATED FAILED with this output."""
         self._run_faults[python_file_contains] = (error, error_trace)
+
+    def script_logs(self, contains: str, logs: str) -> None:
+        """Runs whose python_file or parameters contain ``contains`` print ``logs`` (the stand-in
+        runs no code: this is what the real script would print, e.g. a JSON outcome line)."""
+        self._script_logs[contains] = logs
 
     def paths(self) -> list[tuple[str, str]]:
         return [(call.method, call.path) for call in self.calls]
@@ -637,7 +644,9 @@ class DatabricksStandIn:
         fault = next((f for needle, f in self._run_faults.items() if needle in python_file), None)
         if run.result == "FAILED" and fault is not None:
             answer["error"], answer["error_trace"] = fault
-        answer["logs"] = f"started {python_file}\n" + ("done\n" if run.result == "SUCCESS" else "")
+        command = " ".join([python_file, *(run.task.get("spark_python_task") or {}).get("parameters", [])])
+        printed = next((logs for needle, logs in self._script_logs.items() if needle in command), "done")
+        answer["logs"] = f"started {python_file}\n" + (f"{printed}\n" if run.result == "SUCCESS" else "")
         answer["logs_truncated"] = False
         return 200, answer
 
