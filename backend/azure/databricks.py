@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import logging
 import posixpath
 import re
@@ -123,7 +124,8 @@ class _EntraTokenCredentials(CredentialsStrategy):
     def __call__(self, cfg: Any) -> CredentialsProvider:
         def token() -> Token:
             access = self._credential.get_token(DATABRICKS_SCOPE)
-            return Token(access_token=access.token, token_type="Bearer")
+            expiry = datetime.datetime.fromtimestamp(access.expires_on, tz=datetime.UTC)
+            return Token(access_token=access.token, token_type="Bearer", expiry=expiry)
 
         def headers() -> dict[str, str]:
             return {
@@ -285,6 +287,10 @@ def ensure_cluster(
         if existing is not None and existing.cluster_id:
             cluster_id, status = existing.cluster_id, "exists"
             notes = []
+            deadline = time.monotonic() + timeout_s
+            while existing.state == State.TERMINATING and time.monotonic() < deadline:
+                time.sleep(poll_s)  # it can be started once it is TERMINATED
+                existing = client.clusters.get(cluster_id)
             if env and (existing.spark_env_vars or {}) != env:
                 _report(progress, StepResult(CLUSTER, name, "creating", "updating its environment variables"))
                 _edit_env(client, cluster_id, props, existing, env)

@@ -166,10 +166,11 @@ def test_rerun_finds_the_cluster_and_creates_nothing(env: Env) -> None:
     assert ("POST", "/api/2.0/libraries/install") not in new_calls
 
 
-def test_a_terminated_cluster_is_started_again(env: Env) -> None:
+@pytest.mark.parametrize("state", ["TERMINATED", "TERMINATING"])
+def test_a_terminated_cluster_is_started_again(env: Env, state: str) -> None:
     _, cluster_id = make_cluster(env)
     assert cluster_id is not None
-    env.dbx.clusters[cluster_id].state = "TERMINATED"  # auto-terminated after its idle minutes
+    env.dbx.clusters[cluster_id].state = state  # auto-terminated after its idle minutes (or on the way)
 
     result, _ = make_cluster(env)
 

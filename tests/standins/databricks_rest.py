@@ -276,7 +276,9 @@ class DatabricksStandIn:
         cluster = self._cluster(query.get("cluster_id"))
         if not isinstance(cluster, _Cluster):
             return cluster
-        if cluster.state in ("PENDING", "RESTARTING"):
+        if cluster.state == "TERMINATING":
+            cluster.state = "TERMINATED"
+        elif cluster.state in ("PENDING", "RESTARTING"):
             cluster.polls_left -= 1
             if cluster.polls_left <= 0:
                 cluster.state = "TERMINATED" if cluster.fail_with is not None else "RUNNING"
