@@ -4,35 +4,41 @@ A real HTTPS server (ThreadingHTTPServer on a free port, served from a thread) w
 self-signed certificate made at start (``ca_path``). It accepts only ``Authorization: Bearer
 <token>`` with the token it was given (401 otherwise) and records every call with its headers.
 Errors are Databricks' body ``{"error_code", "message"}``: 400 INVALID_PARAMETER_VALUE /
-INVALID_STATE, 404 RESOURCE_DOES_NOT_EXIST, 409 RESOURCE_ALREADY_EXISTS, 401 for a bad token.
+INVALID_STATE / RESOURCE_ALREADY_EXISTS, 404 RESOURCE_DOES_NOT_EXIST, 401 for a bad token (the SDK
+picks its exception from error_code).
 
-Routes follow the Databricks REST API reference (docs.databricks.com/api, request and response
-fields as there), at the versions databricks-sdk 0.162.0 sends:
+Routes follow the Databricks REST API reference (request and response fields as there), at the
+versions databricks-sdk 0.162.0 sends; pages under https://docs.databricks.com/api/:
 
-- Current user: ``GET /api/2.0/preview/scim/v2/Me`` (Identity and Access Management >
-  Current User > Get current user info).
-- Clusters, reference "Compute > Clusters": ``GET /api/2.1/clusters/spark-versions`` (List
-  available Spark versions), ``GET .../list`` (List clusters), ``POST .../create`` (Create new
-  cluster: spark_version required; state PENDING, then RUNNING after ``polls`` gets),
-  ``GET .../get`` (Get cluster info), ``POST .../start`` (Start terminated cluster; INVALID_STATE
-  unless TERMINATED), ``POST .../edit`` (Update cluster configuration; a running cluster
-  restarts), ``POST .../permanent-delete`` (Permanently delete cluster).
-- Libraries, reference "Compute > Libraries": ``POST /api/2.0/libraries/install`` (Add a
-  library), ``GET /api/2.0/libraries/cluster-status`` (Get status): PENDING, INSTALLING,
-  INSTALLED, one step per poll.
-- Workspace, reference "Workspace > Workspace": ``POST /api/2.0/workspace/mkdirs`` (Create a
-  directory), ``POST .../import`` (Import a workspace object: base64 content; AUTO makes a
-  ``.py`` without the "# Databricks notebook source" header a FILE; RESOURCE_ALREADY_EXISTS
-  without overwrite), ``GET .../export`` (Export a workspace object), ``GET .../get-status``
-  (Get status), ``GET .../list`` (List contents).
-- Secrets, reference "Workspace > Secret": ``POST /api/2.0/secrets/scopes/create`` (Create a new
-  secret scope), ``GET .../scopes/list`` (List all scopes), ``POST /api/2.0/secrets/put`` (Add a
-  secret; RESOURCE_DOES_NOT_EXIST without the scope).
-- Jobs, reference "Lakeflow Jobs > Jobs" (2.2): ``POST /api/2.2/jobs/create``, ``GET .../get``,
-  ``GET .../list`` (``name`` filter, tasks only with ``expand_tasks``), ``POST .../reset``,
-  ``POST .../delete``, ``POST .../run-now``; runs: ``POST .../runs/submit``, ``GET .../runs/get``
-  (a run with its ``tasks``, each with its own run_id), ``GET .../runs/get-output`` (a task run's
-  id; error, error_trace, logs), ``POST .../runs/cancel``, ``GET .../runs/list`` (newest first,
+- ``GET /api/2.0/preview/scim/v2/Me``: the current user (iam "Get current user info"); a
+  service principal's userName is its application id.
+- Clusters (clusters/v2/): ``GET /api/2.1/clusters/spark-versions`` (list-spark-versions.md:
+  ``versions`` of key and name), ``GET .../list`` (list-clusters.md), ``POST .../create``
+  (create-cluster.md: spark_version required; answers cluster_id; state PENDING, then RUNNING
+  after ``polls`` gets), ``GET .../get`` (get-cluster.md: state, state_message,
+  termination_reason {code, type, parameters}), ``POST .../start`` (start-cluster.md:
+  INVALID_STATE unless TERMINATED), ``POST .../edit`` (edit-cluster.md: the whole spec; a running
+  cluster restarts), ``POST .../permanent-delete`` (permanent-delete-cluster.md: ``{}``).
+- Libraries (cluster-libraries/v2/): ``POST /api/2.0/libraries/install``
+  (install-libraries.md), ``GET /api/2.0/libraries/cluster-status`` (cluster-status.md:
+  library_statuses with status and messages): PENDING, INSTALLING, INSTALLED, one step per poll
+  once the cluster runs.
+- Workspace (workspace-objects/v1/): ``POST /api/2.0/workspace/mkdirs`` (mkdirs.md: parents
+  too; RESOURCE_ALREADY_EXISTS if a prefix is not a directory), ``POST .../import`` (import.md:
+  base64 content; AUTO makes a ``.py`` without the "# Databricks notebook source" header a FILE;
+  RESOURCE_ALREADY_EXISTS without overwrite; RESOURCE_DOES_NOT_EXIST without the parent),
+  ``GET .../export`` (export.md), ``GET .../get-status`` (get-status.md: ObjectInfo with
+  object_type; RESOURCE_DOES_NOT_EXIST), ``GET .../list`` (list.md).
+- Secrets (secrets/v1/): ``POST /api/2.0/secrets/scopes/create`` (create-scope.md),
+  ``GET .../scopes/list`` (list-scopes.md), ``POST /api/2.0/secrets/put`` (put-secret.md:
+  exactly one of string_value, bytes_value; RESOURCE_DOES_NOT_EXIST without the scope).
+- Jobs (jobs/v2/): ``POST /api/2.2/jobs/create`` (create-job.md), ``GET .../get`` (get-job.md),
+  ``GET .../list`` (list-jobs.md: ``name`` filter, tasks only with ``expand_tasks``),
+  ``POST .../reset`` (reset-job.md), ``POST .../delete`` (delete-job.md), ``POST .../run-now``
+  (run-now.md); runs: ``POST .../runs/submit`` (submit-run.md), ``GET .../runs/get``
+  (get-run.md: a run with its ``tasks``, each with its own run_id), ``GET .../runs/get-output``
+  (get-run-output.md: a task run's id, else INVALID_PARAMETER_VALUE; error, error_trace, logs),
+  ``POST .../runs/cancel`` (cancel-run.md), ``GET .../runs/list`` (list-runs.md: newest first,
   ``active_only``, ``limit``).
 
 Run life cycle: a submitted run is PENDING, then RUNNING, then TERMINATED SUCCESS over
@@ -403,7 +409,7 @@ class DatabricksStandIn:
         notebook = fmt == "SOURCE" or (fmt == "AUTO" and content.startswith(_NOTEBOOK_HEADER))
         target = path.removesuffix(".py") if notebook else path
         if (target in self.files or target in self.notebooks) and not body.get("overwrite"):
-            return _error(409, "RESOURCE_ALREADY_EXISTS", f"Path ({target}) already exists.")
+            return _error(400, "RESOURCE_ALREADY_EXISTS", f"Path ({target}) already exists.")
         self.files.pop(target, None)
         self.notebooks.pop(target, None)
         (self.notebooks if notebook else self.files)[target] = content
@@ -439,7 +445,7 @@ class DatabricksStandIn:
         if not scope or len(scope) > 128:
             return _error(400, "INVALID_PARAMETER_VALUE", "scope must be 1-128 characters")
         if scope in self.scopes:
-            return _error(409, "RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!")
+            return _error(400, "RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!")
         self.scopes[scope] = {}
         return 200, {}
 
