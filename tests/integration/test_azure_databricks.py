@@ -270,6 +270,7 @@ def test_the_secret_is_stored_and_never_shown(env: Env, caplog: pytest.LogCaptur
     assert env.dbx.clusters[cluster_id or ""].spec["spark_env_vars"] == {
         "X_BEARER_TOKEN": "{{secrets/tweetstream/x-bearer-token}}"
     }
+    assert "/api/2.0/secrets/put" in caplog.text  # the SDK logged the request (its body redacted)
     shown = [repr(r) for r in [result, *seen]] + [caplog.text]
     assert not [text for text in shown if value in text]
 
