@@ -26,12 +26,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
-import logging
 import posixpath
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +64,6 @@ from requests.adapters import HTTPAdapter
 
 from backend.azure.plan import TAG_KEY, Plan
 from backend.azure.provision import StepResult
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[StepResult], None]
 
@@ -684,9 +681,7 @@ def run_once(
         if not ended:
             client.jobs.cancel_run(run_id)
             status = _status(client, run, with_output=False)
-            return RunStatus(
-                **{**status.__dict__, "error": f"still {status.life_cycle_state} after {timeout_s:.0f} s: cancelled"}
-            )
+            return replace(status, error=f"still {status.life_cycle_state} after {timeout_s:.0f} s: cancelled")
         return _status(client, run, with_output=True)
     except DatabricksError as exc:
         raise DatabricksFailure(_code(exc), str(exc)) from None

@@ -442,3 +442,16 @@ def test_a_job_or_run_on_a_missing_cluster_fails_with_the_reason(env: Env) -> No
     assert isinstance(caught.value, OSError)  # callers that catch the SDK's errors (OSError) catch it too
     assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
     assert "Cluster 0000-gone does not exist" in str(caught.value)
+
+
+def test_a_run_that_outlasts_its_timeout_is_cancelled(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+
+    status = run_once(
+        env.client, cluster_id=cluster_id, python_file=LAUNCHER, parameters=[], run_name="slow", timeout_s=0, poll_s=0
+    )
+
+    assert status.error == "still PENDING after 0 s: cancelled"
+    assert env.dbx.bodies("POST", "/api/2.2/jobs/runs/cancel") == [{"run_id": status.run_id}]
+    assert env.dbx.runs[status.run_id].cancelled
