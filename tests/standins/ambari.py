@@ -463,7 +463,9 @@ def _error(status: int, message: str) -> dict[str, Any]:
 
 def _handler(standin: AmbariStandIn) -> type[BaseHTTPRequestHandler]:
     prefix = f"/api/v1/clusters/{standin.cluster}"
-    expected = "Basic " + base64.b64encode(f"{USER}:{standin.password}".encode()).decode()
+
+    def expected() -> str:  # read at each request: a test may change the password
+        return "Basic " + base64.b64encode(f"{USER}:{standin.password}".encode()).decode()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -492,7 +494,7 @@ def _handler(standin: AmbariStandIn) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            if self.headers.get("Authorization") != expected:
+            if self.headers.get("Authorization") != expected():
                 with standin._lock:
                     standin.calls.append(Call(self.command, parts.path, query, body))
                 self._answer(

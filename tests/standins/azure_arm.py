@@ -162,7 +162,9 @@ class _State:
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    # A name of its own per certificate: with several stand-ins' certificates in one CA bundle,
+    # OpenSSL finds a certificate's issuer by name (these have no key identifiers).
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"stand-in {folder.name}")])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
