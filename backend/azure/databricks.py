@@ -208,13 +208,24 @@ def _enum(value: Any) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
+# What the jobs import that a Databricks runtime lacks (bundle.third_party_imports lists the imports;
+# pandas, requests and pydantic come with the runtime and are left as they are there).
+CLUSTER_PYPI = ("confluent-kafka", "pydantic-settings", "vaderSentiment", "psutil")
+
+
+def pypi_pin(package: str, requirements: Path = REQUIREMENTS) -> str:
+    """``package==X`` as requirements.txt pins it."""
+    pattern = re.escape(package).replace(r"\-", "[-_]")
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        match = re.match(rf"\s*{pattern}\s*==\s*([^\s;#]+)", line, re.I)
+        if match:
+            return f"{package}=={match.group(1)}"
+    raise ValueError(f"{requirements} pins no {package} version")
+
+
 def confluent_kafka_pin(requirements: Path = REQUIREMENTS) -> str:
     """``confluent-kafka==X`` as requirements.txt pins it (the producer's client on the cluster)."""
-    for line in requirements.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"\s*confluent[-_]kafka\s*==\s*([^\s;#]+)", line, re.I)
-        if match:
-            return f"confluent-kafka=={match.group(1)}"
-    raise ValueError(f"{requirements} pins no confluent-kafka version")
+    return pypi_pin("confluent-kafka", requirements)
 
 
 def _cluster_properties(plan: Plan) -> Mapping[str, Any]:
@@ -415,7 +426,7 @@ def _ensure_libraries(
 ) -> tuple[StepResult | None, str]:
     name = plan.names.databricks_cluster
     wanted = [Library.from_dict(dict(item)) for item in props["libraries"]]
-    wanted.append(Library(pypi=PythonPyPiLibrary(package=confluent_kafka_pin())))
+    wanted.extend(Library(pypi=PythonPyPiLibrary(package=pypi_pin(package))) for package in CLUSTER_PYPI)
     labels = [_library_label(library) for library in wanted]
     present = {_library_label(s.library) for s in client.libraries.cluster_status(cluster_id) if s.library}
     missing = [library for library in wanted if _library_label(library) not in present]

@@ -76,11 +76,15 @@ def cluster_props(plan: Plan) -> dict:
     return dict(next(r for r in plan.resources if r.type == "databricks.cluster").properties)
 
 
-def confluent_pin() -> str:
+def pin(package: str) -> str:
     text = (ROOT / "requirements.txt").read_text()
-    match = re.search(r"^confluent-kafka==(\S+)$", text, re.M)
-    assert match, "requirements.txt pins confluent-kafka"
-    return f"confluent-kafka=={match.group(1)}"
+    match = re.search(rf"^{package}==(\S+)$", text, re.M)
+    assert match, f"requirements.txt pins {package}"
+    return f"{package}=={match.group(1)}"
+
+
+def confluent_pin() -> str:
+    return pin("confluent-kafka")
 
 
 def make_cluster(
@@ -124,7 +128,11 @@ def test_cluster_created_with_progress_body_as_planned_and_signed_in(env: Env) -
         "cluster_id": cluster_id,
         "libraries": [
             {"maven": {"coordinates": "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"}},
-            {"pypi": {"package": confluent_pin()}},
+            # What the jobs import that a runtime lacks, pinned as locally.
+            *(
+                {"pypi": {"package": pin(p)}}
+                for p in ("confluent-kafka", "pydantic-settings", "vaderSentiment", "psutil")
+            ),
         ],
     }
 
