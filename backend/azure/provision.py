@@ -340,7 +340,7 @@ def teardown(
                 clients.network.virtual_network_peerings.begin_delete(rg, names.kafka_vnet, name).result()
             elif kind in (HDINSIGHT_CLUSTER, DATABRICKS_WORKSPACE):
                 # Generic ARM delete by id at the type's api-version: both are long-running.
-                clients.resource.resources.begin_delete_by_id(resource_id, API_VERSIONS[kind]).result()
+                clients.resource.resources.begin_delete_by_id(resource_id, api_version=API_VERSIONS[kind]).result()
             elif kind == STORAGE_ACCOUNT:
                 clients.storage.storage_accounts.delete(rg, name)
             elif kind == VIRTUAL_NETWORK:
