@@ -12,7 +12,7 @@ import streamlit as st
 from backend import views
 from backend.job_requests import ConsumerRequest, check_consumer
 from backend.store import AggregatesStore, default_store_path
-from pages import _gate, _live
+from pages import _cloud, _gate, _live
 
 _gate.require()
 
@@ -25,6 +25,7 @@ st.caption(
     "Spark Structured Streaming reads the topic, counts tweets per event-time window and writes the "
     "aggregates to the store, exactly once. `python -m jobs.consumer`"
 )
+_cloud.panel(settings, "consumer")  # only when the Azure wizard made the jobs
 
 view = monitor.snapshot().consumer
 

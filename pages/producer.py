@@ -10,7 +10,7 @@ import streamlit as st
 
 from backend import supervisor, uploads, views
 from backend.job_requests import ProducerRequest, check_producer
-from pages import _gate, _live
+from pages import _cloud, _gate, _live
 
 _gate.require()
 
@@ -21,6 +21,7 @@ st.title("Producer")
 st.caption(
     "Sends tweets to a Kafka topic (key: the tweet id; value: the X API v2 JSON envelope). `python -m jobs.producer`"
 )
+_cloud.panel(settings, "producer")  # only when the Azure wizard made the jobs
 
 view = monitor.snapshot().producer
 

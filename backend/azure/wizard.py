@@ -1,7 +1,19 @@
 """What the Setup page's Azure section calls (no Streamlit here): sign-in from the settings, the plan
-as rows with costs, and the first ARM steps and teardown of provision.py with their errors as messages.
+as rows with costs, the whole build in the plan's order (``build``) and teardown, with every
+failure as a result that says what to do.
 
-Not built yet: HDInsight, Databricks, the peerings and the topic (steps 5-10 of the plan).
+``build`` runs, each step resuming what an earlier run left:
+ 1. the access and region checks (access.py): may this identity create these, is HDInsight offered there;
+ 2. the resource group, the Kafka network and the storage account (provision.py);
+ 3. the HDInsight Kafka cluster (hdinsight.py), with logins from the secrets file or new ones saved there first;
+ 4. the Databricks workspace (workspace.py);
+ 5. Kafka through Ambari: broker and ZooKeeper hosts, IP advertising, Kafka restarted (ambari.py);
+ 6. the two peerings, until both say Connected (workspace.py);
+ 7. the Databricks cluster with Spark's Kafka connector and confluent-kafka (databricks.py);
+ 8. the job bundle uploaded to the workspace (bundle.py, databricks.py);
+ 9. the topic, made by a one-off run of jobs/create_topic.py on that cluster (from inside the peered networks);
+10. the producer and consumer jobs.
+What it learns (gateway, brokers, workspace, cluster, jobs) is saved in deployment.json as it goes.
 """
 
 from __future__ import annotations
@@ -23,7 +35,6 @@ from backend.settings import PROJECT_ROOT, Settings
 
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 EXAMPLE_PLAN = PROJECT_ROOT / "backend" / "azure" / "example-plan.toml"
-NOT_BUILT = ("the HDInsight Kafka cluster", "the Databricks workspace and cluster", "the two peerings", "the topic")
 
 
 def service_principal_set(settings: Settings) -> bool:
@@ -94,22 +105,6 @@ def subscription(settings: Settings, plan: Plan) -> str:
     return settings.azure_subscription_id or plan.config.subscription_id
 
 
-def provision_steps(
-    plan: Plan, settings: Settings, progress: Callable[[StepResult], None] | None = None
-) -> list[StepResult]:
-    """The resource group, the Kafka network and the storage account (provision.provision); failures as results."""
-    try:
-        return _provision.provision(
-            plan,
-            credential_from(settings),
-            subscription(settings, plan),
-            client_options=client_options(settings),
-            progress=progress,
-        )
-    except (AzureError, ValueError) as exc:  # e.g. DefaultAzureCredential finding no identity
-        return [_unexpected(plan, exc)]
-
-
 def find_tagged(plan: Plan, settings: Settings) -> tuple[list[tuple[str, str]], StepResult | None]:
     """What carries the plan's tag, or the failure that prevented reading it."""
     try:
@@ -129,9 +124,10 @@ def teardown(
     confirm: Sequence[str],
     progress: Callable[[StepResult], None] | None = None,
 ) -> list[StepResult]:
-    """Delete what carries the tag after ``confirm`` named exactly it; a refusal or failure comes back as a result."""
+    """Delete what carries the tag after ``confirm`` named exactly it; a refusal or failure comes back as a result.
+    When all of it went, the deployment record goes too."""
     try:
-        return _provision.teardown(
+        results = _provision.teardown(
             plan,
             credential_from(settings),
             subscription(settings, plan),
@@ -139,6 +135,11 @@ def teardown(
             client_options=client_options(settings),
             progress=progress,
         )
+        if results and all(r.status == "deleted" for r in results):
+            from backend.azure.deployment import forget_deployment
+
+            forget_deployment(settings.state_dir)  # nothing left for the Producer and Consumer pages to run
+        return results
     except TeardownNotConfirmed as exc:
         return [StepResult("teardown", plan.names.resource_group, "failed", str(exc), "NotConfirmed", "List again.")]
     except (AzureError, ValueError) as exc:
@@ -158,3 +159,410 @@ def _unexpected(plan: Plan, exc: Exception) -> StepResult:
         code,
         _provision.advice_for(code, plan, "the request"),
     )
+
+
+# --- the whole build ------------------------------------------------------------------------------
+
+LOGIN_KEYS = ("azure_hdinsight_password", "azure_hdinsight_ssh_password")
+SECRET_SCOPE = "tweetstream"
+X_TOKEN_KEY = "x-bearer-token"
+
+
+def workspace_folder(plan: Plan) -> str:
+    """Where the job bundle lives in the Databricks workspace (one folder per plan tag)."""
+    return f"/Workspace/Shared/tweetstream-{plan.config.tag_value}"
+
+
+def cloud_paths(plan: Plan) -> dict[str, str]:
+    """Where the jobs keep their state on Databricks: all on the driver's local disk, so the consumer's
+    checkpoint, store and archive share one lifetime (a checkpoint that outlived its store would resume
+    into an empty store and lose the counts; a new cluster reads the topic again from its start)."""
+    local = "/local_disk0/tweetstream"
+    return {
+        "state_dir": local,
+        "checkpoint": f"{local}/checkpoint",
+        "archive": f"{local}/archive",
+        "store": f"{local}/aggregates.sqlite",
+        "producer_status": f"{local}/producer-status.json",
+        "consumer_status": f"{local}/consumer-status.json",
+    }
+
+
+def job_parameters(plan: Plan, bootstrap: str) -> dict[str, list[str]]:
+    """The arguments each cloud job runs with (the same CLIs as locally, through the bundle's launcher)."""
+    from backend.azure import bundle
+
+    paths, topic = cloud_paths(plan), plan.names.topic
+    kafka = ["--bootstrap", bootstrap, "--topic", topic]
+    return {
+        "producer": bundle.launcher_parameters(
+            "jobs.producer",
+            [*kafka, "--source", "synthetic", "--rate", "100", "--status-file", paths["producer_status"]],
+        ),
+        "consumer": bundle.launcher_parameters(
+            "jobs.consumer",
+            [
+                *kafka,
+                "--checkpoint",
+                paths["checkpoint"],
+                "--archive",
+                paths["archive"],
+                "--store",
+                paths["store"],
+                "--status-file",
+                paths["consumer_status"],
+            ],
+        ),
+    }
+
+
+def cluster_logins(settings: Settings) -> tuple[Any, bool]:
+    """The HDInsight logins from the settings, or new ones (and True: they must be saved before use)."""
+    from pydantic import SecretStr
+
+    from backend.azure import hdinsight
+
+    if settings.azure_hdinsight_password is not None and settings.azure_hdinsight_ssh_password is not None:
+        return (
+            hdinsight.ClusterLogins(
+                gateway_password=SecretStr(settings.azure_hdinsight_password.get_secret_value()),
+                ssh_password=SecretStr(settings.azure_hdinsight_ssh_password.get_secret_value()),
+            ),
+            False,
+        )
+    return hdinsight.new_logins(), True
+
+
+def save_logins(logins: Any) -> None:
+    """Into the secrets file (mode 0600), before the cluster is created with them: a rerun and Ambari need them."""
+    from backend.connection import save_top_level
+    from backend.settings import secrets_file
+
+    save_top_level(
+        secrets_file(),
+        {
+            "azure_hdinsight_password": logins.gateway_password.get_secret_value(),
+            "azure_hdinsight_ssh_password": logins.ssh_password.get_secret_value(),
+        },
+        LOGIN_KEYS,
+    )
+
+
+def build(plan: Plan, settings: Settings, progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
+    """Every step of the plan in order (see the module docstring); stops at the first failure.
+
+    Returns the results of the steps reached (progress lines go to ``progress`` only); a rerun
+    resumes. Failures come back as results with ARM's (or Ambari's, or Databricks') code and what to do.
+    """
+    results: list[StepResult] = []
+    reported: set[StepResult] = set()  # final results the steps' own progress already showed
+
+    def report(result: StepResult) -> None:
+        if result in reported:
+            return
+        if result.status not in ("creating", "deleting"):
+            reported.add(result)
+        if progress is not None:
+            progress(result)
+
+    def done(result: StepResult) -> bool:
+        """Record a step's final result (reported unless the step's own progress did); True: go on."""
+        results.append(result)
+        report(result)
+        return result.status != "failed"
+
+    try:
+        _build(plan, settings, report, done)
+    except (AzureError, ValueError, OSError) as exc:  # e.g. DefaultAzureCredential finding no identity
+        done(_unexpected(plan, exc))
+    return results
+
+
+def _build(
+    plan: Plan,
+    settings: Settings,
+    report: Callable[[StepResult], None],
+    done: Callable[[StepResult], bool],
+) -> None:
+    from backend.azure import access, ambari, bundle, databricks, hdinsight, workspace
+    from backend.azure.deployment import Deployment, load_deployment, save_deployment
+
+    names, config = plan.names, plan.config
+    credential = credential_from(settings)
+    sub = subscription(settings, plan)
+    options = client_options(settings)
+    poll_s = min(settings.azure_polling_interval_s, 10.0)
+    verify: str | bool = str(settings.azure_ca_bundle) if settings.azure_ca_bundle is not None else True
+    ca_bundle = str(settings.azure_ca_bundle) if settings.azure_ca_bundle is not None else None
+
+    # 1. May this identity do it, here?
+    report(StepResult("access", sub, "creating", "checking the identity's permissions and the region"))
+    allowed = access.check_access(plan, credential, sub, client_options=options)
+    if not allowed.ok:
+        done(
+            StepResult(
+                "access",
+                allowed.scope,
+                "failed",
+                "missing permissions: " + ", ".join(allowed.missing),
+                "AuthorizationFailed",
+                _provision.advice_for("AuthorizationFailed", plan, "these resources"),
+            )
+        )
+        return
+    problems = access.check_region(plan, credential, sub, client_options=options)
+    if problems:
+        done(StepResult("region", config.region, "failed", "; ".join(problems), "RegionNotOffered", problems[-1]))
+        return
+    if not done(StepResult("access", allowed.scope, "exists", f"may create everything in region {config.region}")):
+        return
+
+    # 2. Resource group, Kafka network, storage account.
+    for result in _provision.provision(plan, credential, sub, client_options=options, progress=report):
+        if result.status not in ("creating", "deleting") and not done(result):
+            return
+
+    deployment = load_deployment(settings.state_dir)
+    if deployment is None or deployment.resource_group != names.resource_group:
+        deployment = Deployment(sub, names.resource_group, config.tag_value, names.hdinsight_cluster, names.topic)
+
+    # 3. The HDInsight Kafka cluster, with logins saved before they are used.
+    logins, new = cluster_logins(settings)
+    if new:
+        save_logins(logins)
+    cluster = hdinsight.ensure_kafka_cluster(plan, credential, sub, logins, client_options=options, progress=report)
+    if not done(cluster):
+        return
+    gateway = hdinsight.cluster_gateway(plan, credential, sub, client_options=options)
+    deployment = save_deployment(settings.state_dir, deployment.with_(gateway_url=gateway))
+
+    # 4. The Databricks workspace.
+    result, info = workspace.ensure_workspace(plan, credential, sub, client_options=options, progress=report)
+    if not done(result) or info is None:
+        return
+    deployment = save_deployment(
+        settings.state_dir, deployment.with_(workspace_url=info.url, workspace_resource_id=info.resource_id)
+    )
+
+    # 5. Kafka through Ambari: hosts, IP advertising, restart.
+    gateway_client = ambari.Ambari(
+        gateway, names.hdinsight_cluster, logins.gateway_user, logins.gateway_password, verify=verify
+    )
+    kafka_results, bootstrap = ambari.setup_kafka(gateway_client, report, poll_s=poll_s)
+    if not all(done(r) for r in kafka_results) or not bootstrap:
+        return
+    deployment = save_deployment(settings.state_dir, deployment.with_(bootstrap_servers=bootstrap))
+
+    # 6. The two peerings, until both say Connected.
+    for result in workspace.ensure_peerings(
+        plan, credential, sub, client_options=options, progress=report, poll_s=poll_s
+    ):
+        if not done(result):
+            return
+
+    # 7. The Databricks cluster and its libraries.
+    client = databricks.workspace_client(info.url, credential, info.resource_id, ca_bundle=ca_bundle)
+    # The jobs' state on the driver's disk; the X token (if set) from a secret scope, never a parameter.
+    cluster_env = {"TWEETSTREAM_STATE_DIR": cloud_paths(plan)["state_dir"]}
+    if settings.x_bearer_token is not None:
+        try:
+            databricks.put_secret(client, SECRET_SCOPE, X_TOKEN_KEY, settings.x_bearer_token)
+        except databricks.DatabricksFailure as exc:
+            done(StepResult("databricks.secret", f"{SECRET_SCOPE}/{X_TOKEN_KEY}", "failed", str(exc), exc.error_code))
+            return
+        done(StepResult("databricks.secret", f"{SECRET_SCOPE}/{X_TOKEN_KEY}", "created", "the X bearer token"))
+        cluster_env["X_BEARER_TOKEN"] = databricks.secret_reference(SECRET_SCOPE, X_TOKEN_KEY)
+    result, cluster_id = databricks.ensure_cluster(
+        client, plan, progress=report, poll_s=poll_s, spark_env_vars=cluster_env
+    )
+    if not done(result) or cluster_id is None:
+        return
+    deployment = save_deployment(settings.state_dir, deployment.with_(cluster_id=cluster_id))
+
+    # 8. The job bundle.
+    folder = workspace_folder(plan)
+    files = [(item.path, item.content) for item in bundle.job_bundle()]
+    if not done(databricks.upload_files(client, folder, files, progress=report)):
+        return
+    deployment = save_deployment(settings.state_dir, deployment.with_(files_folder=folder))
+    launcher = f"{folder}/{bundle.LAUNCHER}"
+
+    # 9. The topic, from inside the peered networks.
+    if not done(_create_topic(plan, client, cluster_id, launcher, bootstrap, report, poll_s)):
+        return
+
+    # 10. The producer and consumer jobs.
+    jobs: dict[str, int] = {}
+    for name, parameters in job_parameters(plan, bootstrap).items():
+        result, job_id = databricks.ensure_job(
+            client,
+            plan,
+            f"tweetstream-{name}",
+            cluster_id=cluster_id,
+            python_file=launcher,
+            parameters=parameters,
+            progress=report,
+        )
+        if not done(result):
+            return
+        jobs[name] = job_id
+    save_deployment(settings.state_dir, deployment.with_(jobs=jobs))
+
+
+def _create_topic(
+    plan: Plan,
+    client: Any,
+    cluster_id: str,
+    launcher: str,
+    bootstrap: str,
+    report: Callable[[StepResult], None],
+    poll_s: float,
+) -> StepResult:
+    from backend.azure import bundle, databricks
+
+    kafka = plan.config.kafka
+    arguments = [
+        "--bootstrap-servers",
+        bootstrap,
+        "--topic",
+        plan.names.topic,
+        "--partitions",
+        str(kafka.partitions),
+        "--replication",
+        str(kafka.replication),
+    ]
+    report(StepResult("kafka.topic", plan.names.topic, "creating", f"a one-off run on cluster {cluster_id}"))
+    status = databricks.run_once(
+        client,
+        cluster_id=cluster_id,
+        python_file=launcher,
+        parameters=bundle.launcher_parameters("jobs.create_topic", arguments),
+        run_name=f"tweetstream: create topic {plan.names.topic}",
+        progress=report,
+        poll_s=poll_s,
+    )
+    outcome = _topic_outcome(status.logs_tail)
+    if outcome is not None and outcome.get("outcome") == "error":
+        return StepResult(
+            "kafka.topic",
+            plan.names.topic,
+            "failed",
+            f"run {status.run_id}: {outcome.get('error')}",
+            "TopicNotCreated",
+            "Change the plan's [kafka] section (partitions, replication at most the number of brokers) and run again.",
+        )
+    if status.result_state == "SUCCESS" and outcome is not None:
+        state = "exists" if outcome.get("outcome") == "exists" else "created"
+        partitions = outcome.get("partitions", kafka.partitions)
+        return StepResult(
+            "kafka.topic", plan.names.topic, state, f"{partitions} partitions, replication {kafka.replication}"
+        )
+    reason = status.error or status.state_message or f"{status.life_cycle_state} {status.result_state}"
+    if status.result_state == "SUCCESS":  # ended well but said nothing we understand
+        reason = "the run ended SUCCESS without the JSON line jobs/create_topic.py prints"
+    return StepResult(
+        "kafka.topic",
+        plan.names.topic,
+        "failed",
+        f"run {status.run_id}: {reason}",
+        status.result_state or status.life_cycle_state,
+        "Read the run's output in Databricks (its page: "
+        f"{status.run_page_url or 'Job runs'}); if the brokers are not reachable, check that both peerings say "
+        "Connected, then run again.",
+    )
+
+
+def _topic_outcome(logs: str | None) -> dict[str, Any] | None:
+    """The JSON line jobs/create_topic.py prints, from the run's output."""
+    import json
+
+    for line in reversed((logs or "").splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+# --- sign-in check (before planning) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInCheck:
+    """What the Setup page shows after "Sign in and check": the subscriptions this identity sees, whether
+    it may create the plan's resources, and whether the region offers them."""
+
+    subscriptions: list[Any]  # access.SubscriptionInfo
+    access: Any | None  # access.AccessReport
+    region_problems: list[str]
+    failure: StepResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and self.access is not None and self.access.ok and not self.region_problems
+
+
+def sign_in_check(plan: Plan, settings: Settings) -> SignInCheck:
+    """Sign in, list the subscriptions, check access and the region; failures come back in ``failure``."""
+    from backend.azure import access
+
+    try:
+        credential = credential_from(settings)
+        options = client_options(settings)
+        subscriptions = access.list_subscriptions(credential, client_options=options)
+        sub = subscription(settings, plan)
+        report = access.check_access(plan, credential, sub, client_options=options)
+        problems = access.check_region(plan, credential, sub, client_options=options)
+    except (AzureError, ValueError, OSError) as exc:
+        return SignInCheck([], None, [], _unexpected(plan, exc))
+    return SignInCheck(subscriptions, report, problems)
+
+
+def deployment_rows(settings: Settings) -> list[dict[str, str]]:
+    """The saved deployment as (what, where) rows for the page; empty when there is none."""
+    from backend.azure.deployment import load_deployment
+
+    try:
+        deployment = load_deployment(settings.state_dir)
+    except ValueError as error:
+        return [{"what": "deployment record", "where": str(error)}]
+    if deployment is None:
+        return []
+    rows = [
+        ("resource group", f"{deployment.resource_group} (subscription {deployment.subscription})"),
+        ("Ambari (cluster gateway)", deployment.gateway_url),
+        ("Kafka brokers (private IPs)", deployment.bootstrap_servers),
+        ("topic", deployment.topic),
+        ("Databricks workspace", deployment.workspace_url),
+        ("Databricks cluster", deployment.cluster_id),
+        ("job files", deployment.files_folder),
+        ("jobs", ", ".join(f"{name} {job}" for name, job in sorted(deployment.jobs.items())) or None),
+        ("recorded", deployment.updated),
+    ]
+    return [{"what": what, "where": where or "not yet"} for what, where in rows]
+
+
+BUILD_STEPS = 10  # the numbered steps of ``build`` (for a progress bar)
+STEP_NUMBER = {
+    "access": 1,
+    "region": 1,
+    "sign-in": 1,
+    "Microsoft.Resources/resourceGroups": 2,
+    "Microsoft.Network/virtualNetworks": 2,
+    "Microsoft.Storage/storageAccounts": 2,
+    "Microsoft.HDInsight/clusters": 3,
+    "Microsoft.Databricks/workspaces": 4,
+    "ambari.kafka-hosts": 5,
+    "ambari.ip-advertising": 5,
+    "ambari.kafka-restart": 5,
+    "Microsoft.Databricks/workspaces/virtualNetworkPeerings": 6,
+    "Microsoft.Network/virtualNetworks/virtualNetworkPeerings": 6,
+    "databricks.cluster": 7,
+    "databricks.files": 8,
+    "kafka.topic": 9,
+    "databricks.job": 10,
+}

@@ -1,50 +1,53 @@
-"""The Setup page's Azure section (AppTest, in-process) against the ARM + Entra ID stand-in.
+"""The Setup page's Azure section and the cloud job panels (AppTest, in-process) against the Azure
+stand-ins (tests/standins/azure_cloud.py: ARM + Entra ID, Ambari, the Databricks workspace API).
 
-The settings reach the stand-in through the environment: the service principal (AZURE_TENANT_ID,
-AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), the authority host, the ARM endpoint and its CA bundle.
+The settings reach the stand-ins through the environment: the service principal (AZURE_TENANT_ID,
+AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), the authority host, the ARM endpoint and the CA bundle.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from backend.azure.plan import build_plan, load_config
+from backend.azure.wizard import EXAMPLE_PLAN
 from backend.settings import PROJECT_ROOT
-from tests.standins.azure_arm import CLIENT_ID, CLIENT_SECRET, TENANT, ArmStandIn
+from tests.standins.azure_arm import CLIENT_SECRET, ArmStandIn
+from tests.standins.azure_cloud import AzureCloud
 from tests.support import free_port
 
-pytestmark = pytest.mark.timeout(60)
-
-CREATE = "Create the first steps (resource group, network, storage)"
+pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def arm() -> Iterator[ArmStandIn]:
-    with ArmStandIn(polls=2) as standin:
-        yield standin
+def cloud(tmp_path) -> Iterator[AzureCloud]:
+    with AzureCloud(tmp_path, build_plan(load_config(EXAMPLE_PLAN)).names.hdinsight_cluster) as stand_ins:
+        yield stand_ins
 
 
-def _environment(monkeypatch, tmp_path, arm: ArmStandIn, secret: str) -> None:
-    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+@pytest.fixture
+def arm(cloud: AzureCloud) -> ArmStandIn:
+    return cloud.arm
+
+
+def _environment(monkeypatch, tmp_path, cloud: AzureCloud, secret: str) -> None:
+    for name in [n for n in os.environ if n.startswith(("TWEETSTREAM_", "AZURE_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "secrets.toml"))
     monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(free_port()))
     monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(free_port()))
-    monkeypatch.delenv("TWEETSTREAM_BOOTSTRAP_SERVERS", raising=False)
-    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
-    monkeypatch.setenv("AZURE_TENANT_ID", TENANT)
-    monkeypatch.setenv("AZURE_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("AZURE_CLIENT_SECRET", secret)
-    monkeypatch.setenv("TWEETSTREAM_AZURE_AUTHORITY_HOST", arm.base_url)
-    monkeypatch.setenv("TWEETSTREAM_AZURE_ARM_ENDPOINT", arm.base_url)
-    monkeypatch.setenv("TWEETSTREAM_AZURE_CA_BUNDLE", str(arm.ca_path))
-    monkeypatch.setenv("TWEETSTREAM_AZURE_POLLING_INTERVAL_S", "0")
+    for name, value in cloud.environment(secret).items():
+        monkeypatch.setenv(name, value)
 
 
-def _page(monkeypatch, tmp_path, arm: ArmStandIn, secret: str = CLIENT_SECRET) -> AppTest:
-    _environment(monkeypatch, tmp_path, arm, secret)
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=30)
+def _page(monkeypatch, tmp_path, cloud: AzureCloud, secret: str = CLIENT_SECRET) -> AppTest:
+    _environment(monkeypatch, tmp_path, cloud, secret)
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
     at.run()
     at.switch_page("pages/setup.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -52,8 +55,8 @@ def _page(monkeypatch, tmp_path, arm: ArmStandIn, secret: str = CLIENT_SECRET) -
 
 
 @pytest.fixture
-def page(monkeypatch, tmp_path, arm) -> AppTest:
-    return _page(monkeypatch, tmp_path, arm)
+def page(monkeypatch, tmp_path, cloud) -> AppTest:
+    return _page(monkeypatch, tmp_path, cloud)
 
 
 def everything(at: AppTest) -> str:
@@ -80,7 +83,7 @@ def puts(arm: ArmStandIn) -> list[str]:
     return [call.path.rsplit("/", 1)[-1] for call in arm.arm_calls() if call.method == "PUT"]
 
 
-def create(at: AppTest, confirm: bool) -> AppTest:
+def build(at: AppTest, confirm: bool) -> AppTest:
     if confirm:
         at.checkbox(key="azure-confirm").check().run()
     at.button(key="azure-create").click().run()
@@ -88,63 +91,121 @@ def create(at: AppTest, confirm: bool) -> AppTest:
     return at
 
 
+def saved_passwords(tmp_path) -> list[str]:
+    import tomllib
+
+    saved = tomllib.loads((tmp_path / "secrets.toml").read_text())
+    return [saved["azure_hdinsight_password"], saved["azure_hdinsight_ssh_password"]]
+
+
 def test_the_plan_renders_with_its_total_and_the_principal_is_set(page: AppTest) -> None:
     frames = [frame.value for frame in page.dataframe]
     plan = next(frame for frame in frames if "USD/h" in frame.columns)
-    assert "Microsoft.Resources/resourceGroups" in set(plan["type"])
+    assert "Microsoft.HDInsight/clusters" in set(plan["type"])
     total = plan["USD/h"].sum()
     text = "\n".join(str(m.value) for m in page.markdown)
     assert f"**Total: USD {total:.2f}/h**" in text and "prices as of" in text
     captions = "\n".join(str(c.value) for c in page.caption)
     assert "Service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET): **set**" in captions
-    assert any("Not built yet" in str(i.value) and "HDInsight" in str(i.value) for i in page.info)
     assert CLIENT_SECRET not in everything(page)
 
 
-def test_create_needs_the_confirmation_then_creates_then_finds(page: AppTest, arm: ArmStandIn) -> None:
-    create(page, confirm=False)
+def test_sign_in_and_check_lists_the_subscription_and_says_access_is_enough(page: AppTest) -> None:
+    page.button(key="azure-check").click().run()
+    assert not page.exception
+    subscriptions = next(f.value for f in page.dataframe if "subscription" in f.value.columns)
+    assert list(subscriptions["name"]) == ["Tweet stream (test)"]
+    successes = [str(s.value) for s in page.success]
+    assert any("may create everything the plan needs" in s for s in successes), successes
+    assert any("offers HDInsight and Azure Databricks" in s for s in successes), successes
+
+
+def test_build_needs_the_confirmation_then_builds_everything_then_resumes(
+    page: AppTest, cloud: AzureCloud, tmp_path
+) -> None:
+    build(page, confirm=False)
     assert any("nothing was created" in str(w.value) for w in page.warning)
-    assert arm.arm_calls() == []
+    assert cloud.arm.arm_calls() == []
 
-    create(page, confirm=True)
+    build(page, confirm=True)
     shown = lines(page)
-    for kind in ("resourceGroups", "virtualNetworks", "storageAccounts"):
-        assert any(kind in line and ": created" in line for line in shown), shown
-    made = puts(arm)
-    assert len(made) == 3 and made[:2] == ["tweetstream-rg", "tweetstream-kafka-vnet"], made
+    for expected in (
+        "Microsoft.Resources/resourceGroups tweetstream-rg: created",
+        "Microsoft.HDInsight/clusters",
+        "ambari.ip-advertising",
+        "Connected",
+        "databricks.cluster tweetstream-spark: created",
+        "kafka.topic tweets: created (4 partitions, replication 3)",
+        "databricks.job tweetstream-consumer: created",
+    ):
+        assert any(expected in line for line in shown), (expected, shown)
+    assert [str(e.value) for e in page.error] == []
+    where = next(f.value for f in page.dataframe if list(f.value.columns) == ["what", "where"])
+    facts = dict(zip(where["what"], where["where"], strict=True))
+    assert facts["Kafka brokers (private IPs)"] == "10.0.0.12:9092,10.0.0.13:9092,10.0.0.14:9092"
+    assert facts["Databricks workspace"] == cloud.dbx.url
 
-    arm.calls.clear()
+    made = len(puts(cloud.arm))
     page.button(key="azure-create").click().run()
-    shown = lines(page)
-    assert sum(": exists" in line for line in shown) == 3, shown
-    assert puts(arm) == []
-    assert CLIENT_SECRET not in everything(page)
+    assert puts(cloud.arm)[made:] == []
+    assert any("databricks.cluster tweetstream-spark: exists" in line for line in lines(page))
+    text = everything(page)
+    assert CLIENT_SECRET not in text
+    assert not any(password in text for password in saved_passwords(tmp_path))
 
 
-def test_teardown_lists_then_deletes_after_confirmation(page: AppTest, arm: ArmStandIn) -> None:
-    create(page, confirm=True)
+def test_teardown_lists_then_deletes_after_confirmation(page: AppTest, cloud: AzureCloud) -> None:
+    build(page, confirm=True)
     page.button(key="azure-list").click().run()
     listed = next(frame for frame in (f.value for f in page.dataframe) if list(frame.columns) == ["type", "name"])
     names = list(listed["name"])
-    assert len(names) == 3 and "tweetstream-rg" in names
+    assert len(names) == 6 and names[-1] == "tweetstream-rg" and "tweetstream-databricks" in names
     assert page.button(key="azure-teardown").disabled is True
-    arm.calls.clear()
 
     page.checkbox(key="azure-teardown-confirm").check().run()
     page.button(key="azure-teardown").click().run()
     assert not page.exception
     shown = lines(page)
-    assert sum(": deleted" in line for line in shown) == 3, shown
-    assert [call.method for call in arm.arm_calls() if call.method == "DELETE"] == ["DELETE"] * 3
-    assert arm.state.resources == {}
+    assert sum(": deleted" in line for line in shown) == 6, shown
+    page.run()
+    assert not [f for f in page.dataframe if list(f.value.columns) == ["what", "where"]]  # the record went too
 
 
-def test_a_wrong_client_secret_shows_a_sign_in_error(monkeypatch, tmp_path, arm: ArmStandIn) -> None:
+def test_a_wrong_client_secret_shows_a_sign_in_error(monkeypatch, tmp_path, cloud: AzureCloud) -> None:
     wrong = "not-the-secret-4711"
-    at = _page(monkeypatch, tmp_path, arm, secret=wrong)
-    create(at, confirm=True)
+    at = _page(monkeypatch, tmp_path, cloud, secret=wrong)
+    build(at, confirm=True)
     errors = [str(e.value) for e in at.error]
     assert any("SignInFailed" in e and "check the tenant, client id and secret" in e for e in errors), errors
-    assert puts(arm) == []
+    assert puts(cloud.arm) == []
     text = everything(at)
     assert wrong not in text and CLIENT_SECRET not in text
+
+
+def state(at: AppTest) -> str:
+    return (
+        next(str(m.value) for m in at.markdown if "Run state: " in str(m.value))
+        .split("**Run state: ")[1]
+        .split("**")[0]
+    )
+
+
+def test_the_producer_and_consumer_pages_start_and_stop_the_cloud_jobs(page: AppTest, cloud: AzureCloud) -> None:
+    build(page, confirm=True)
+    for name in ("producer", "consumer"):
+        page.switch_page(f"pages/{name}.py").run()
+        assert not page.exception, [e.value for e in page.exception]
+        assert any("On Azure Databricks" in str(h.value) for h in page.subheader)
+        assert any("Run state: never run" in str(m.value) for m in page.markdown)
+
+        page.button(key=f"cloud-{name}-start").click().run()
+        assert any(str(s.value).startswith("Started run ") for s in page.success), [s.value for s in page.success]
+        states = [state(page)]
+        while states[-1] != "RUNNING" and len(states) < 5:  # the stand-in's run: PENDING, then RUNNING
+            page.run()
+            states.append(state(page))
+        assert states[-1] == "RUNNING" and set(states) <= {"PENDING", "RUNNING"}, states
+
+        page.button(key=f"cloud-{name}-stop").click().run()
+        assert any("TERMINATED (CANCELED)" in str(s.value) for s in page.success), [s.value for s in page.success]
+        assert any("Run state: TERMINATED (CANCELED)" in str(m.value) for m in page.markdown)
