@@ -219,9 +219,31 @@ with st.expander("Azure (HDInsight Kafka + Databricks Spark)"):
         f"subscription: `{settings.azure_subscription_id or 'from the plan config'}`"
     )
     plan_path = st.text_input("Plan config (.toml or .json)", value=str(wizard.EXAMPLE_PLAN), key="azure-plan-path")
+    defaults = wizard.config_defaults(plan_path)
+    choices: dict[str, str] = {}
+    if defaults is not None:
+        # Subscription, region and resource group: the config's, or picked here (the list of
+        # subscriptions comes from the last "Sign in and check access").
+        known = {s.id: s.name for s in st.session_state.get("azure-subscriptions", [])}
+        fixed = settings.azure_subscription_id
+        first = fixed or defaults["subscription_id"]
+        left, middle, right = st.columns(3)
+        choices["subscription_id"] = left.selectbox(
+            "Subscription",
+            list(dict.fromkeys([first, *known])),
+            format_func=lambda sub: f"{known[sub]} ({sub})" if sub in known else sub,
+            disabled=fixed is not None,
+            help="Set by AZURE_SUBSCRIPTION_ID" if fixed else "Sign in and check access to list yours",
+            key="azure-subscription",
+        )
+        regions = list(dict.fromkeys([defaults["region"], *wizard.priced_regions()]))
+        choices["region"] = middle.selectbox("Region (priced ones)", regions, key="azure-region")
+        choices["resource_group"] = right.text_input(
+            "Resource group", value=defaults["resource_group"], key="azure-resource-group"
+        )
     plan = None
     try:
-        plan = wizard.load_plan_config(plan_path)
+        plan = wizard.load_plan_config(plan_path, choices)
     except ConfigError as error:
         st.error("The plan config cannot be planned:\n\n" + "\n".join(f"- {p}" for p in error.problems))
     except wizard.PlanError as error:
@@ -230,6 +252,13 @@ with st.expander("Azure (HDInsight Kafka + Databricks Spark)"):
         if st.button("Sign in and check access", key="azure-check"):
             with st.spinner("Signing in, listing subscriptions, checking permissions and the region…"):
                 check = wizard.sign_in_check(plan, settings)
+            st.session_state["azure-check-result"] = (plan.names.resource_group, plan.config.region, check)
+            if check.failure is None:
+                st.session_state["azure-subscriptions"] = check.subscriptions
+                st.rerun()  # the subscription list above now holds them
+        checked = st.session_state.get("azure-check-result")
+        if checked is not None and checked[:2] == (plan.names.resource_group, plan.config.region):
+            check = checked[2]
             if check.failure is not None:
                 st.error(check.failure.line)
             else:

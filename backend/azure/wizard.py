@@ -18,7 +18,7 @@ What it learns (gateway, brokers, workspace, cluster, jobs) is saved in deployme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,8 +28,8 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from backend.azure import provision as _provision
-from backend.azure.plan import ConfigError, Plan, build_plan, load_config
-from backend.azure.prices import PriceTableError
+from backend.azure.plan import ConfigError, Plan, build_plan, load_config, parse_config
+from backend.azure.prices import PriceTableError, load_prices
 from backend.azure.provision import StepResult, TeardownNotConfirmed
 from backend.settings import PROJECT_ROOT, Settings
 
@@ -74,14 +74,35 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def load_plan_config(path: Path | str) -> Plan:
-    """The plan of a config file; ConfigError (its problems) or PlanError with one message otherwise."""
+def load_plan_config(path: Path | str, choices: Mapping[str, str] | None = None) -> Plan:
+    """The plan of a config file, with ``choices`` (subscription_id, region, resource_group, as picked on
+    the page) in place of the file's; ConfigError (its problems) or PlanError with one message otherwise."""
     try:
-        return build_plan(load_config(Path(path)))
+        config = load_config(Path(path))
+        if choices:
+            config = parse_config({**config.model_dump(), **choices})
+        return build_plan(config)
     except ConfigError:
         raise
     except (PriceTableError, OSError, KeyError) as exc:
         raise PlanError(str(exc)) from exc
+
+
+def config_defaults(path: Path | str) -> dict[str, str] | None:
+    """The file's subscription, region and resource group (what the page's choices start from), or None."""
+    try:
+        config = load_config(Path(path))
+    except ConfigError:
+        return None
+    return {"subscription_id": config.subscription_id, "region": config.region, "resource_group": config.resource_group}
+
+
+def priced_regions() -> list[str]:
+    """The regions prices.toml prices (the only ones a plan can be made for)."""
+    try:
+        return sorted(load_prices().regions)
+    except (PriceTableError, OSError):
+        return []
 
 
 class PlanError(RuntimeError):

@@ -118,6 +118,20 @@ def test_sign_in_and_check_lists_the_subscription_and_says_access_is_enough(page
     successes = [str(s.value) for s in page.success]
     assert any("may create everything the plan needs" in s for s in successes), successes
     assert any("offers HDInsight and Azure Databricks" in s for s in successes), successes
+    # The subscriptions found are now offered by name.
+    chooser = page.selectbox(key="azure-subscription")
+    assert chooser.options == ["Tweet stream (test) (00000000-0000-0000-0000-000000000000)"]
+
+
+def test_region_and_resource_group_picked_on_the_page_make_the_plan(page: AppTest) -> None:
+    assert page.selectbox(key="azure-region").options == ["eastus", "westeurope"]
+    page.selectbox(key="azure-region").select("westeurope").run()
+    page.text_input(key="azure-resource-group").input("tweets-weu").run()
+    assert not page.exception
+    plan = next(frame.value for frame in page.dataframe if "USD/h" in frame.value.columns)
+    assert "tweets-weu" in set(plan["name"])
+    text = "\n".join(str(m.value) for m in page.markdown)
+    assert "region `westeurope`" in text
 
 
 def test_build_needs_the_confirmation_then_builds_everything_then_resumes(

@@ -264,3 +264,21 @@ def test_the_cloud_jobs_start_report_and_stop(cloud: Cloud) -> None:
     assert stopped and message.endswith("TERMINATED (CANCELED)")
     assert cloud_jobs.job_view(settings, deployment, "consumer").state == "TERMINATED (CANCELED)"
     assert cloud_jobs.stop(settings, deployment, "consumer") == (False, "No run is active")
+
+
+def test_the_x_token_goes_to_a_secret_scope_and_the_cluster_gets_only_a_reference(cloud: Cloud, monkeypatch) -> None:
+    token = "x-bearer-canary-5d41402abc4b2a76"
+    monkeypatch.setenv("X_BEARER_TOKEN", token)
+
+    results, lines = build(cloud)
+
+    assert [r for r in results if r.status == "failed"] == []
+    assert cloud.dbx.scopes["tweetstream"]["x-bearer-token"] == token
+    cluster = next(iter(cloud.dbx.clusters.values()))
+    assert cluster.spec["spark_env_vars"]["X_BEARER_TOKEN"] == "{{secrets/tweetstream/x-bearer-token}}"
+    # Anywhere else, it is nowhere: not in the cluster or job settings, the results, the record.
+    elsewhere = json.dumps(
+        [cluster.spec, [job["settings"] for job in cloud.dbx.jobs.values()], [r.__dict__ for r in lines]]
+    )
+    assert token not in elsewhere
+    assert token not in (cloud.state_dir / "azure" / "deployment.json").read_text()
