@@ -6,41 +6,31 @@ Each function takes a confluent-kafka ``AdminClient`` and a timeout in seconds, 
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
 
-# Kafka's own rules (org.apache.kafka.common.internals.Topic).
-MAX_TOPIC_NAME_LENGTH = 249
-_LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
+from backend import topic_names
+
+MAX_TOPIC_NAME_LENGTH = topic_names.MAX_TOPIC_NAME_LENGTH
 
 
 class TopicError(RuntimeError):
     """A topic operation failed; the message says why."""
 
 
-class TopicNameError(TopicError, ValueError):
-    """A topic name that Kafka would refuse."""
+class TopicNameError(TopicError, topic_names.TopicNameError):
+    """A topic name that Kafka would refuse (a TopicError here, so callers of this module catch it too)."""
 
 
 def validate_topic_name(name: str) -> str:
     """Return ``name`` when Kafka accepts it as a topic name, else raise TopicNameError."""
-    if not name:
-        raise TopicNameError("a topic name cannot be empty")
-    if name in (".", ".."):
-        raise TopicNameError(f"'{name}' is not allowed as a topic name")
-    if len(name) > MAX_TOPIC_NAME_LENGTH:
-        raise TopicNameError(f"a topic name has at most {MAX_TOPIC_NAME_LENGTH} characters (this one has {len(name)})")
-    if not _LEGAL_TOPIC_NAME.fullmatch(name):
-        bad = sorted({c for c in name if not _LEGAL_TOPIC_NAME.fullmatch(c)})
-        shown = " ".join(repr(c) for c in bad)
-        raise TopicNameError(
-            f"topic name '{name}' contains {shown}: only ASCII letters, digits, '.', '_' and '-' are allowed"
-        )
-    return name
+    try:
+        return topic_names.validate_topic_name(name)
+    except topic_names.TopicNameError as error:
+        raise TopicNameError(str(error)) from None
 
 
 @dataclass(frozen=True)

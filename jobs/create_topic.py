@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from backend.topic_names import TopicNameError, validate_topic_name
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -36,11 +38,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
 
-# Kafka's own rules (org.apache.kafka.common.internals.Topic), the same as
-# backend.topics.validate_topic_name, which cannot be imported here (it needs confluent-kafka);
-# a unit test keeps the two in agreement.
-MAX_TOPIC_NAME_LENGTH = 249
-_LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 # A host name or IPv4 address, or an IPv6 address in brackets, then the port.
 _SERVER = re.compile(r"(?:\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 # Where the Java classes live: the connector library's kafka-clients, else the Databricks
@@ -67,16 +64,11 @@ class TopicRequest:
 
 
 def check_topic_name(name: str) -> None:
-    """Raise Refused when Kafka would refuse ``name`` as a topic name."""
-    if not name:
-        raise Refused("a topic name cannot be empty")
-    if name in (".", ".."):
-        raise Refused(f"'{name}' is not allowed as a topic name")
-    if len(name) > MAX_TOPIC_NAME_LENGTH:
-        raise Refused(f"a topic name has at most {MAX_TOPIC_NAME_LENGTH} characters (this one has {len(name)})")
-    if not _LEGAL_TOPIC_NAME.fullmatch(name):
-        bad = " ".join(repr(c) for c in sorted({c for c in name if not _LEGAL_TOPIC_NAME.fullmatch(c)}))
-        raise Refused(f"topic name '{name}' contains {bad}: only ASCII letters, digits, '.', '_' and '-' are allowed")
+    """Raise Refused when Kafka would refuse ``name`` as a topic name (backend.topic_names' rules)."""
+    try:
+        validate_topic_name(name)
+    except TopicNameError as error:
+        raise Refused(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
