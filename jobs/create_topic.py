@@ -10,7 +10,8 @@ this module imports neither it nor backend.topics. Locally the project's session
 (backend.spark) puts the connector jars `make setup` resolved on the classpath.
 
 It prints one JSON line: ``{"outcome": "created", ...}``, ``{"outcome": "exists", "partitions":
-<found>, ...}`` or ``{"outcome": "error", "error": ...}``. The asked partition count is a
+<found>, ...}`` or ``{"outcome": "error", "kind": "refused"|"failed", "error": ...}`` (refused: the
+request cannot be met, exit 2; failed: the cluster failed or was not reached, exit 1). The asked partition count is a
 minimum: a topic that exists with more is fine ("exists"), with fewer it is an error, as is a
 replication factor above the number of brokers. Exit codes: 0 created or exists, 1 the cluster
 failed or could not be reached, 2 a request that cannot be met (bad arguments, too few
@@ -264,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Refused as error:
         parser.print_usage(sys.stderr)
         print(f"error: {error}", file=sys.stderr)
-        _print_outcome({"outcome": "error", "topic": args.topic, "error": str(error)})
+        _print_outcome({"outcome": "error", "kind": "refused", "topic": args.topic, "error": str(error)})
         return EXIT_REFUSED
 
     session, started = _session()
@@ -274,8 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome = ensure_topic(admin, request)
     except (Refused, Failed) as error:
         print(f"error: {error}", file=sys.stderr)
-        _print_outcome({"outcome": "error", "topic": request.topic, "error": str(error)})
-        return EXIT_REFUSED if isinstance(error, Refused) else EXIT_FAILED
+        refused = isinstance(error, Refused)
+        kind = "refused" if refused else "failed"
+        _print_outcome({"outcome": "error", "kind": kind, "topic": request.topic, "error": str(error)})
+        return EXIT_REFUSED if refused else EXIT_FAILED
     finally:
         if admin is not None:
             admin.close()

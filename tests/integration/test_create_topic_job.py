@@ -85,7 +85,7 @@ def test_more_partitions_than_the_topic_has_is_refused(spark, kafka_broker, crea
     name, _code, _outcome = created_topic
     code, outcome, stderr = run_in_process(capsys, *request(kafka_broker.bootstrap, name, 6, 1))
     assert code == 2
-    assert outcome["outcome"] == "error"
+    assert (outcome["outcome"], outcome["kind"]) == ("error", "refused")
     assert f"topic '{name}' exists with 3 partition(s), fewer than the 6 asked" in outcome["error"]
     assert "error: " in stderr
 
@@ -97,6 +97,7 @@ def test_replication_above_the_broker_count_is_refused_and_nothing_created(spark
     assert code == 2
     assert outcome == {
         "outcome": "error",
+        "kind": "refused",
         "topic": name,
         "error": f"replication factor 3 is more than the 1 broker(s) of the cluster at {kafka_broker.bootstrap}: "
         "ask for at most 1, or add brokers",
@@ -109,6 +110,7 @@ def test_an_unreachable_cluster_fails_with_exit_1_within_the_timeout(spark, caps
     servers = f"127.0.0.1:{free_port()}"
     code, outcome, _ = run_in_process(capsys, *request(servers, "t", 1, 1, "--timeout", "3"))
     assert code == 1
+    assert outcome["kind"] == "failed"
     assert outcome["error"].startswith(f"no answer from the brokers at {servers} within 3 s")
 
 
