@@ -81,6 +81,13 @@ _NOT_IN_GATEWAY_PASSWORD = "'\"\\]."
 _PASSWORD_LENGTH = 24
 
 
+CREATION_WAIT_S = 3600.0  # how long a rerun waits for a creation an earlier run started (HDInsight: ~20 min)
+
+
+class StillCreating(RuntimeError):
+    """A creation an earlier run started has not ended within CREATION_WAIT_S."""
+
+
 class ClusterNotReady(RuntimeError):
     """The cluster has no HTTPS endpoint yet (still being created, or failed)."""
 
@@ -257,6 +264,8 @@ def _cluster_advice(code: str | None, plan: Plan) -> str:
         return f"Wait until {name!r} is deleted (a few minutes), then run again to create it anew."
     if code == "InvalidClusterLogin":
         return "Choose logins that meet HDInsight's rules (or let the wizard make random ones), then run again."
+    if code == "ClusterStillCreating":
+        return f"Creating {name!r} takes longer than usual: run again later to go on waiting (nothing is lost)."
     return advice_for(code, plan, HDINSIGHT_CLUSTER)
 
 
@@ -398,6 +407,8 @@ def ensure_kafka_cluster(
         report(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"{_summary(plan)}; this takes about 20 minutes"))
         _create(hdinsight, plan, kafka_cluster_parameters(plan, logins, key), interval, report)
         return StepResult(HDINSIGHT_CLUSTER, name, "created", _summary(plan))
+    except StillCreating as exc:
+        return failed("ClusterStillCreating", str(exc))
     except (HttpResponseError, ClientAuthenticationError) as exc:
         result = _failure(plan, HDINSIGHT_CLUSTER, name, exc)
         if result.error_code is not None:
@@ -444,15 +455,26 @@ def _wait_for_creation(
     """Wait for a creation an earlier run started (its operation is not ours to poll): GET until it ends."""
     rg, name = plan.names.resource_group, plan.names.hdinsight_cluster
     last: str | None = None
+    deadline = time.monotonic() + CREATION_WAIT_S
     while True:
         cluster = hdinsight.clusters.get(rg, name)
         state = _cluster_state(cluster)
         if _state(cluster) != "InProgress":
             return cluster
+        if time.monotonic() > deadline:
+            raise StillCreating(f"{name} is still being created (clusterState {state}) after {CREATION_WAIT_S:.0f} s")
         if state != last:
             report(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"clusterState {state} (started by an earlier run)"))
             last = state
         time.sleep(interval)
+
+
+def cluster_exists(
+    plan: Plan, credential: TokenCredential, subscription: str, *, client_options: Mapping[str, Any] | None = None
+) -> bool:
+    """Whether a cluster of the plan's name is in the resource group (in any state). Raises ARM's errors."""
+    hdinsight = HDInsightManagementClient(credential, subscription, **dict(client_options or {}))
+    return _get(lambda: hdinsight.clusters.get(plan.names.resource_group, plan.names.hdinsight_cluster)) is not None
 
 
 # --- the gateway and deletion ---------------------------------------------------------------------
