@@ -29,7 +29,7 @@ from azure.mgmt.resource.resources.models import ResourceGroup
 from azure.mgmt.storage import StorageManagementClient
 from azure.mgmt.storage.models import Sku, StorageAccountCreateParameters
 
-from backend.azure.plan import API_VERSIONS, TAG_KEY, Plan, PlanConfig, build_plan
+from backend.azure.plan import TAG_KEY, Plan, PlanConfig, build_plan
 
 Status = Literal["creating", "created", "exists", "failed", "deleting", "deleted", "kept"]
 Progress = Callable[["StepResult"], None]
@@ -316,7 +316,7 @@ def teardown(
     TeardownNotConfirmed if ``confirm`` differs from what it would delete.
     """
     plan = _as_plan(plan_or_config)
-    rg, names = plan.names.resource_group, plan.names
+    rg = plan.names.resource_group
     clients = _clients(credential, subscription or plan.config.subscription_id, client_options or {})
     found = _tagged_ids(plan, clients)
     if sorted(confirm) != sorted(name for _, name, _ in found):
@@ -332,16 +332,37 @@ def teardown(
         if progress is not None:
             progress(result)
 
-    for kind, name, resource_id in found:
+    # The later steps' own deletes (each refuses what lacks the tag and says what went with it); imported
+    # here because those modules import this one.
+    from backend.azure import hdinsight, workspace
+
+    typed = {
+        KAFKA_PEERING: workspace.delete_kafka_peering,
+        DATABRICKS_WORKSPACE: workspace.delete_workspace,
+        HDINSIGHT_CLUSTER: hdinsight.delete_kafka_cluster,
+    }
+    sub = subscription or plan.config.subscription_id
+    shown: list[StepResult] = []
+
+    def relay(result: StepResult) -> None:  # what the typed deletes report, each final line once
+        if result.status not in ("creating", "deleting"):
+            shown.append(result)
+        if progress is not None:
+            progress(result)
+
+    for kind, name, _ in found:
+        if kind in typed:
+            result = typed[kind](plan, credential, sub, client_options=client_options, progress=relay)
+            results.append(result)
+            if result not in shown and progress is not None:
+                progress(result)
+            if result.status == "failed":
+                break
+            continue
         if progress is not None and kind != RESOURCE_GROUP:
             progress(StepResult(kind, name, "deleting"))
         try:
-            if kind == KAFKA_PEERING:
-                clients.network.virtual_network_peerings.begin_delete(rg, names.kafka_vnet, name).result()
-            elif kind in (HDINSIGHT_CLUSTER, DATABRICKS_WORKSPACE):
-                # Generic ARM delete by id at the type's api-version: both are long-running.
-                clients.resource.resources.begin_delete_by_id(resource_id, api_version=API_VERSIONS[kind]).result()
-            elif kind == STORAGE_ACCOUNT:
+            if kind == STORAGE_ACCOUNT:
                 clients.storage.storage_accounts.delete(rg, name)
             elif kind == VIRTUAL_NETWORK:
                 clients.network.virtual_networks.begin_delete(rg, name).result()
