@@ -7,12 +7,11 @@ text for the page, never as exceptions; no secret is in them.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
-
-from azure.core.exceptions import AzureError
-from databricks.sdk.errors import DatabricksError
 
 from backend.azure import databricks
 from backend.azure.databricks import RunStatus
@@ -75,14 +74,36 @@ def cloud_deployment(settings: Settings) -> Deployment | None:
     return deployment
 
 
+_clients: dict[tuple[str, ...], databricks.WorkspaceClient] = {}
+_clients_lock = threading.Lock()
+
+
 def _client(settings: Settings, deployment: Deployment) -> databricks.WorkspaceClient:
+    """One client (and credential, with its token cache) per workspace and identity: the pages ask every
+    few seconds, and a new credential each time would sign in each time."""
     from backend.azure.wizard import credential_from
 
     assert deployment.workspace_url is not None and deployment.workspace_resource_id is not None
     ca_bundle = str(settings.azure_ca_bundle) if settings.azure_ca_bundle is not None else None
-    return databricks.workspace_client(
-        deployment.workspace_url, credential_from(settings), deployment.workspace_resource_id, ca_bundle=ca_bundle
+    secret = settings.azure_client_secret.get_secret_value() if settings.azure_client_secret else ""
+    key = (
+        deployment.workspace_url,
+        deployment.workspace_resource_id,
+        settings.azure_authority_host,
+        str(settings.azure_tenant_id),
+        str(settings.azure_client_id),
+        hashlib.sha256(secret.encode()).hexdigest(),  # a changed secret makes a new client
+        str(ca_bundle),
     )
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = databricks.workspace_client(
+                deployment.workspace_url,
+                credential_from(settings),
+                deployment.workspace_resource_id,
+                ca_bundle=ca_bundle,
+            )
+        return _clients[key]
 
 
 def _why(exc: Exception) -> str:
@@ -96,7 +117,7 @@ def job_view(settings: Settings, deployment: Deployment, name: CloudJob) -> Clou
     url = deployment.workspace_url or ""
     try:
         status = databricks.run_status(_client(settings, deployment), job_id)
-    except (AzureError, DatabricksError, ValueError, OSError) as exc:
+    except Exception as exc:  # shown on the page, never a traceback (no secret is in these messages)
         return CloudJobView(name, job_id, url, None, f"cannot ask the workspace {url}: {_why(exc)}")
     return CloudJobView(name, job_id, url, status)
 
@@ -108,7 +129,7 @@ def start(settings: Settings, deployment: Deployment, name: CloudJob) -> tuple[b
         client = _client(settings, deployment)
         before = databricks.run_status(client, job_id)
         run_id = databricks.start_run(client, job_id)
-    except (AzureError, DatabricksError, ValueError, OSError) as exc:
+    except Exception as exc:  # shown on the page, never a traceback
         return False, f"Not started: {_why(exc)}"
     if before is not None and before.run_id == run_id and before.life_cycle_state in ACTIVE_STATES:
         return False, f"Already running: run {run_id} of job {job_id}"
@@ -124,6 +145,6 @@ def stop(settings: Settings, deployment: Deployment, name: CloudJob) -> tuple[bo
         if current is None or current.life_cycle_state not in ACTIVE_STATES:
             return False, "No run is active"
         ended = databricks.stop_run(client, current.run_id)
-    except (AzureError, DatabricksError, ValueError, OSError) as exc:
+    except Exception as exc:  # shown on the page, never a traceback
         return False, f"Not stopped: {_why(exc)}"
     return True, f"Run {ended.run_id} {ended.life_cycle_state} ({ended.result_state or 'no result'})"

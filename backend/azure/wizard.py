@@ -18,7 +18,10 @@ What it learns (gateway, brokers, workspace, cluster, jobs) is saved in deployme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import fcntl
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +35,8 @@ from backend.azure.plan import ConfigError, Plan, build_plan, load_config, parse
 from backend.azure.prices import PriceTableError, load_prices
 from backend.azure.provision import StepResult, TeardownNotConfirmed
 from backend.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
 
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 EXAMPLE_PLAN = PROJECT_ROOT / "backend" / "azure" / "example-plan.toml"
@@ -128,15 +133,28 @@ def subscription(settings: Settings, plan: Plan) -> str:
 
 def find_tagged(plan: Plan, settings: Settings) -> tuple[list[tuple[str, str]], StepResult | None]:
     """What carries the plan's tag, or the failure that prevented reading it."""
+    plan = effective_plan(plan, settings)
     try:
-        return (
-            _provision.find_tagged(
-                plan, credential_from(settings), subscription(settings, plan), client_options=client_options(settings)
-            ),
-            None,
+        found = _provision.find_tagged(
+            plan, credential_from(settings), subscription(settings, plan), client_options=client_options(settings)
         )
     except (AzureError, ValueError) as exc:
         return [], _unexpected(plan, exc)
+    if not found:
+        _forget_record(plan, settings)
+    return found, None
+
+
+def _forget_record(plan: Plan, settings: Settings) -> None:
+    """Nothing of this plan is left in Azure: its deployment record goes (the pages' cloud panels with it)."""
+    from backend.azure.deployment import forget_deployment, load_deployment
+
+    try:
+        deployment = load_deployment(settings.state_dir)
+    except ValueError:
+        deployment = None
+    if deployment is None or deployment.resource_group == plan.names.resource_group:
+        forget_deployment(settings.state_dir)
 
 
 def teardown(
@@ -147,6 +165,7 @@ def teardown(
 ) -> list[StepResult]:
     """Delete what carries the tag after ``confirm`` named exactly it; a refusal or failure comes back as a result.
     When all of it went, the deployment record goes too."""
+    plan = effective_plan(plan, settings)
     try:
         results = _provision.teardown(
             plan,
@@ -156,10 +175,8 @@ def teardown(
             client_options=client_options(settings),
             progress=progress,
         )
-        if results and all(r.status == "deleted" for r in results):
-            from backend.azure.deployment import forget_deployment
-
-            forget_deployment(settings.state_dir)  # nothing left for the Producer and Consumer pages to run
+        if all(r.status == "deleted" for r in results):
+            _forget_record(plan, settings)
         return results
     except TeardownNotConfirmed as exc:
         return [StepResult("teardown", plan.names.resource_group, "failed", str(exc), "NotConfirmed", "List again.")]
@@ -195,14 +212,22 @@ def workspace_folder(plan: Plan) -> str:
 
 
 def cloud_paths(plan: Plan) -> dict[str, str]:
-    """Where the jobs keep their state on Databricks: all on the driver's local disk, so the consumer's
-    checkpoint, store and archive share one lifetime (a checkpoint that outlived its store would resume
-    into an empty store and lose the counts; a new cluster reads the topic again from its start)."""
+    """Where the jobs keep their state on Databricks.
+
+    The checkpoint and the archive on DBFS (``dbfs:/``, spelled out: Spark resolves a path without a
+    scheme against DBFS there): the streaming state is written by the executors, so it must be on storage
+    every node shares, and both outlive the cluster. The SQLite store and the status files on the
+    driver's local disk, which a cluster restart empties: a consumer restarted on a new cluster resumes
+    from its checkpoint into an empty store, so the windows counted before are missing from that store
+    (not from the archive). A store the console can read and that lives as long as the checkpoint is
+    the Delta store of a later issue.
+    """
+    root = f"dbfs:/tweetstream/{plan.config.tag_value}"
     local = "/local_disk0/tweetstream"
     return {
         "state_dir": local,
-        "checkpoint": f"{local}/checkpoint",
-        "archive": f"{local}/archive",
+        "checkpoint": f"{root}/checkpoint",
+        "archive": f"{root}/archive",
         "store": f"{local}/aggregates.sqlite",
         "producer_status": f"{local}/producer-status.json",
         "consumer_status": f"{local}/consumer-status.json",
@@ -237,36 +262,44 @@ def job_parameters(plan: Plan, bootstrap: str) -> dict[str, list[str]]:
     }
 
 
-def cluster_logins(settings: Settings) -> tuple[Any, bool]:
-    """The HDInsight logins from the settings, or new ones (and True: they must be saved before use)."""
+def cluster_logins(settings: Settings, cluster_exists: bool) -> tuple[Any, dict[str, str]]:
+    """The HDInsight logins: the settings' where set, new ones for the rest; and the new ones to save
+    (settings key -> value) before the cluster is created with them. A cluster that exists keeps the
+    logins it was created with: then a missing cluster password is an error (LoginsMissing), and a
+    missing SSH password does not matter (nothing here uses SSH)."""
     from pydantic import SecretStr
 
     from backend.azure import hdinsight
 
-    if settings.azure_hdinsight_password is not None and settings.azure_hdinsight_ssh_password is not None:
-        return (
-            hdinsight.ClusterLogins(
-                gateway_password=SecretStr(settings.azure_hdinsight_password.get_secret_value()),
-                ssh_password=SecretStr(settings.azure_hdinsight_ssh_password.get_secret_value()),
-            ),
-            False,
-        )
-    return hdinsight.new_logins(), True
+    fresh = hdinsight.new_logins()
+    gateway, ssh = settings.azure_hdinsight_password, settings.azure_hdinsight_ssh_password
+    if cluster_exists and gateway is None:
+        raise LoginsMissing()
+    logins = hdinsight.ClusterLogins(
+        gateway_password=SecretStr(gateway.get_secret_value()) if gateway is not None else fresh.gateway_password,
+        ssh_password=SecretStr(ssh.get_secret_value()) if ssh is not None else fresh.ssh_password,
+    )
+    to_save: dict[str, str] = {}
+    if not cluster_exists:
+        if gateway is None:
+            to_save["azure_hdinsight_password"] = logins.gateway_password.get_secret_value()
+        if ssh is None:
+            to_save["azure_hdinsight_ssh_password"] = logins.ssh_password.get_secret_value()
+    return logins, to_save
 
 
-def save_logins(logins: Any) -> None:
-    """Into the secrets file (mode 0600), before the cluster is created with them: a rerun and Ambari need them."""
+class LoginsMissing(RuntimeError):
+    """The HDInsight cluster exists, but the secrets file has not its cluster login password."""
+
+
+def save_logins(values: Mapping[str, str]) -> None:
+    """Into the secrets file (mode 0600), before the cluster is created with them: a rerun and Ambari need
+    them. Only the given keys are written; the file's other keys stay."""
     from backend.connection import save_top_level
     from backend.settings import secrets_file
 
-    save_top_level(
-        secrets_file(),
-        {
-            "azure_hdinsight_password": logins.gateway_password.get_secret_value(),
-            "azure_hdinsight_ssh_password": logins.ssh_password.get_secret_value(),
-        },
-        LOGIN_KEYS,
-    )
+    if values:
+        save_top_level(secrets_file(), values, tuple(values))
 
 
 def build(plan: Plan, settings: Settings, progress: Callable[[StepResult], None] | None = None) -> list[StepResult]:
@@ -292,11 +325,58 @@ def build(plan: Plan, settings: Settings, progress: Callable[[StepResult], None]
         report(result)
         return result.status != "failed"
 
+    plan = effective_plan(plan, settings)
     try:
-        _build(plan, settings, report, done)
+        with build_lock(settings):
+            _build(plan, settings, report, done)
+    except BuildRunning:
+        done(
+            StepResult(
+                "build",
+                plan.names.resource_group,
+                "failed",
+                "another build is running (another tab or session of this console)",
+                "BuildRunning",
+                "Wait until it ends (its lines show in the tab that started it), then run again.",
+            )
+        )
     except (AzureError, ValueError, OSError) as exc:  # e.g. DefaultAzureCredential finding no identity
         done(_unexpected(plan, exc))
+    except Exception as exc:  # anything else still ends as a result with what to do, not a traceback
+        log.exception("the Azure build stopped")
+        done(_unexpected(plan, exc))
     return results
+
+
+class BuildRunning(RuntimeError):
+    """Another build holds the lock."""
+
+
+@contextlib.contextmanager
+def build_lock(settings: Settings) -> Iterator[None]:
+    """One build at a time per state directory: two would both create the Databricks cluster (find, then
+    create) and race on the logins and the deployment record."""
+    folder = settings.state_dir / "azure"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "build.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildRunning() from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def effective_plan(plan: Plan, settings: Settings) -> Plan:
+    """The plan for the subscription the calls go to: AZURE_SUBSCRIPTION_ID when set, else the plan's own.
+    Resource ids in request bodies (subnet, storage, managed resource group) come from the plan, so the two
+    must agree."""
+    wanted = settings.azure_subscription_id
+    if not wanted or wanted == plan.config.subscription_id:
+        return plan
+    return build_plan(parse_config({**plan.config.model_dump(), "subscription_id": wanted}))
 
 
 def _build(
@@ -343,18 +423,55 @@ def _build(
         if result.status not in ("creating", "deleting") and not done(result):
             return
 
-    deployment = load_deployment(settings.state_dir)
+    try:
+        deployment = load_deployment(settings.state_dir)
+    except ValueError:
+        deployment = None  # unreadable: this build writes it anew
     if deployment is None or deployment.resource_group != names.resource_group:
         deployment = Deployment(sub, names.resource_group, config.tag_value, names.hdinsight_cluster, names.topic)
+    deployment = deployment.with_(
+        subscription=sub, tag_value=config.tag_value, hdinsight_cluster=names.hdinsight_cluster, topic=names.topic
+    )
 
     # 3. The HDInsight Kafka cluster, with logins saved before they are used.
-    logins, new = cluster_logins(settings)
-    if new:
-        save_logins(logins)
+    try:
+        logins, to_save = cluster_logins(
+            settings, hdinsight.cluster_exists(plan, credential, sub, client_options=options)
+        )
+    except LoginsMissing:
+        from backend.settings import secrets_file
+
+        done(
+            StepResult(
+                hdinsight.HDINSIGHT_CLUSTER,
+                names.hdinsight_cluster,
+                "failed",
+                "LoginsMissing: the cluster exists, but its cluster login password is not in the settings",
+                "LoginsMissing",
+                f"Set azure_hdinsight_password in {secrets_file()} (or TWEETSTREAM_AZURE_HDINSIGHT_PASSWORD) to the "
+                "cluster login password it was created with, or reset it in the Azure portal (the cluster, "
+                "Settings, Cluster login) and set the new one; then run again.",
+            )
+        )
+        return
+    save_logins(to_save)
     cluster = hdinsight.ensure_kafka_cluster(plan, credential, sub, logins, client_options=options, progress=report)
     if not done(cluster):
         return
-    gateway = hdinsight.cluster_gateway(plan, credential, sub, client_options=options)
+    try:
+        gateway = hdinsight.cluster_gateway(plan, credential, sub, client_options=options)
+    except hdinsight.ClusterNotReady as exc:
+        done(
+            StepResult(
+                hdinsight.HDINSIGHT_CLUSTER,
+                names.hdinsight_cluster,
+                "failed",
+                f"ClusterNotReady: {exc}",
+                "ClusterNotReady",
+                "Run again once the cluster is Running (its HTTPS gateway is listed then).",
+            )
+        )
+        return
     deployment = save_deployment(settings.state_dir, deployment.with_(gateway_url=gateway))
 
     # 4. The Databricks workspace.
@@ -391,7 +508,14 @@ def _build(
         except databricks.DatabricksFailure as exc:
             done(StepResult("databricks.secret", f"{SECRET_SCOPE}/{X_TOKEN_KEY}", "failed", str(exc), exc.error_code))
             return
-        done(StepResult("databricks.secret", f"{SECRET_SCOPE}/{X_TOKEN_KEY}", "created", "the X bearer token"))
+        done(
+            StepResult(
+                "databricks.secret",
+                f"{SECRET_SCOPE}/{X_TOKEN_KEY}",
+                "created",
+                "the X bearer token (written each build)",
+            )
+        )
         cluster_env["X_BEARER_TOKEN"] = databricks.secret_reference(SECRET_SCOPE, X_TOKEN_KEY)
     result, cluster_id = databricks.ensure_cluster(
         client, plan, progress=report, poll_s=poll_s, spark_env_vars=cluster_env
@@ -453,24 +577,39 @@ def _create_topic(
         str(kafka.replication),
     ]
     report(StepResult("kafka.topic", plan.names.topic, "creating", f"a one-off run on cluster {cluster_id}"))
-    status = databricks.run_once(
-        client,
-        cluster_id=cluster_id,
-        python_file=launcher,
-        parameters=bundle.launcher_parameters("jobs.create_topic", arguments),
-        run_name=f"tweetstream: create topic {plan.names.topic}",
-        progress=report,
-        poll_s=poll_s,
-    )
+    try:
+        status = databricks.run_once(
+            client,
+            cluster_id=cluster_id,
+            python_file=launcher,
+            parameters=bundle.launcher_parameters("jobs.create_topic", arguments),
+            run_name=f"tweetstream: create topic {plan.names.topic}",
+            progress=report,
+            poll_s=poll_s,
+        )
+    except databricks.DatabricksFailure as exc:
+        return StepResult(
+            "kafka.topic",
+            plan.names.topic,
+            "failed",
+            str(exc),
+            exc.error_code,
+            "Run again; if it fails again, check the Databricks cluster's state in the workspace.",
+        )
     outcome = _topic_outcome(status.logs_tail)
     if outcome is not None and outcome.get("outcome") == "error":
+        refused = outcome.get("kind") == "refused"
         return StepResult(
             "kafka.topic",
             plan.names.topic,
             "failed",
             f"run {status.run_id}: {outcome.get('error')}",
-            "TopicNotCreated",
-            "Change the plan's [kafka] section (partitions, replication at most the number of brokers) and run again.",
+            "TopicRefused" if refused else "KafkaNotReached",
+            "Change the plan's [kafka] section (partitions, replication at most the number of brokers) and run again."
+            if refused
+            else "The brokers did not answer from the Databricks cluster: check that both peerings say Connected, "
+            "that IP advertising is configured (the Ambari steps above) and that no network security group blocks "
+            "port 9092; then run again.",
         )
     if status.result_state == "SUCCESS" and outcome is not None:
         state = "exists" if outcome.get("outcome") == "exists" else "created"
@@ -529,6 +668,7 @@ class SignInCheck:
 
 def sign_in_check(plan: Plan, settings: Settings) -> SignInCheck:
     """Sign in, list the subscriptions, check access and the region; failures come back in ``failure``."""
+    plan = effective_plan(plan, settings)
     from backend.azure import access
 
     try:
