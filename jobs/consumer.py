@@ -31,13 +31,17 @@ Kafka connector is installed and a SparkSession already exists: the project's lo
 (backend.spark, backend.settings) are imported only for the local master and for defaults.
 On a cluster, ship the ``backend`` package (``--py-files backend.zip``: the store, the job
 files, the message contract and the sentiment scorer the Python workers import) and install
-vaderSentiment, pandas and pyarrow.
+vaderSentiment, pandas and pyarrow. As a Databricks job it ships ``backend`` and ``jobs`` to the
+executors itself (a zip through the SparkContext, ship_packages) and never stops the cluster's
+session, which other runs share.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import io
 import json
 import logging
 import math
@@ -45,9 +49,11 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -872,33 +878,136 @@ def make_listener(recorder: ProgressRecorder) -> Any:
 # -- the Spark session and the two queries ---------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SessionPlan:
+    """Where the job's session comes from, and what the job may do to it and to its environment."""
+
+    source: str  # "active", "databricks", "spark-submit", "local" or "master"
+    stop_at_exit: bool  # only a session this job started: never the cluster's (Databricks) or a host's
+    set_worker_environment: bool  # PYSPARK_PYTHON and PYTHONPATH for local mode's Python workers
+
+
+def session_plan(master: str, has_active_session: bool, environ: Mapping[str, str]) -> SessionPlan:
+    """Decide how to get the session; pure (no Spark), so every case is testable.
+
+    On Databricks the cluster's SparkContext is shared with other runs: stopping it at the
+    job's exit would stop theirs, and its Python workers' environment is the cluster's.
+    """
+    from backend.spark import on_databricks
+
+    if has_active_session:  # an embedding program (or a Databricks notebook): its session, its master
+        return SessionPlan("active", stop_at_exit=False, set_worker_environment=False)
+    if on_databricks(environ):  # a Databricks job: the cluster's session, whatever --master says
+        return SessionPlan("databricks", stop_at_exit=False, set_worker_environment=False)
+    if "PYSPARK_GATEWAY_PORT" in environ:  # started by spark-submit: its --master, --jars and --conf count
+        return SessionPlan("spark-submit", stop_at_exit=True, set_worker_environment=False)
+    if master.startswith("local"):
+        return SessionPlan("local", stop_at_exit=True, set_worker_environment=True)
+    return SessionPlan("master", stop_at_exit=True, set_worker_environment=False)
+
+
 def spark_session(options: ConsumerOptions) -> tuple[SparkSession, bool]:
     """The session to use, and whether we created it (then we also stop it)."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
-    if active is not None:  # Databricks or an embedding program: its session, its master
-        session, created = active, False
-    elif "PYSPARK_GATEWAY_PORT" in os.environ:  # started by spark-submit: its --master, --jars and --conf count
-        session, created = SparkSession.builder.appName("tweetstream-consumer").getOrCreate(), True
-    elif options.master.startswith("local"):
+    plan = session_plan(options.master, active is not None, os.environ)
+    if active is not None:
+        session = active
+    elif plan.source == "databricks":  # the cluster's own session: nothing set on the builder
+        session = SparkSession.builder.getOrCreate()
+    elif plan.source == "spark-submit":
+        session = SparkSession.builder.appName("tweetstream-consumer").getOrCreate()
+    elif plan.source == "local":
         from backend.settings import PROJECT_ROOT
         from backend.spark import local_spark_session
 
-        # The Python workers run this interpreter (not whatever python3 the PATH has) and
-        # import backend.sentiment: they inherit these variables.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        paths = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-        os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        if plan.set_worker_environment:
+            # The Python workers run this interpreter (not whatever python3 the PATH has) and
+            # import backend.sentiment: they inherit these variables.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            paths = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+            os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         # Local mode runs everything in the driver's JVM: its heap holds the cached micro-batch.
         session = local_spark_session("tweetstream-consumer", options.master, {"spark.driver.memory": "2g"})
-        created = True
     else:
         session = SparkSession.builder.appName("tweetstream-consumer").master(options.master).getOrCreate()
-        created = True
     for key, value in runtime_conf().items():
         session.conf.set(key, value)
-    return session, created
+    return session, plan.stop_at_exit
+
+
+# The folder holding backend/ and jobs/ (the repository here, the job bundle's folder on Databricks).
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SHIPPED_PACKAGES = ("backend", "jobs")
+
+
+def packages_zip(root: Path, folder: Path, packages: Sequence[str] = SHIPPED_PACKAGES) -> Path:
+    """Zip the ``.py`` files of ``packages`` under ``root`` into ``folder``; the zip's path.
+
+    The name carries a digest of the content: Spark refuses to replace a file it already
+    serves under the same name, and an unchanged bundle reuses its zip. Entries have a fixed
+    date, so equal files make equal bytes.
+    """
+    entries = []
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                entries.append((path.relative_to(root).as_posix(), path.read_bytes()))
+    if not entries:
+        raise FileNotFoundError(f"no Python files of {', '.join(packages)} under {root}")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in sorted(entries):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content, zipfile.ZIP_DEFLATED)
+    data = buffer.getvalue()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"tweetstream-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    if not target.exists():
+        partial = folder / f".{target.name}.{os.getpid()}"
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return target
+
+
+def ship_packages(
+    session: Any, root: Path = PROJECT_DIR, environ: Mapping[str, str] | None = None, folder: Path | None = None
+) -> Path | None:
+    """On Databricks, send ``backend`` and ``jobs`` to the executors' Python workers as a zip; the zip.
+
+    The launcher puts the bundle's folder on the driver's ``sys.path`` only, and the pandas UDF
+    imports backend.sentiment on the workers. Databricks Runtime 13.3 LTS and above distribute
+    folders added to ``sys.path`` themselves; the zip makes it not depend on that. Through the
+    SparkContext where one is reachable (dedicated access mode), else as a Spark Connect
+    artifact. Elsewhere nothing happens: local mode's workers get PYTHONPATH, and spark-submit
+    takes ``--py-files``. None when nothing was shipped.
+    """
+    from backend.spark import on_databricks
+
+    if not on_databricks(environ):
+        return None
+    try:
+        zipped = packages_zip(root, folder or Path(tempfile.gettempdir()) / "tweetstream-pyfiles")
+    except OSError:  # FileNotFoundError too: the runtime's own distribution may still do
+        log.warning("could not zip %s for the executors", ", ".join(SHIPPED_PACKAGES), exc_info=True)
+        return None
+    try:
+        context = session.sparkContext
+    except Exception:  # Spark Connect (standard access mode, serverless) has no SparkContext
+        context = None
+    try:
+        if context is not None:
+            context.addPyFile(str(zipped))
+        elif hasattr(session, "addArtifacts"):
+            session.addArtifacts(str(zipped), pyfile=True)
+        else:
+            log.warning("cannot ship %s to the executors: no SparkContext and no addArtifacts", zipped)
+            return None
+    except Exception:  # the runtime's own sys.path distribution (13.3 LTS and above) may still do
+        log.warning("could not ship %s to the executors", zipped, exc_info=True)
+        return None
+    log.info("shipped %s to the executors", zipped)
+    return zipped
 
 
 def spark_master(session: SparkSession) -> str | None:
@@ -1078,6 +1187,7 @@ def run(options: ConsumerOptions) -> int:
         store.create()
         record_shape(options)
         session, created = spark_session(options)
+        ship_packages(session)  # before any query: the UDF's workers import backend.sentiment
         writer = BatchWriter(
             store, options, on_batch=lambda summary: status.update(last_written=summary), cores=core_count(session)
         )

@@ -165,3 +165,29 @@ def test_the_launcher_without_a_module_says_how_to_call_it(extracted: Path, tmp_
     done = run_launcher(extracted, tmp_path)
     assert done.returncode == 1
     assert "usage: run_job.py MODULE [ARG ...]" in done.stderr
+
+
+def test_the_zip_the_consumer_ships_from_the_bundle_is_what_python_workers_need(
+    bundle: list[BundleFile], extracted: Path, tmp_path: Path
+) -> None:
+    """On Databricks the consumer zips its bundle's backend/ and jobs/ for the executors (the
+    launcher puts the folder on the driver's sys.path only): the zip holds the bundle's files,
+    and with nothing but the zip on the path, the UDF's import of backend.sentiment works."""
+    import zipfile
+
+    from jobs.consumer import packages_zip
+
+    zipped = packages_zip(extracted, tmp_path / "pyfiles")
+    with zipfile.ZipFile(zipped) as archive:
+        assert archive.namelist() == [file.path for file in bundle[1:]]
+    script = (
+        f"import sys; sys.path.insert(1, {str(zipped)!r})\n"
+        "from backend.sentiment import compound_scores\n"
+        "import backend\n"
+        "print(backend.__file__); print(compound_scores(['good', 'bad'])[0] > 0)"
+    )
+    worker = tmp_path / "worker"
+    worker.mkdir()
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=worker, capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"{zipped}/backend/__init__.py", "True"]
