@@ -10,9 +10,9 @@ SCIM Me 2.0 (preview path). Each step finds what exists first (by name and the p
 creates only what is missing, so a rerun resumes.
 
 Authentication: a Microsoft Entra token from our azure-core TokenCredential for the Azure
-Databricks resource, plus, as the SDK's own azure-client-secret strategy does for a service
-principal that is not yet a workspace user, an ARM token in X-Databricks-Azure-SP-Management-Token
-and the workspace's resource id in X-Databricks-Azure-Workspace-Resource-Id.
+Databricks resource and the workspace's resource id in X-Databricks-Azure-Workspace-Resource-Id
+(as the SDK does on Azure); for a service principal only, as the SDK's azure-client-secret strategy
+does (one that is not yet a workspace user), an ARM token in X-Databricks-Azure-SP-Management-Token.
 
 Secrets: the X bearer token arrives as a SecretStr, goes only into POST secrets/put (whose body
 the SDK's debug log redacts) and reaches the jobs as the cluster's spark_env_vars reference
@@ -111,9 +111,10 @@ class _EntraTokenCredentials(CredentialsStrategy):
     """A credentials strategy that asks our azure-core credential for tokens (azure-identity caches
     and refreshes them), with the headers the SDK's azure-client-secret strategy adds."""
 
-    def __init__(self, credential: TokenCredential, workspace_resource_id: str) -> None:
+    def __init__(self, credential: TokenCredential, workspace_resource_id: str, service_principal: bool | None) -> None:
         self._credential = credential
         self._resource_id = workspace_resource_id
+        self._service_principal = service_principal
 
     def auth_type(self) -> str:
         return "azure-token-credential"
@@ -125,11 +126,16 @@ class _EntraTokenCredentials(CredentialsStrategy):
             return Token(access_token=access.token, token_type="Bearer", expiry=expiry)
 
         def headers() -> dict[str, str]:
-            return {
+            sent = {
                 "Authorization": f"Bearer {token().access_token}",
                 "X-Databricks-Azure-Workspace-Resource-Id": self._resource_id,
-                "X-Databricks-Azure-SP-Management-Token": self._credential.get_token(ARM_SCOPE).token,
             }
+            principal = self._service_principal
+            if principal is None:  # decided once a token came (a chain knows then which one signed in)
+                principal = self._service_principal = is_service_principal(self._credential)
+            if principal:
+                sent["X-Databricks-Azure-SP-Management-Token"] = self._credential.get_token(ARM_SCOPE).token
+            return sent
 
         return OAuthCredentialsProvider(headers, token)
 
@@ -165,16 +171,45 @@ class _CaBundleAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+def is_service_principal(credential: TokenCredential) -> bool:
+    """Whether ``credential`` signs in as a service principal with a secret or certificate
+    (azure.identity ClientSecretCredential or CertificateCredential, also inside an
+    EnvironmentCredential, or as the one of a chain such as DefaultAzureCredential that gave the
+    last token)."""
+    from azure.identity import (
+        CertificateCredential,
+        ChainedTokenCredential,
+        ClientSecretCredential,
+        EnvironmentCredential,
+    )
+
+    if isinstance(credential, ChainedTokenCredential):
+        credential = getattr(credential, "_successful_credential", None)
+    if isinstance(credential, EnvironmentCredential):
+        credential = getattr(credential, "_credential", None)  # what the environment configured
+    return isinstance(credential, (ClientSecretCredential, CertificateCredential))
+
+
 def workspace_client(
-    url: str, credential: TokenCredential, workspace_resource_id: str, *, ca_bundle: str | None = None
+    url: str,
+    credential: TokenCredential,
+    workspace_resource_id: str,
+    *,
+    ca_bundle: str | None = None,
+    service_principal: bool | None = None,
 ) -> WorkspaceClient:
     """A WorkspaceClient for the workspace at ``url`` that signs in with ``credential``.
+
+    ``service_principal``: whether the credential is a service principal's, so that an ARM token goes
+    along in X-Databricks-Azure-SP-Management-Token; None: :func:`is_service_principal` decides
+    (after the first token).
 
     ``ca_bundle``: a PEM file to trust for this client only (no process-wide environment change).
     databricks-sdk 0.162.0 has no option for it (databricks-sdk-py issue 972), so an adapter that
     verifies with it is mounted on the SDK's requests session.
     """
-    config = _WorkspaceConfig(host=url, credentials_strategy=_EntraTokenCredentials(credential, workspace_resource_id))
+    strategy = _EntraTokenCredentials(credential, workspace_resource_id, service_principal)
+    config = _WorkspaceConfig(host=url, credentials_strategy=strategy)
     client = WorkspaceClient(config=config)
     if ca_bundle is not None:
         session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
@@ -208,9 +243,13 @@ def _enum(value: Any) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
-# What the jobs import that a Databricks runtime lacks (bundle.third_party_imports lists the imports;
-# pandas, requests and pydantic come with the runtime and are left as they are there).
+# What the jobs import that a Databricks runtime lacks (bundle.third_party_imports lists the imports).
 CLUSTER_PYPI = ("confluent-kafka", "pydantic-settings", "vaderSentiment", "psutil")
+
+# Imports of the job bundle that every Databricks runtime already has, left as they are there. Source:
+# the "System environment" / installed Python libraries tables of the Databricks Runtime release
+# notes (https://docs.databricks.com/aws/en/release-notes/runtime/), e.g. 17.3 LTS.
+RUNTIME_PROVIDED = ("pandas", "requests", "pydantic", "numpy", "pyarrow")
 
 
 def pypi_pin(package: str, requirements: Path = REQUIREMENTS) -> str:
@@ -221,11 +260,6 @@ def pypi_pin(package: str, requirements: Path = REQUIREMENTS) -> str:
         if match:
             return f"{package}=={match.group(1)}"
     raise ValueError(f"{requirements} pins no {package} version")
-
-
-def confluent_kafka_pin(requirements: Path = REQUIREMENTS) -> str:
-    """``confluent-kafka==X`` as requirements.txt pins it (the producer's client on the cluster)."""
-    return pypi_pin("confluent-kafka", requirements)
 
 
 def _cluster_properties(plan: Plan) -> Mapping[str, Any]:
@@ -295,11 +329,15 @@ def ensure_cluster(
         if existing is not None and existing.cluster_id:
             cluster_id, status = existing.cluster_id, "exists"
             notes = []
-            deadline = time.monotonic() + timeout_s
-            while existing.state == State.TERMINATING and time.monotonic() < deadline:
-                time.sleep(poll_s)  # it can be started once it is TERMINATED
-                existing = client.clusters.get(cluster_id)
-            if env and (existing.spark_env_vars or {}) != env:
+            edit = bool(env) and (existing.spark_env_vars or {}) != env
+            # clusters/edit is refused (INVALID_STATE) unless RUNNING or TERMINATED; a TERMINATING
+            # cluster can be started once it is TERMINATED.
+            settled = {State.RUNNING, State.TERMINATED} if edit else {State.TERMINATED}
+            if edit or existing.state == State.TERMINATING:
+                existing, failure = _wait_settled(client, plan, existing, settled, progress, timeout_s, poll_s)
+                if failure is not None:
+                    return failure, cluster_id
+            if edit:
                 _report(progress, StepResult(CLUSTER, name, "creating", "updating its environment variables"))
                 _edit_env(client, cluster_id, props, existing, env)
                 notes.append("environment variables updated")
@@ -358,6 +396,32 @@ def _edit_env(
         single_user_name=existing.single_user_name,
         spark_env_vars=env,
     )
+
+
+def _wait_settled(
+    client: WorkspaceClient,
+    plan: Plan,
+    cluster: ClusterDetails,
+    states: set[State],
+    progress: Progress | None,
+    timeout_s: float,
+    poll_s: float,
+) -> tuple[ClusterDetails, StepResult | None]:
+    """Wait until the cluster is in one of ``states`` (or has failed: TERMINATED, ERROR)."""
+    name = plan.names.databricks_cluster
+    wanted = " or ".join(sorted(_enum(state) or "" for state in states))
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while cluster.state not in states and cluster.state not in (State.TERMINATED, State.ERROR):
+        if cluster.state != seen:
+            seen = cluster.state
+            _report(progress, StepResult(CLUSTER, name, "creating", f"{_enum(seen)}: waiting until {wanted}"))
+        if time.monotonic() > deadline:
+            detail = f"still {_enum(cluster.state)} after {timeout_s:.0f} s (waiting until {wanted})"
+            return cluster, StepResult(CLUSTER, name, "failed", detail, "Timeout", "Run again later to resume waiting.")
+        time.sleep(poll_s)
+        cluster = client.clusters.get(cluster.cluster_id or "")
+    return cluster, None
 
 
 def _wait_running(
@@ -428,8 +492,24 @@ def _ensure_libraries(
     wanted = [Library.from_dict(dict(item)) for item in props["libraries"]]
     wanted.extend(Library(pypi=PythonPyPiLibrary(package=pypi_pin(package))) for package in CLUSTER_PYPI)
     labels = [_library_label(library) for library in wanted]
-    present = {_library_label(s.library) for s in client.libraries.cluster_status(cluster_id) if s.library}
-    missing = [library for library in wanted if _library_label(library) not in present]
+    current = {_library_label(s.library): s.status for s in client.libraries.cluster_status(cluster_id) if s.library}
+    # A FAILED library stays FAILED until it is uninstalled, which takes effect when the cluster
+    # restarts (Libraries API, uninstall): do that, then install it again.
+    failed = [lib for lib in wanted if current.get(_library_label(lib)) == LibraryInstallStatus.FAILED]
+    leaving = [lib for lib in wanted if current.get(_library_label(lib)) == LibraryInstallStatus.UNINSTALL_ON_RESTART]
+    if failed or leaving:
+        if failed:
+            listed = ", ".join(map(_library_label, failed))
+            _report(progress, StepResult(CLUSTER, name, "creating", f"FAILED before: uninstalling {listed}"))
+            client.libraries.uninstall(cluster_id, failed)
+        _report(progress, StepResult(CLUSTER, name, "creating", "restarting the cluster to remove the libraries"))
+        client.clusters.restart(cluster_id)
+        failure = _wait_running(client, plan, cluster_id, progress, timeout_s, poll_s)
+        if failure is not None:
+            return failure, ""
+        removed = {_library_label(lib) for lib in (*failed, *leaving)}
+        current = {label: status for label, status in current.items() if label not in removed}
+    missing = [library for library in wanted if _library_label(library) not in current]
     if missing:
         _report(
             progress, StepResult(CLUSTER, name, "creating", "installing " + ", ".join(map(_library_label, missing)))

@@ -8,6 +8,7 @@ library installs move on one step per poll, runs over 2 polls; every wait here u
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -16,17 +17,24 @@ from pathlib import Path
 
 import pytest
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import DatabricksError
+from databricks.sdk.service.compute import Library, PythonPyPiLibrary
 from pydantic import SecretStr
 
+from backend.azure import bundle
 from backend.azure.databricks import (
     ARM_SCOPE,
+    CLUSTER_PYPI,
     DATABRICKS_SCOPE,
+    RUNTIME_PROVIDED,
     DatabricksFailure,
     delete_cluster,
     delete_jobs,
     ensure_cluster,
     ensure_job,
+    is_service_principal,
     put_secret,
+    pypi_pin,
     run_once,
     run_status,
     secret_reference,
@@ -84,7 +92,7 @@ def pin(package: str) -> str:
 
 
 def confluent_pin() -> str:
-    return pin("confluent-kafka")
+    return pypi_pin("confluent-kafka")
 
 
 def make_cluster(
@@ -153,12 +161,67 @@ def test_cluster_created_with_progress_body_as_planned_and_signed_in(env: Env) -
     ]
 
     # Signed in with Entra tokens for Azure Databricks and for ARM, plus the workspace's id.
+    # (a ClientSecretCredential: a service principal, so the ARM token goes along).
+    assert is_service_principal(env.arm.credential())
     for call in env.dbx.calls:
         assert call.headers["Authorization"] == f"Bearer {env.arm.token}"
         assert call.headers["X-Databricks-Azure-SP-Management-Token"] == env.arm.token
         assert call.headers["X-Databricks-Azure-Workspace-Resource-Id"] == RESOURCE_ID
     scopes = {call.body.get("scope") for call in env.arm.calls if call.path.endswith("/oauth2/v2.0/token")}
     assert scopes == {DATABRICKS_SCOPE, ARM_SCOPE}
+
+
+class _UserCredential:
+    """A signed-in user's credential (not a service principal): tokens from the ARM stand-in."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def get_token(self, *scopes: str, **kwargs: object) -> object:
+        return self._inner.get_token(*scopes, **kwargs)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("how", ["detected", "told"])
+def test_no_sp_management_token_for_a_user(env: Env, how: str) -> None:
+    inner = env.arm.credential()
+    if how == "detected":
+        client = workspace_client(env.dbx.url, _UserCredential(inner), RESOURCE_ID, ca_bundle=str(env.dbx.ca_path))
+    else:
+        client = workspace_client(
+            env.dbx.url, inner, RESOURCE_ID, ca_bundle=str(env.dbx.ca_path), service_principal=False
+        )
+    assert client.current_user.me().user_name == USER
+
+    assert env.dbx.calls
+    for call in env.dbx.calls:
+        assert call.headers["Authorization"] == f"Bearer {env.arm.token}"
+        assert call.headers["X-Databricks-Azure-Workspace-Resource-Id"] == RESOURCE_ID
+        assert "X-Databricks-Azure-SP-Management-Token" not in call.headers
+    scopes = {call.body.get("scope") for call in env.arm.calls if call.path.endswith("/oauth2/v2.0/token")}
+    assert scopes == {DATABRICKS_SCOPE}
+
+
+def test_sp_management_token_when_told_it_is_a_service_principal(env: Env) -> None:
+    client = workspace_client(
+        env.dbx.url,
+        _UserCredential(env.arm.credential()),
+        RESOURCE_ID,
+        ca_bundle=str(env.dbx.ca_path),
+        service_principal=True,
+    )
+    client.current_user.me()
+    (call,) = env.dbx.calls
+    assert call.headers["X-Databricks-Azure-SP-Management-Token"] == env.arm.token
+    assert call.headers["X-Databricks-Azure-Workspace-Resource-Id"] == RESOURCE_ID
+
+
+def test_cluster_pypi_covers_the_bundles_third_party_imports() -> None:
+    package_of = {"confluent_kafka": "confluent-kafka", "pydantic_settings": "pydantic-settings"}
+    imports = bundle.third_party_imports(bundle.job_bundle())
+    needed = {package_of.get(name, name) for name in imports if name not in RUNTIME_PROVIDED}
+    assert needed == set(CLUSTER_PYPI)
+    for package in CLUSTER_PYPI:
+        assert pypi_pin(package) == pin(package)  # each pinned in requirements.txt
 
 
 def test_rerun_finds_the_cluster_and_creates_nothing(env: Env) -> None:
@@ -228,15 +291,62 @@ def test_a_cluster_that_terminates_while_starting_shows_the_reason(env: Env) -> 
     assert ("POST", "/api/2.0/libraries/install") not in env.dbx.paths()
 
 
-def test_a_library_that_fails_shows_its_messages(env: Env) -> None:
+def test_a_library_that_fails_shows_its_messages_and_recovers_on_a_rerun(env: Env) -> None:
     env.dbx.fail_library("confluent-kafka", ["ERROR: No matching distribution found for confluent-kafka"])
     result, cluster_id = make_cluster(env)
 
     assert result.status == "failed" and cluster_id is not None
     assert result.error_code == "LIBRARY_FAILED"
-    assert result.detail == (
-        f"library pypi {confluent_pin()} FAILED: ERROR: No matching distribution found for confluent-kafka"
-    )
+    label = f"pypi {confluent_pin()}"
+    assert result.detail == f"library {label} FAILED: ERROR: No matching distribution found for confluent-kafka"
+
+    # Fixed (the package index is reachable again): the rerun uninstalls it, restarts, installs it.
+    env.dbx.clear_library_faults()
+    before = len(env.dbx.calls)
+    seen: list[StepResult] = []
+    again, same_id = make_cluster(env, seen)
+
+    assert again.status == "exists" and same_id == cluster_id, again.line
+    assert "libraries installed" in again.detail
+    statuses = {json.dumps(e["library"]): e["status"] for e in env.dbx.clusters[cluster_id].libraries}
+    assert statuses[json.dumps({"pypi": {"package": confluent_pin()}})] == "INSTALLED"
+    assert set(statuses.values()) == {"INSTALLED"}
+    assert env.dbx.bodies("POST", "/api/2.0/libraries/uninstall") == [
+        {"cluster_id": cluster_id, "libraries": [{"pypi": {"package": confluent_pin()}}]}
+    ]
+    assert env.dbx.bodies("POST", "/api/2.1/clusters/restart") == [{"cluster_id": cluster_id}]
+    new = [(c.method, c.path) for c in env.dbx.calls[before:]]
+    order = [
+        new.index(("POST", "/api/2.0/libraries/uninstall")),
+        new.index(("POST", "/api/2.1/clusters/restart")),
+        new.index(("POST", "/api/2.0/libraries/install")),
+    ]
+    assert order == sorted(order)
+    lines = [r.detail for r in seen]
+    assert f"FAILED before: uninstalling {label}" in lines
+    assert "restarting the cluster to remove the libraries" in lines
+    assert "RESTARTING: Restarting Spark" in lines
+    assert f"library {label}: INSTALLED" in lines
+    assert lines.index("RESTARTING: Restarting Spark") < lines.index(f"library {label}: INSTALLED")
+
+
+def test_a_library_marked_for_uninstall_shows_until_the_restart(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    env.client.libraries.uninstall(cluster_id, [Library(pypi=PythonPyPiLibrary(package=confluent_pin()))])
+    status = {
+        s.library.pypi.package: s.status.value
+        for s in env.client.libraries.cluster_status(cluster_id)
+        if s.library and s.library.pypi
+    }
+    assert status[confluent_pin()] == "UNINSTALL_ON_RESTART"
+
+    env.client.clusters.restart(cluster_id)
+    assert env.dbx.clusters[cluster_id].state == "RESTARTING"
+    packages = {
+        s.library.pypi.package for s in env.client.libraries.cluster_status(cluster_id) if s.library and s.library.pypi
+    }
+    assert confluent_pin() not in packages
 
 
 def test_files_uploaded_as_workspace_files_then_found_unchanged(env: Env) -> None:
@@ -281,6 +391,38 @@ def test_the_secret_is_stored_and_never_shown(env: Env, caplog: pytest.LogCaptur
     assert "/api/2.0/secrets/put" in caplog.text  # the SDK logged the request (its body redacted)
     shown = [repr(r) for r in [result, *seen]] + [caplog.text]
     assert not [text for text in shown if value in text]
+
+
+def test_an_existing_pending_cluster_is_waited_for_then_edited(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    cluster = env.dbx.clusters[cluster_id]
+    cluster.state, cluster.polls_left = "PENDING", 2  # starting again (someone started it)
+    reference = secret_reference("tweetstream", "x-bearer-token")
+    before = len(env.dbx.calls)
+    seen: list[StepResult] = []
+
+    result, _ = make_cluster(env, seen, spark_env_vars={"X_BEARER_TOKEN": reference})
+
+    assert result.status == "exists" and "environment variables updated" in result.detail, result.line
+    (edit,) = env.dbx.bodies("POST", "/api/2.1/clusters/edit")
+    assert edit["spark_env_vars"] == {"X_BEARER_TOKEN": reference}
+    new = [(c.method, c.path) for c in env.dbx.calls[before:]]
+    at = new.index(("POST", "/api/2.1/clusters/edit"))
+    assert new[:at].count(("GET", "/api/2.1/clusters/get")) == 2  # PENDING, then RUNNING: edited
+    lines = [r.detail for r in seen]
+    assert lines[0] == "PENDING: waiting until RUNNING or TERMINATED"
+    assert lines.index("updating its environment variables") > 0
+
+
+def test_the_standin_refuses_an_edit_unless_running_or_terminated(env: Env) -> None:
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    env.dbx.clusters[cluster_id].state = "RESTARTING"
+    spec = {k: v for k, v in env.dbx.clusters[cluster_id].spec.items()}
+    with pytest.raises(DatabricksError) as caught:
+        env.client.api_client.do("POST", "/api/2.1/clusters/edit", body={"cluster_id": cluster_id, **spec})
+    assert caught.value.error_code == "INVALID_STATE"
 
 
 def test_an_existing_cluster_gets_the_secret_reference_by_an_edit(env: Env) -> None:
@@ -409,6 +551,22 @@ def test_run_once_success_and_a_failed_run_with_its_error(env: Env) -> None:
     assert (failed.life_cycle_state, failed.result_state) == ("TERMINATED", "FAILED")
     assert failed.state_message == "Workload failed, see run output for details"
     assert failed.error == "KafkaException: TOPIC_ALREADY_EXISTS\nTraceback (most recent call last): ..."
+    assert failed.logs_tail == f"started {FOLDER}/jobs/create_topic.py\nKafkaException: TOPIC_ALREADY_EXISTS\n"
+
+    # A failed run's logs hold what the script printed before it failed.
+    env.dbx.script_logs("create_topic", "connecting to 10.0.0.4:9092")
+    printed_then_failed = run_once(
+        env.client,
+        cluster_id=cluster_id,
+        python_file=f"{FOLDER}/jobs/create_topic.py",
+        parameters=[],
+        run_name="tweetstream create topic",
+        poll_s=0,
+    )
+    assert printed_then_failed.result_state == "FAILED"
+    assert printed_then_failed.logs_tail == (
+        f"started {FOLDER}/jobs/create_topic.py\nconnecting to 10.0.0.4:9092\nKafkaException: TOPIC_ALREADY_EXISTS\n"
+    )
 
 
 def test_delete_removes_the_tagged_cluster_and_jobs_only(env: Env) -> None:

@@ -17,12 +17,16 @@ versions databricks-sdk 0.162.0 sends; pages under https://docs.databricks.com/a
   (create-cluster.md: spark_version required; answers cluster_id; state PENDING, then RUNNING
   after ``polls`` gets), ``GET .../get`` (get-cluster.md: state, state_message,
   termination_reason {code, type, parameters}), ``POST .../start`` (start-cluster.md:
-  INVALID_STATE unless TERMINATED), ``POST .../edit`` (edit-cluster.md: the whole spec; a running
-  cluster restarts), ``POST .../permanent-delete`` (permanent-delete-cluster.md: ``{}``).
+  INVALID_STATE unless TERMINATED), ``POST .../edit`` (edit-cluster.md: the whole spec; only a
+  RUNNING or TERMINATED cluster, INVALID_STATE otherwise; a running cluster restarts),
+  ``POST .../restart`` (restart-cluster.md: RESTARTING, then RUNNING; nothing happens unless
+  RUNNING), ``POST .../permanent-delete`` (permanent-delete-cluster.md: ``{}``).
 - Libraries (cluster-libraries/v2/): ``POST /api/2.0/libraries/install``
   (install-libraries.md), ``GET /api/2.0/libraries/cluster-status`` (cluster-status.md:
-  library_statuses with status and messages): PENDING, INSTALLING, INSTALLED, one step per poll
-  once the cluster runs.
+  library_statuses with status and messages): PENDING, INSTALLING, INSTALLED (or FAILED), one step
+  per poll once the cluster runs; ``POST /api/2.0/libraries/uninstall`` (uninstall-libraries.md:
+  the library shows UNINSTALL_ON_RESTART and is gone after the cluster restarts; one not installed
+  is ignored).
 - Workspace (workspace-objects/v1/): ``POST /api/2.0/workspace/mkdirs`` (mkdirs.md: parents
   too; RESOURCE_ALREADY_EXISTS if a prefix is not a directory), ``POST .../import`` (import.md:
   base64 content; AUTO makes a ``.py`` without the "# Databricks notebook source" header a FILE;
@@ -37,17 +41,18 @@ versions databricks-sdk 0.162.0 sends; pages under https://docs.databricks.com/a
   ``POST .../reset`` (reset-job.md), ``POST .../delete`` (delete-job.md), ``POST .../run-now``
   (run-now.md); runs: ``POST .../runs/submit`` (submit-run.md), ``GET .../runs/get``
   (get-run.md: a run with its ``tasks``, each with its own run_id), ``GET .../runs/get-output``
-  (get-run-output.md: a task run's id, else INVALID_PARAMETER_VALUE; error, error_trace, logs),
+  (get-run-output.md: a task run's id, else INVALID_PARAMETER_VALUE; error, error_trace, and the
+  run's stdout in logs, a failed run's too),
   ``POST .../runs/cancel`` (cancel-run.md), ``GET .../runs/list`` (list-runs.md: newest first,
   ``active_only``, ``limit``).
 
 Run life cycle: a submitted run is PENDING, then RUNNING, then TERMINATED SUCCESS over
 ``polls`` gets; a job's run-now run stays RUNNING until cancelled (a streaming job); cancelling
 gives TERMINATING, then TERMINATED CANCELED. :meth:`script_logs` sets what a run prints.
-Faults: :meth:`fail_cluster` (the next created
-cluster ends TERMINATED with a termination_reason), :meth:`fail_library` (a library ends FAILED
-with messages), :meth:`fail_run` (runs of a python_file end FAILED with error and error_trace),
-``spark_versions`` (what the workspace offers).
+Faults: :meth:`fail_cluster` (the next created cluster ends TERMINATED with a termination_reason),
+:meth:`fail_library` (a library installed from then on ends FAILED with messages, until
+:meth:`clear_library_faults`), :meth:`fail_run` (runs of a python_file end FAILED with error and
+error_trace), ``spark_versions`` (what the workspace offers).
 """
 
 from __future__ import annotations
@@ -156,8 +161,10 @@ class DatabricksStandIn:
             ("GET", "/api/2.1/clusters/get"): self._clusters_get,
             ("POST", "/api/2.1/clusters/start"): self._clusters_start,
             ("POST", "/api/2.1/clusters/edit"): self._clusters_edit,
+            ("POST", "/api/2.1/clusters/restart"): self._clusters_restart,
             ("POST", "/api/2.1/clusters/permanent-delete"): self._clusters_delete,
             ("POST", "/api/2.0/libraries/install"): self._libraries_install,
+            ("POST", "/api/2.0/libraries/uninstall"): self._libraries_uninstall,
             ("GET", "/api/2.0/libraries/cluster-status"): self._libraries_status,
             ("POST", "/api/2.0/workspace/mkdirs"): self._mkdirs,
             ("POST", "/api/2.0/workspace/import"): self._import,
@@ -209,6 +216,10 @@ class DatabricksStandIn:
     def fail_library(self, label_contains: str, messages: list[str]) -> None:
         """A library whose coordinates or package contain ``label_contains`` ends FAILED."""
         self._library_faults[label_contains] = messages
+
+    def clear_library_faults(self) -> None:
+        """Libraries installed from now on install (one already FAILED stays FAILED, as on Databricks)."""
+        self._library_faults.clear()
 
     def fail_run(self, python_file_contains: str, error: str, error_trace: str) -> None:
         """Runs of a python_file containing this text end TERMINATED FAILED with this output."""
@@ -298,12 +309,29 @@ class DatabricksStandIn:
             return _error(400, "INVALID_STATE", f"Cluster {body['cluster_id']} is in unexpected state {cluster.state}.")
         cluster.state, cluster.polls_left = "PENDING", self.polls
         cluster.fail_with, self._cluster_fault = self._cluster_fault, None
+        _drop_uninstalled(cluster)
+        return 200, {}
+
+    def _clusters_restart(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        cluster = self._cluster(body.get("cluster_id"))
+        if not isinstance(cluster, _Cluster):
+            return cluster
+        if cluster.state == "RUNNING":  # otherwise nothing happens (restart-cluster.md)
+            cluster.state, cluster.polls_left = "RESTARTING", self.polls
+            _drop_uninstalled(cluster)
         return 200, {}
 
     def _clusters_edit(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
         cluster = self._cluster(body.get("cluster_id"))
         if not isinstance(cluster, _Cluster):
             return cluster
+        if cluster.state not in ("RUNNING", "TERMINATED"):
+            return _error(
+                400,
+                "INVALID_STATE",
+                f"Cluster {body['cluster_id']} is in unexpected state {cluster.state}: "
+                "only a RUNNING or TERMINATED cluster can be edited.",
+            )
         spec = {k: v for k, v in body.items() if k != "cluster_id"}
         problem = _check_cluster_spec(spec, self.spark_versions)
         if problem:
@@ -311,6 +339,7 @@ class DatabricksStandIn:
         cluster.spec = json.loads(json.dumps(spec))
         if cluster.state == "RUNNING":
             cluster.state, cluster.polls_left = "RESTARTING", self.polls
+            _drop_uninstalled(cluster)
         return 200, {}
 
     def _clusters_delete(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -340,6 +369,18 @@ class DatabricksStandIn:
             text = json.dumps(library)
             fails = next((m for needle, m in self._library_faults.items() if needle in text), None)
             cluster.libraries.append({"library": library, "status": "PENDING", "fails": fails})
+        return 200, {}
+
+    def _libraries_uninstall(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        cluster = self._cluster(body.get("cluster_id"))
+        if not isinstance(cluster, _Cluster):
+            return cluster
+        libraries = body.get("libraries")
+        if not isinstance(libraries, list) or not libraries:
+            return _error(400, "INVALID_PARAMETER_VALUE", "libraries must be a non-empty list")
+        for entry in cluster.libraries:
+            if entry["library"] in libraries:  # one not on the cluster is ignored
+                entry["status"] = "UNINSTALL_ON_RESTART"
         return 200, {}
 
     def _libraries_status(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -650,11 +691,18 @@ class DatabricksStandIn:
         answer: dict[str, Any] = {"metadata": self._run_view(run)}
         python_file = (run.task.get("spark_python_task") or {}).get("python_file", "")
         fault = next((f for needle, f in self._run_faults.items() if needle in python_file), None)
-        if run.result == "FAILED" and fault is not None:
-            answer["error"], answer["error_trace"] = fault
         command = " ".join([python_file, *(run.task.get("spark_python_task") or {}).get("parameters", [])])
-        printed = next((logs for needle, logs in self._script_logs.items() if needle in command), "done")
-        answer["logs"] = f"started {python_file}\n" + (f"{printed}\n" if run.result == "SUCCESS" else "")
+        scripted = next((logs for needle, logs in self._script_logs.items() if needle in command), None)
+        logs = f"started {python_file}\n"
+        if run.result == "SUCCESS":
+            logs += f"{scripted if scripted is not None else 'done'}\n"
+        elif run.result == "FAILED":
+            # the service returns a failed run's stdout too: what it printed, then the error
+            logs += f"{scripted}\n" if scripted is not None else ""
+            if fault is not None:
+                answer["error"], answer["error_trace"] = fault
+                logs += f"{fault[0]}\n"
+        answer["logs"] = logs
         answer["logs_truncated"] = False
         return 200, answer
 
@@ -681,6 +729,11 @@ class DatabricksStandIn:
         if page:
             answer["runs"] = page
         return 200, answer
+
+
+def _drop_uninstalled(cluster: _Cluster) -> None:
+    """A restart removes the libraries marked UNINSTALL_ON_RESTART."""
+    cluster.libraries = [entry for entry in cluster.libraries if entry["status"] != "UNINSTALL_ON_RESTART"]
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, Any]:
