@@ -215,6 +215,26 @@ def test_sp_management_token_when_told_it_is_a_service_principal(env: Env) -> No
     assert call.headers["X-Databricks-Azure-Workspace-Resource-Id"] == RESOURCE_ID
 
 
+def test_a_chain_that_signs_in_with_a_service_principal_sends_the_sp_token(env: Env) -> None:
+    from azure.identity import ChainedTokenCredential
+
+    chain = ChainedTokenCredential(_UserCredential(env.arm.credential()), env.arm.credential())
+    user = ChainedTokenCredential(_UserCredential(env.arm.credential()))
+    assert not is_service_principal(chain)  # no token yet: not known which one signs in
+    workspace_client(env.dbx.url, user, RESOURCE_ID, ca_bundle=str(env.dbx.ca_path)).current_user.me()
+    assert "X-Databricks-Azure-SP-Management-Token" not in env.dbx.calls[-1].headers
+
+    class Failing:
+        def get_token(self, *scopes: str, **kwargs: object) -> object:
+            from azure.identity import CredentialUnavailableError
+
+            raise CredentialUnavailableError("no user signed in")
+
+    chain = ChainedTokenCredential(Failing(), env.arm.credential())  # like DefaultAzureCredential's environment
+    workspace_client(env.dbx.url, chain, RESOURCE_ID, ca_bundle=str(env.dbx.ca_path)).current_user.me()
+    assert env.dbx.calls[-1].headers["X-Databricks-Azure-SP-Management-Token"] == env.arm.token
+
+
 def test_cluster_pypi_covers_the_bundles_third_party_imports() -> None:
     package_of = {"confluent_kafka": "confluent-kafka", "pydantic_settings": "pydantic-settings"}
     imports = bundle.third_party_imports(bundle.job_bundle())
