@@ -40,14 +40,7 @@ def standin() -> Iterator[AmbariStandIn]:
 
 
 def client(standin: AmbariStandIn, password: str = PASSWORD) -> Ambari:
-    return _FastAmbari(standin.base_url, CLUSTER, "admin", SecretStr(password), verify=str(standin.ca_path))
-
-
-class _FastAmbari(Ambari):
-    """The real client; only the wait between polls is zero so tests do not sleep."""
-
-    def restart_kafka(self, progress=None, *, timeout_s: float = 30, poll_s: float = 0) -> None:  # type: ignore[override]
-        super().restart_kafka(progress, timeout_s=timeout_s, poll_s=poll_s)
+    return Ambari(standin.base_url, CLUSTER, "admin", SecretStr(password), verify=str(standin.ca_path))
 
 
 def test_hosts_ips_bootstrap_servers_and_zookeeper(standin: AmbariStandIn) -> None:
@@ -112,7 +105,7 @@ def test_restart_reports_progress_and_ends_started(standin: AmbariStandIn) -> No
     ambari.configure_ip_advertising()
     lines: list[str] = []
 
-    ambari.restart_kafka(lines.append)
+    ambari.restart_kafka(lines.append, poll_s=0)
 
     assert any(line.startswith("Stop Kafka: IN_PROGRESS") for line in lines)
     assert "Stop Kafka: COMPLETED 100%" in lines
@@ -135,7 +128,7 @@ def test_setup_kafka_first_run_then_rerun(standin: AmbariStandIn) -> None:
     ambari = client(standin)
     seen: list[StepResult] = []
 
-    results, bootstrap = setup_kafka(ambari, seen.append)
+    results, bootstrap = setup_kafka(ambari, seen.append, poll_s=0)
 
     assert bootstrap == "10.0.0.12:9092,10.0.0.13:9092,10.0.0.14:9092"
     assert [(r.type, r.status) for r in results] == [
@@ -149,7 +142,7 @@ def test_setup_kafka_first_run_then_rerun(standin: AmbariStandIn) -> None:
     assert standin.kafka_state == "STARTED" and not standin.stale
 
     writes = len(standin.writes())
-    results, bootstrap = setup_kafka(ambari)
+    results, bootstrap = setup_kafka(ambari, poll_s=0)
 
     assert bootstrap == "10.0.0.12:9092,10.0.0.13:9092,10.0.0.14:9092"
     assert [(r.type, r.status) for r in results] == [
@@ -170,7 +163,7 @@ def test_wrong_password_gives_the_login_message_without_the_password(standin: Am
     assert str(caught.value) == LOGIN_REFUSED
     assert wrong not in repr(ambari) and wrong not in repr(caught.value)
 
-    results, bootstrap = setup_kafka(ambari)
+    results, bootstrap = setup_kafka(ambari, poll_s=0)
     assert bootstrap is None
     assert [(r.type, r.status, r.error_code) for r in results] == [("ambari.kafka-hosts", "failed", "HTTP 401")]
     assert "refused the login" in results[0].detail
@@ -182,7 +175,7 @@ def test_failed_restart_names_the_host_and_a_rerun_retries(standin: AmbariStandI
     broken = sorted(standin.brokers)[1]
     standin.fail_request("STARTED", broken)
 
-    results, bootstrap = setup_kafka(ambari)
+    results, bootstrap = setup_kafka(ambari, poll_s=0)
 
     assert bootstrap is None
     assert [(r.type, r.status) for r in results] == [
@@ -195,7 +188,7 @@ def test_failed_restart_names_the_host_and_a_rerun_retries(standin: AmbariStandI
     assert broken in (failed.advice or "")
     assert standin.maintenance_state == "OFF"  # turned off again although the restart failed
 
-    results, bootstrap = setup_kafka(ambari)  # the configuration is kept; only the restart runs again
+    results, bootstrap = setup_kafka(ambari, poll_s=0)  # the configuration is kept; only the restart runs again
 
     assert [(r.type, r.status) for r in results] == [
         ("ambari.kafka-hosts", "exists"),
@@ -212,7 +205,7 @@ def test_a_restart_that_does_not_finish_in_time_is_an_error() -> None:
         with pytest.raises(
             AmbariError, match=r"Stop Kafka did not finish in time: Ambari request \d+ is still IN_PROGRESS"
         ):
-            ambari.restart_kafka(lines.append, timeout_s=0.3)
+            ambari.restart_kafka(lines.append, timeout_s=0.3, poll_s=0)
         assert lines and lines[-1].startswith("Stop Kafka: IN_PROGRESS")
         assert slow.maintenance_state == "OFF"
 
@@ -250,7 +243,7 @@ def test_unreachable_gateway_gives_a_clear_message_quickly() -> None:
     ambari = Ambari(f"https://127.0.0.1:{port}", CLUSTER, "admin", SecretStr(PASSWORD), timeout_s=5)
     started = time.monotonic()
 
-    results, bootstrap = setup_kafka(ambari)
+    results, bootstrap = setup_kafka(ambari, poll_s=0)
 
     assert time.monotonic() - started < 5
     assert bootstrap is None
