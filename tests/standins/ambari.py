@@ -46,16 +46,13 @@ import base64
 import copy
 import itertools
 import json
-import ssl
-import tempfile
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.standins.azure_arm import _self_signed
+from tests.standins.https import HttpsServer
 
 USER = "admin"
 DOMAIN = "x3k7q2rvmbte1fjw5n0apdcu4h.cx.internal.cloudapp.net"  # HDInsight's internal DNS suffix shape
@@ -143,17 +140,8 @@ class AmbariStandIn:
         self._store("kafka-env", "TOPOLOGY_RESOLVED", self._kafka_env_defaults(), {})
         self._store("kafka-broker", "TOPOLOGY_RESOLVED", _kafka_broker(list(self.zookeepers)), {})
         self._store("zoo.cfg", "TOPOLOGY_RESOLVED", {"clientPort": "2181"}, {})
-        self._folder = tempfile.TemporaryDirectory(prefix="ambari-standin-")
-        self.ca_path, key_path = _self_signed(Path(self._folder.name))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.ca_path, key_path)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._server.daemon_threads = True
-        # A short poll interval: shutdown() waits for it, at every test's end.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="ambari-standin", daemon=True
-        )
+        self._https = HttpsServer(_handler(self), "ambari-standin")
+        self.ca_path = self._https.ca_path
 
     @staticmethod
     def _kafka_env_defaults() -> dict[str, str]:
@@ -175,7 +163,7 @@ class AmbariStandIn:
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._https.port)
 
     @property
     def base_url(self) -> str:
@@ -183,14 +171,11 @@ class AmbariStandIn:
         return f"https://{self.host}:{self.port}"
 
     def __enter__(self) -> AmbariStandIn:
-        self._thread.start()
+        self._https.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        self._folder.cleanup()
+        self._https.stop()
 
     # --- for tests ------------------------------------------------------------------------------
 

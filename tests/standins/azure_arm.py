@@ -38,26 +38,18 @@ Use it as a context manager::
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import itertools
 import json
 import re
-import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.standins.https import HttpsServer
 
 TENANT = "tweetstream-tenant"
 CLIENT_ID = "tweetstream-client"
@@ -160,32 +152,6 @@ class _State:
     taken_storage_names: set[str] = field(default_factory=set)  # taken by others, elsewhere in Azure
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    # A name of its own per certificate: with several stand-ins' certificates in one CA bundle,
-    # OpenSSL finds a certificate's issuer by name (these have no key identifiers).
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"stand-in {folder.name}")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "arm-standin.pem", folder / "arm-standin.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 def arm_error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
@@ -199,16 +165,8 @@ class ArmStandIn:
         self.token = "standin-token"
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._folder = tempfile.TemporaryDirectory(prefix="arm-standin-")
-        self.ca_path, key_path = _self_signed(Path(self._folder.name))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.ca_path, key_path)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="arm-standin", daemon=True
-        )
+        self._https = HttpsServer(_handler(self), "arm-standin")
+        self.ca_path = self._https.ca_path
         self.routes: dict[str, tuple[re.Pattern[str], Callable[..., Any]]] = {
             route: (pattern, getattr(self, f"_{route}")) for route, pattern in _ROUTES.items()
         }
@@ -220,17 +178,14 @@ class ArmStandIn:
 
     @property
     def base_url(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return f"https://127.0.0.1:{self._https.port}"
 
     def __enter__(self) -> ArmStandIn:
-        self._thread.start()
+        self._https.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        self._folder.cleanup()
+        self._https.stop()
 
     # --- for tests ------------------------------------------------------------------------------
 

@@ -60,17 +60,14 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import ssl
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.standins.azure_arm import _self_signed
+from tests.standins.https import HttpsServer
 
 USER = "00000000-0000-0000-0000-00000000c11e"  # a service principal's application id, as SCIM Me gives it
 SPARK_VERSIONS = (
@@ -145,14 +142,8 @@ class DatabricksStandIn:
         self._ids = itertools.count(101)
         self._clock = itertools.count(1_767_225_600_000, 1000)  # epoch ms, one second per event
         self._lock = threading.Lock()
-        self._folder = tempfile.TemporaryDirectory(prefix="databricks-standin-")
-        self.ca_path, key_path = _self_signed(Path(self._folder.name))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.ca_path, key_path)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="databricks-standin", daemon=True)
+        self._https = HttpsServer(_handler(self), "databricks-standin")
+        self.ca_path = self._https.ca_path
         self._routes: dict[tuple[str, str], Callable[[dict[str, str], Any], tuple[int, Any]]] = {
             ("GET", "/api/2.0/preview/scim/v2/Me"): self._me,
             ("GET", "/api/2.1/clusters/spark-versions"): self._spark_versions,
@@ -191,21 +182,18 @@ class DatabricksStandIn:
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"127.0.0.1:{self._https.port}"
 
     @property
     def url(self) -> str:
         return f"https://{self.host}"
 
     def __enter__(self) -> DatabricksStandIn:
-        self._thread.start()
+        self._https.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        self._folder.cleanup()
+        self._https.stop()
 
     # --- for tests ------------------------------------------------------------------------------
 
