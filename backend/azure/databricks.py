@@ -1,8 +1,8 @@
 """The Databricks side of the Azure plan, over the Databricks REST API with databricks-sdk 0.162.0.
 
 What the wizard does in the workspace once it exists: the all-purpose cluster whose Spark is
-ours, with Spark's Kafka connector (Maven) and confluent-kafka (PyPI, for the producer); the
-job files uploaded as workspace files; the X bearer token as a secret; the producer and
+ours, with Spark's Kafka connector (Maven) and the Python packages the jobs import that a runtime
+lacks (PyPI, CLUSTER_PYPI); the job files uploaded as workspace files; the X bearer token as a secret; the producer and
 consumer as jobs on that cluster; one-off runs (the topic) and start, stop, status of the jobs.
 
 REST versions are the SDK's: clusters 2.1, libraries 2.0, workspace 2.0, secrets 2.0, jobs 2.2,
@@ -815,36 +815,3 @@ def run_status(client: WorkspaceClient, job_id: int) -> RunStatus | None:
         return _status(client, client.jobs.get_run(newest.run_id), with_output=True)
     except DatabricksError as exc:
         raise DatabricksFailure(_code(exc), str(exc)) from None
-
-
-# --- teardown -------------------------------------------------------------------------------------
-
-
-def delete_cluster(client: WorkspaceClient, plan: Plan) -> StepResult:
-    """Permanently delete the plan's cluster (found by name and tag)."""
-    name = plan.names.databricks_cluster
-    try:
-        cluster = _find_cluster(client, plan)
-        if cluster is None or cluster.cluster_id is None:
-            return StepResult(CLUSTER, name, "deleted", "not found: nothing to delete")
-        client.clusters.permanent_delete(cluster.cluster_id)
-    except DatabricksError as exc:
-        return _failed(CLUSTER, name, exc)
-    return StepResult(CLUSTER, name, "deleted", cluster.cluster_id)
-
-
-def delete_jobs(client: WorkspaceClient, plan: Plan) -> list[StepResult]:
-    """Delete every job carrying the plan's tag."""
-    results: list[StepResult] = []
-    try:
-        jobs = [job for job in client.jobs.list() if job.settings is not None and _ours(job.settings.tags, plan)]
-    except DatabricksError as exc:
-        return [_failed(JOB, "(list)", exc)]
-    for job in jobs:
-        name = (job.settings.name if job.settings else None) or str(job.job_id)
-        try:
-            client.jobs.delete(job.job_id)  # type: ignore[arg-type]
-            results.append(StepResult(JOB, name, "deleted", f"job {job.job_id}"))
-        except DatabricksError as exc:
-            results.append(_failed(JOB, name, exc))
-    return results

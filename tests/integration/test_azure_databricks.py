@@ -28,8 +28,6 @@ from backend.azure.databricks import (
     DATABRICKS_SCOPE,
     RUNTIME_PROVIDED,
     DatabricksFailure,
-    delete_cluster,
-    delete_jobs,
     ensure_cluster,
     ensure_job,
     is_service_principal,
@@ -587,24 +585,6 @@ def test_run_once_success_and_a_failed_run_with_its_error(env: Env) -> None:
     assert printed_then_failed.logs_tail == (
         f"started {FOLDER}/jobs/create_topic.py\nconnecting to 10.0.0.4:9092\nKafkaException: TOPIC_ALREADY_EXISTS\n"
     )
-
-
-def test_delete_removes_the_tagged_cluster_and_jobs_only(env: Env) -> None:
-    _, cluster_id = make_cluster(env)
-    assert cluster_id is not None
-    _, ours = ensure_job(
-        env.client, env.plan, "tweetstream-producer", cluster_id=cluster_id, python_file=LAUNCHER, parameters=[]
-    )
-    theirs = env.client.jobs.create(name="someone-else").job_id
-
-    deleted = delete_jobs(env.client, env.plan)
-    assert [(r.name, r.status, r.detail) for r in deleted] == [("tweetstream-producer", "deleted", f"job {ours}")]
-    assert set(env.dbx.jobs) == {theirs}
-
-    result = delete_cluster(env.client, env.plan)
-    assert (result.status, result.detail) == ("deleted", cluster_id)
-    assert env.dbx.bodies("POST", "/api/2.1/clusters/permanent-delete") == [{"cluster_id": cluster_id}]
-    assert delete_cluster(env.client, env.plan).detail == "not found: nothing to delete"
 
 
 def test_a_token_the_workspace_refuses_gives_a_failed_step(plan: Plan) -> None:
