@@ -10,8 +10,9 @@ this module imports neither it nor backend.topics. Locally the project's session
 (backend.spark) puts the connector jars `make setup` resolved on the classpath.
 
 It prints one JSON line: ``{"outcome": "created", ...}``, ``{"outcome": "exists", "partitions":
-<found>, ...}`` or ``{"outcome": "error", "kind": "refused"|"failed", "error": ...}`` (refused: the
-request cannot be met, exit 2; failed: the cluster failed or was not reached, exit 1). The asked partition count is a
+<found>, ...}`` or ``{"outcome": "error", "kind": "refused"|"unreached"|"failed", "error": ...}`` (refused: the
+request cannot be met, exit 2; unreached: no broker answered in time, exit 1; failed: anything
+else the cluster or the client did, exit 1). The asked partition count is a
 minimum: a topic that exists with more is fine ("exists"), with fewer it is an error, as is a
 replication factor above the number of brokers. Exit codes: 0 created or exists, 1 the cluster
 failed or could not be reached, 2 a request that cannot be met (bad arguments, too few
@@ -52,6 +53,10 @@ class Refused(Exception):
 
 class Failed(Exception):
     """The cluster failed or could not be reached (exit 1)."""
+
+
+class Unreached(Failed):
+    """No broker answered in time (exit 1): an address or network problem, not Kafka's."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +215,7 @@ def ensure_topic(admin: JavaAdmin, request: TopicRequest) -> dict[str, Any]:
     except Py4JJavaError as error:
         kind, message = _java_cause(error)
         if kind == "TimeoutException":
-            raise Failed(
+            raise Unreached(
                 f"no answer from the brokers at {where} within {request.timeout_s:g} s: "
                 f"are the addresses right and the networks peered? ({message})"
             ) from None
@@ -276,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Refused, Failed) as error:
         print(f"error: {error}", file=sys.stderr)
         refused = isinstance(error, Refused)
-        kind = "refused" if refused else "failed"
+        kind = "refused" if refused else "unreached" if isinstance(error, Unreached) else "failed"
         _print_outcome({"outcome": "error", "kind": kind, "topic": request.topic, "error": str(error)})
         return EXIT_REFUSED if refused else EXIT_FAILED
     finally:

@@ -8,15 +8,21 @@ text for the page, never as exceptions; no secret is in them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from azure.core.exceptions import AzureError
+from databricks.sdk.errors import DatabricksError
+
 from backend.azure import databricks
 from backend.azure.databricks import RunStatus
 from backend.azure.deployment import Deployment, load_deployment
 from backend.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CloudJob = Literal["producer", "consumer"]
 ACTIVE_STATES = ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED", "WAITING_FOR_RETRY")
@@ -71,6 +77,8 @@ def cloud_deployment(settings: Settings) -> Deployment | None:
         return None
     if deployment is None or not deployment.jobs or not deployment.workspace_url:
         return None
+    if not deployment.workspace_resource_id:
+        return None
     return deployment
 
 
@@ -83,7 +91,8 @@ def _client(settings: Settings, deployment: Deployment) -> databricks.WorkspaceC
     few seconds, and a new credential each time would sign in each time."""
     from backend.azure.wizard import credential_from
 
-    assert deployment.workspace_url is not None and deployment.workspace_resource_id is not None
+    if deployment.workspace_url is None or deployment.workspace_resource_id is None:
+        raise ValueError("the deployment record has no workspace: run the Azure wizard's build again")
     ca_bundle = str(settings.azure_ca_bundle) if settings.azure_ca_bundle is not None else None
     secret = settings.azure_client_secret.get_secret_value() if settings.azure_client_secret else ""
     key = (
@@ -97,6 +106,8 @@ def _client(settings: Settings, deployment: Deployment) -> databricks.WorkspaceC
     )
     with _clients_lock:
         if key not in _clients:
+            for old in [k for k in _clients if k[0] == key[0]]:  # one client per workspace: the newest identity
+                del _clients[old]
             _clients[key] = databricks.workspace_client(
                 deployment.workspace_url,
                 credential_from(settings),
@@ -107,6 +118,9 @@ def _client(settings: Settings, deployment: Deployment) -> databricks.WorkspaceC
 
 
 def _why(exc: Exception) -> str:
+    """One line for the page; a failure that is not the service's or the settings' is also logged (ours)."""
+    if not isinstance(exc, AzureError | DatabricksError | ValueError | OSError):
+        log.error("cloud job call failed", exc_info=exc)
     message = str(getattr(exc, "message", "") or exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"{type(exc).__name__}: {message}"
 

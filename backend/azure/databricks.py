@@ -172,22 +172,34 @@ class _CaBundleAdapter(HTTPAdapter):
 
 
 def is_service_principal(credential: TokenCredential) -> bool:
-    """Whether ``credential`` signs in as a service principal with a secret or certificate
-    (azure.identity ClientSecretCredential or CertificateCredential, also inside an
-    EnvironmentCredential, or as the one of a chain such as DefaultAzureCredential that gave the
-    last token)."""
+    """Whether ``credential`` signs in as a service principal: with a secret, a certificate or a client
+    assertion, as a managed identity or a workload identity (azure.identity's credentials of those kinds,
+    also inside an EnvironmentCredential, or the one of a chain such as DefaultAzureCredential that gave
+    the last token). A user (az login, a browser) is not one."""
     from azure.identity import (
         CertificateCredential,
         ChainedTokenCredential,
+        ClientAssertionCredential,
         ClientSecretCredential,
         EnvironmentCredential,
+        ManagedIdentityCredential,
+        WorkloadIdentityCredential,
     )
 
     if isinstance(credential, ChainedTokenCredential):
         credential = getattr(credential, "_successful_credential", None)
     if isinstance(credential, EnvironmentCredential):
         credential = getattr(credential, "_credential", None)  # what the environment configured
-    return isinstance(credential, (ClientSecretCredential, CertificateCredential))
+    return isinstance(
+        credential,
+        (
+            ClientSecretCredential,
+            CertificateCredential,
+            ClientAssertionCredential,
+            ManagedIdentityCredential,
+            WorkloadIdentityCredential,
+        ),
+    )
 
 
 def workspace_client(
@@ -338,9 +350,17 @@ def ensure_cluster(
                 if failure is not None:
                     return failure, cluster_id
             if edit:
-                _report(progress, StepResult(CLUSTER, name, "creating", "updating its environment variables"))
+                running = existing.state == State.RUNNING
+                what = "updating its environment variables" + (
+                    " (Databricks restarts it: runs on it now stop)" if running else ""
+                )
+                _report(progress, StepResult(CLUSTER, name, "creating", what))
                 _edit_env(client, cluster_id, props, existing, env)
                 notes.append("environment variables updated")
+                if running:  # the restart starts a moment later: do not take the old RUNNING for the new
+                    deadline = time.monotonic() + min(60.0, timeout_s)
+                    while client.clusters.get(cluster_id).state == State.RUNNING and time.monotonic() < deadline:
+                        time.sleep(poll_s)
             if existing.state == State.TERMINATED:
                 _report(progress, StepResult(CLUSTER, name, "creating", "TERMINATED: starting it again"))
                 client.clusters.start(cluster_id)
@@ -502,7 +522,10 @@ def _ensure_libraries(
             listed = ", ".join(map(_library_label, failed))
             _report(progress, StepResult(CLUSTER, name, "creating", f"FAILED before: uninstalling {listed}"))
             client.libraries.uninstall(cluster_id, failed)
-        _report(progress, StepResult(CLUSTER, name, "creating", "restarting the cluster to remove the libraries"))
+        _report(
+            progress,
+            StepResult(CLUSTER, name, "creating", "restarting the cluster to remove the libraries (runs on it stop)"),
+        )
         client.clusters.restart(cluster_id)
         failure = _wait_running(client, plan, cluster_id, progress, timeout_s, poll_s)
         if failure is not None:

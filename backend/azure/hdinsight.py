@@ -357,13 +357,6 @@ def ensure_kafka_cluster(
             progress(result)
         return result
 
-    problems = login_problems(logins)
-    if problems:
-        code = "InvalidClusterLogin"
-        return StepResult(
-            HDINSIGHT_CLUSTER, name, "failed", f"{code}: " + "; ".join(problems), code, _cluster_advice(code, plan)
-        )
-
     def failed(code: str, detail: str) -> StepResult:
         return StepResult(HDINSIGHT_CLUSTER, name, "failed", f"{code}: {detail}", code, _cluster_advice(code, plan))
 
@@ -392,6 +385,11 @@ def ensure_kafka_cluster(
             if state == "Deleting":
                 return failed("ClusterDeleting", f"{name} is being deleted")
             return failed("ClusterFailed", f"{name} is {state}: {_errors(existing)}")
+
+        # The logins' rules matter only to a cluster being created (an existing one keeps its own).
+        problems = login_problems(logins)
+        if problems:
+            return failed("InvalidClusterLogin", "; ".join(problems))
 
         availability = hdinsight.locations.check_name_availability(
             plan.config.region, NameAvailabilityCheckRequestParameters(name=name, type="clusters")
@@ -469,12 +467,16 @@ def _wait_for_creation(
         time.sleep(interval)
 
 
-def cluster_exists(
+def our_cluster_exists(
     plan: Plan, credential: TokenCredential, subscription: str, *, client_options: Mapping[str, Any] | None = None
 ) -> bool:
-    """Whether a cluster of the plan's name is in the resource group (in any state). Raises ARM's errors."""
+    """Whether the plan's cluster exists with the plan's tag, made or being made (not Failed or Deleting): one
+    that keeps the logins it was created with. Raises ARM's errors."""
     hdinsight = HDInsightManagementClient(credential, subscription, **dict(client_options or {}))
-    return _get(lambda: hdinsight.clusters.get(plan.names.resource_group, plan.names.hdinsight_cluster)) is not None
+    cluster = _get(lambda: hdinsight.clusters.get(plan.names.resource_group, plan.names.hdinsight_cluster))
+    return (
+        cluster is not None and _ours(cluster, plan.config.tag_value) and _state(cluster) in ("Succeeded", "InProgress")
+    )
 
 
 # --- the gateway and deletion ---------------------------------------------------------------------

@@ -133,28 +133,38 @@ def subscription(settings: Settings, plan: Plan) -> str:
 
 def find_tagged(plan: Plan, settings: Settings) -> tuple[list[tuple[str, str]], StepResult | None]:
     """What carries the plan's tag, or the failure that prevented reading it."""
-    plan = effective_plan(plan, settings)
     try:
+        plan = effective_plan(plan, settings)
         found = _provision.find_tagged(
             plan, credential_from(settings), subscription(settings, plan), client_options=client_options(settings)
         )
-    except (AzureError, ValueError) as exc:
+        if not found:
+            _forget_record(plan, settings)
+    except Exception as exc:  # shown on the page with what to do, never a traceback
+        _log_unless_expected(exc)
         return [], _unexpected(plan, exc)
-    if not found:
-        _forget_record(plan, settings)
     return found, None
 
 
 def _forget_record(plan: Plan, settings: Settings) -> None:
-    """Nothing of this plan is left in Azure: its deployment record goes (the pages' cloud panels with it)."""
+    """Nothing of this plan is left in Azure: its deployment record goes (the pages' cloud panels with it).
+    Not while a build runs (it may have just made the group), and not another plan's record."""
     from backend.azure.deployment import forget_deployment, load_deployment
 
     try:
-        deployment = load_deployment(settings.state_dir)
-    except ValueError:
-        deployment = None
-    if deployment is None or deployment.resource_group == plan.names.resource_group:
-        forget_deployment(settings.state_dir)
+        with build_lock(settings):
+            try:
+                deployment = load_deployment(settings.state_dir)
+            except ValueError:
+                deployment = None
+            same = deployment is None or (
+                deployment.resource_group == plan.names.resource_group
+                and deployment.subscription == plan.config.subscription_id
+            )
+            if same:
+                forget_deployment(settings.state_dir)
+    except BuildRunning:
+        pass
 
 
 def teardown(
@@ -164,24 +174,45 @@ def teardown(
     progress: Callable[[StepResult], None] | None = None,
 ) -> list[StepResult]:
     """Delete what carries the tag after ``confirm`` named exactly it; a refusal or failure comes back as a result.
-    When all of it went, the deployment record goes too."""
-    plan = effective_plan(plan, settings)
+    Never while a build runs. When all of it went, the deployment record goes too."""
     try:
-        results = _provision.teardown(
-            plan,
-            credential_from(settings),
-            subscription(settings, plan),
-            confirm=confirm,
-            client_options=client_options(settings),
-            progress=progress,
-        )
+        plan = effective_plan(plan, settings)
+        with build_lock(settings):
+            results = _provision.teardown(
+                plan,
+                credential_from(settings),
+                subscription(settings, plan),
+                confirm=confirm,
+                client_options=client_options(settings),
+                progress=progress,
+            )
         if all(r.status == "deleted" for r in results):
             _forget_record(plan, settings)
         return results
     except TeardownNotConfirmed as exc:
         return [StepResult("teardown", plan.names.resource_group, "failed", str(exc), "NotConfirmed", "List again.")]
-    except (AzureError, ValueError) as exc:
+    except BuildRunning:
+        return [_build_running(plan)]
+    except Exception as exc:  # shown on the page with what to do, never a traceback
+        _log_unless_expected(exc)
         return [_unexpected(plan, exc)]
+
+
+def _log_unless_expected(exc: Exception) -> None:
+    """Service and settings errors are the user's to fix (the result says how); anything else is ours: log it."""
+    if not isinstance(exc, AzureError | ValueError | OSError):
+        log.exception("the Azure wizard stopped")
+
+
+def _build_running(plan: Plan) -> StepResult:
+    return StepResult(
+        "build",
+        plan.names.resource_group,
+        "failed",
+        "another build or teardown is running (another tab or session of this console)",
+        "BuildRunning",
+        "Wait until it ends (its lines show in the tab that started it), then run again.",
+    )
 
 
 def _unexpected(plan: Plan, exc: Exception) -> StepResult:
@@ -325,25 +356,14 @@ def build(plan: Plan, settings: Settings, progress: Callable[[StepResult], None]
         report(result)
         return result.status != "failed"
 
-    plan = effective_plan(plan, settings)
     try:
+        plan = effective_plan(plan, settings)
         with build_lock(settings):
             _build(plan, settings, report, done)
     except BuildRunning:
-        done(
-            StepResult(
-                "build",
-                plan.names.resource_group,
-                "failed",
-                "another build is running (another tab or session of this console)",
-                "BuildRunning",
-                "Wait until it ends (its lines show in the tab that started it), then run again.",
-            )
-        )
-    except (AzureError, ValueError, OSError) as exc:  # e.g. DefaultAzureCredential finding no identity
-        done(_unexpected(plan, exc))
-    except Exception as exc:  # anything else still ends as a result with what to do, not a traceback
-        log.exception("the Azure build stopped")
+        done(_build_running(plan))
+    except Exception as exc:  # e.g. DefaultAzureCredential finding no identity: a result with what to do
+        _log_unless_expected(exc)
         done(_unexpected(plan, exc))
     return results
 
@@ -427,7 +447,7 @@ def _build(
         deployment = load_deployment(settings.state_dir)
     except ValueError:
         deployment = None  # unreadable: this build writes it anew
-    if deployment is None or deployment.resource_group != names.resource_group:
+    if deployment is None or (deployment.resource_group, deployment.subscription) != (names.resource_group, sub):
         deployment = Deployment(sub, names.resource_group, config.tag_value, names.hdinsight_cluster, names.topic)
     deployment = deployment.with_(
         subscription=sub, tag_value=config.tag_value, hdinsight_cluster=names.hdinsight_cluster, topic=names.topic
@@ -436,7 +456,7 @@ def _build(
     # 3. The HDInsight Kafka cluster, with logins saved before they are used.
     try:
         logins, to_save = cluster_logins(
-            settings, hdinsight.cluster_exists(plan, credential, sub, client_options=options)
+            settings, hdinsight.our_cluster_exists(plan, credential, sub, client_options=options)
         )
     except LoginsMissing:
         from backend.settings import secrets_file
@@ -598,18 +618,22 @@ def _create_topic(
         )
     outcome = _topic_outcome(status.logs_tail)
     if outcome is not None and outcome.get("outcome") == "error":
-        refused = outcome.get("kind") == "refused"
+        kind = outcome.get("kind")
+        code, advice = {
+            "refused": (
+                "TopicRefused",
+                "Change the plan's [kafka] section (partitions, replication at most the number of brokers) and run "
+                "again.",
+            ),
+            "unreached": (
+                "KafkaNotReached",
+                "The brokers did not answer from the Databricks cluster: check that both peerings say Connected, "
+                "that IP advertising is configured (the Ambari steps above) and that no network security group "
+                "blocks port 9092; then run again.",
+            ),
+        }.get(str(kind), ("TopicFailed", "Read the error above and the run's output in Databricks, then run again."))
         return StepResult(
-            "kafka.topic",
-            plan.names.topic,
-            "failed",
-            f"run {status.run_id}: {outcome.get('error')}",
-            "TopicRefused" if refused else "KafkaNotReached",
-            "Change the plan's [kafka] section (partitions, replication at most the number of brokers) and run again."
-            if refused
-            else "The brokers did not answer from the Databricks cluster: check that both peerings say Connected, "
-            "that IP advertising is configured (the Ambari steps above) and that no network security group blocks "
-            "port 9092; then run again.",
+            "kafka.topic", plan.names.topic, "failed", f"run {status.run_id}: {outcome.get('error')}", code, advice
         )
     if status.result_state == "SUCCESS" and outcome is not None:
         state = "exists" if outcome.get("outcome") == "exists" else "created"
@@ -668,17 +692,18 @@ class SignInCheck:
 
 def sign_in_check(plan: Plan, settings: Settings) -> SignInCheck:
     """Sign in, list the subscriptions, check access and the region; failures come back in ``failure``."""
-    plan = effective_plan(plan, settings)
     from backend.azure import access
 
     try:
+        plan = effective_plan(plan, settings)
         credential = credential_from(settings)
         options = client_options(settings)
         subscriptions = access.list_subscriptions(credential, client_options=options)
         sub = subscription(settings, plan)
         report = access.check_access(plan, credential, sub, client_options=options)
         problems = access.check_region(plan, credential, sub, client_options=options)
-    except (AzureError, ValueError, OSError) as exc:
+    except Exception as exc:  # shown on the page with what to do, never a traceback
+        _log_unless_expected(exc)
         return SignInCheck([], None, [], _unexpected(plan, exc))
     return SignInCheck(subscriptions, report, problems)
 

@@ -342,7 +342,7 @@ def test_a_library_that_fails_shows_its_messages_and_recovers_on_a_rerun(env: En
     assert order == sorted(order)
     lines = [r.detail for r in seen]
     assert f"FAILED before: uninstalling {label}" in lines
-    assert "restarting the cluster to remove the libraries" in lines
+    assert "restarting the cluster to remove the libraries (runs on it stop)" in lines
     assert "RESTARTING: Restarting Spark" in lines
     assert f"library {label}: INSTALLED" in lines
     assert lines.index("RESTARTING: Restarting Spark") < lines.index(f"library {label}: INSTALLED")
@@ -430,7 +430,7 @@ def test_an_existing_pending_cluster_is_waited_for_then_edited(env: Env) -> None
     assert new[:at].count(("GET", "/api/2.1/clusters/get")) == 2  # PENDING, then RUNNING: edited
     lines = [r.detail for r in seen]
     assert lines[0] == "PENDING: waiting until RUNNING or TERMINATED"
-    assert lines.index("updating its environment variables") > 0
+    assert lines.index("updating its environment variables (Databricks restarts it: runs on it now stop)") > 0
 
 
 def test_the_standin_refuses_an_edit_unless_running_or_terminated(env: Env) -> None:
@@ -621,3 +621,12 @@ def test_a_run_that_outlasts_its_timeout_is_cancelled(env: Env) -> None:
     assert status.error == "still PENDING after 0 s: cancelled"
     assert env.dbx.bodies("POST", "/api/2.2/jobs/runs/cancel") == [{"run_id": status.run_id}]
     assert env.dbx.runs[status.run_id].cancelled
+
+
+def test_managed_and_workload_identities_count_as_service_principals_and_a_cli_user_not() -> None:
+    from azure.identity import AzureCliCredential, ManagedIdentityCredential, WorkloadIdentityCredential
+
+    assert is_service_principal(ManagedIdentityCredential())
+    workload = WorkloadIdentityCredential(tenant_id="t", client_id="c", token_file_path="/nonexistent/token")
+    assert is_service_principal(workload)
+    assert not is_service_principal(AzureCliCredential())

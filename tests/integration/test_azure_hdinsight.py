@@ -19,6 +19,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.hdinsight import HDInsightManagementClient
 from pydantic import SecretStr
 
+import backend.azure.hdinsight as hdinsight_module
 from backend.azure.hdinsight import (
     HDINSIGHT_CLUSTER,
     ClusterLogins,
@@ -374,6 +375,20 @@ def test_a_creation_an_earlier_run_started_is_waited_for(arm: ArmStandIn, plan: 
     assert "PUT" not in [m for m, _, _ in calls(arm)]
 
 
+def test_a_creation_that_outlasts_the_wait_says_to_run_again_later(
+    arm: ArmStandIn, plan: Plan, logins: ClusterLogins, monkeypatch
+) -> None:
+    client = HDInsightManagementClient(arm.credential(), plan.config.subscription_id, **arm.client_options())
+    parameters = kafka_cluster_parameters(plan, logins, STORAGE_KEY2)
+    client.clusters.begin_create(plan.names.resource_group, plan.names.hdinsight_cluster, parameters, polling=False)
+    monkeypatch.setattr(hdinsight_module, "CREATION_WAIT_S", 0.0)  # nobody advances it: it stays InProgress
+
+    result = ensure(arm, plan, logins)
+
+    assert (result.status, result.error_code) == ("failed", "ClusterStillCreating")
+    assert "run again later" in (result.advice or "")
+
+
 def test_cluster_gateway_is_the_https_endpoint(plan: Plan, logins: ClusterLogins) -> None:
     with ArmStandIn(polls=2) as arm:
         install_hdinsight(arm, gateway=("127.0.0.1", 8443))
@@ -438,7 +453,7 @@ def test_logins_meet_hdinsights_rules_and_bad_ones_are_refused_before_any_call(a
 
     assert (result.status, result.error_code) == ("failed", "InvalidClusterLogin")
     assert "Zq9short" not in result.line and "Sshuser123" not in result.line
-    assert arm.arm_calls() == []
+    assert [c.method for c in arm.arm_calls()] == ["GET"]  # only the look for an existing cluster
 
 
 @pytest.mark.parametrize(

@@ -368,7 +368,7 @@ def test_the_subscription_of_the_settings_is_the_one_in_every_request_body(monke
 
 
 def test_brokers_not_reached_from_databricks_get_network_advice(cloud: Cloud) -> None:
-    error = '{"outcome": "error", "kind": "failed", "topic": "tweets", "error": "no answer from the brokers"}'
+    error = '{"outcome": "error", "kind": "unreached", "topic": "tweets", "error": "no answer from the brokers"}'
     cloud.dbx.script_logs("jobs.create_topic", error)
     cloud.dbx.fail_run("run_job.py", "exit code 1", "SystemExit: 1")
 
@@ -381,3 +381,29 @@ def test_brokers_not_reached_from_databricks_get_network_advice(cloud: Cloud) ->
     )
     assert "peerings say Connected" in (results[-1].advice or "")
     assert "no answer from the brokers" in results[-1].detail
+
+
+def test_a_topic_job_that_fails_for_another_reason_says_to_read_its_output(cloud: Cloud) -> None:
+    error = '{"outcome": "error", "kind": "failed", "topic": "tweets", "error": "TopicAuthorizationException: no"}'
+    cloud.dbx.script_logs("jobs.create_topic", error)
+    cloud.dbx.fail_run("run_job.py", "exit code 1", "SystemExit: 1")
+
+    results, _ = build(cloud)
+
+    assert (results[-1].type, results[-1].error_code) == ("kafka.topic", "TopicFailed")
+    assert "TopicAuthorizationException" in results[-1].detail and "run's output" in (results[-1].advice or "")
+
+
+def test_listing_nothing_forgets_this_plans_record_but_not_another(cloud: Cloud) -> None:
+    from backend.azure.deployment import Deployment, save_deployment
+
+    sub = cloud.plan.config.subscription_id
+    other = Deployment(sub, "another-rg", "t", "c", "tweets", workspace_url="https://adb-1", jobs={"producer": 1})
+    save_deployment(cloud.state_dir, other)
+    assert wizard.find_tagged(cloud.plan, cloud.settings()) == ([], None)
+    assert load_deployment(cloud.state_dir) is not None  # another plan's: kept
+
+    ours = Deployment(sub, cloud.plan.names.resource_group, "t", "c", "tweets", workspace_url="https://adb-2")
+    save_deployment(cloud.state_dir, ours)
+    assert wizard.find_tagged(cloud.plan, cloud.settings()) == ([], None)
+    assert load_deployment(cloud.state_dir) is None  # nothing of this plan in Azure: its record went

@@ -110,7 +110,7 @@ def test_an_unreachable_cluster_fails_with_exit_1_within_the_timeout(spark, caps
     servers = f"127.0.0.1:{free_port()}"
     code, outcome, _ = run_in_process(capsys, *request(servers, "t", 1, 1, "--timeout", "3"))
     assert code == 1
-    assert outcome["kind"] == "failed"
+    assert outcome["kind"] == "unreached"
     assert outcome["error"].startswith(f"no answer from the brokers at {servers} within 3 s")
 
 
