@@ -77,6 +77,13 @@ CONSOLE_SHOWN = """() => ({
     .filter((t) => t && t !== 'Page not found'),
 })"""
 
+# The gate (its refusal or its password field) or a console page's heading: something a run drew.
+SOMETHING_SHOWN = """(headings) =>
+  document.querySelector('input[aria-label="Console password"]') !== null
+  || Array.from(document.querySelectorAll('[data-testid="stAlert"]'))
+       .some((a) => a.textContent.includes('refuses to serve'))
+  || Array.from(document.querySelectorAll('h1, h2, h3')).some((h) => headings.includes(h.textContent.trim()))"""
+
 # Markup a tweet's text would have become, had it been rendered.
 INJECTED = """() => ({
   img: document.querySelectorAll('img[src="x"]').length,
@@ -336,6 +343,13 @@ def first_request(run: Run, page: Page, base: str, path: str) -> list[str]:
     a bypass of the gate)."""
     page.goto(f"{base}/{path}")
     drawn(page, f"/{path}")  # the whole page, whatever it is
+    # A fresh page may report "not running" before its first run has begun (seen once under load: nothing
+    # drawn yet): wait until it shows the gate or a page of the console, whichever it is.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(SOMETHING_SHOWN, arg=sorted(PAGE_HEADINGS), timeout=PAGE_MS)
+    drawn(page, f"/{path}")
     headings = page.evaluate(CONSOLE_SHOWN)["headings"]
     leaked = [h for h in headings if h in PAGE_HEADINGS]
     gate = page.get_by_test_id("stAlert").filter(has_text="refuses to serve").count() + (
