@@ -29,7 +29,7 @@ import datetime
 import posixpath
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,9 +63,7 @@ from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
 from backend.azure.plan import TAG_KEY, Plan
-from backend.azure.provision import StepResult
-
-Progress = Callable[[StepResult], None]
+from backend.azure.provision import Progress, StepResult, report
 
 # Azure Databricks' application id (its Entra resource) and Azure Resource Manager's.
 DATABRICKS_SCOPE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
@@ -234,12 +232,6 @@ def workspace_client(
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _report(progress: Progress | None, result: StepResult) -> StepResult:
-    if progress is not None:
-        progress(result)
-    return result
-
-
 def _code(exc: DatabricksError) -> str:
     return exc.error_code or type(exc).__name__
 
@@ -354,7 +346,7 @@ def ensure_cluster(
                 what = "updating its environment variables" + (
                     " (Databricks restarts it: runs on it now stop)" if running else ""
                 )
-                _report(progress, StepResult(CLUSTER, name, "creating", what))
+                report(progress, StepResult(CLUSTER, name, "creating", what))
                 _edit_env(client, cluster_id, props, existing, env)
                 notes.append("environment variables updated")
                 if running:  # the restart starts a moment later: do not take the old RUNNING for the new
@@ -362,13 +354,13 @@ def ensure_cluster(
                     while client.clusters.get(cluster_id).state == State.RUNNING and time.monotonic() < deadline:
                         time.sleep(poll_s)
             if existing.state == State.TERMINATED:
-                _report(progress, StepResult(CLUSTER, name, "creating", "TERMINATED: starting it again"))
+                report(progress, StepResult(CLUSTER, name, "creating", "TERMINATED: starting it again"))
                 client.clusters.start(cluster_id)
                 notes.append("was TERMINATED, started")
             note = ", ".join(notes)
         else:
             user = client.current_user.me().user_name
-            _report(
+            report(
                 progress, StepResult(CLUSTER, name, "creating", f"{props['spark_version']}, {props['node_type_id']}")
             )
             created = client.clusters.create(
@@ -435,7 +427,7 @@ def _wait_settled(
     while cluster.state not in states and cluster.state not in (State.TERMINATED, State.ERROR):
         if cluster.state != seen:
             seen = cluster.state
-            _report(progress, StepResult(CLUSTER, name, "creating", f"{_enum(seen)}: waiting until {wanted}"))
+            report(progress, StepResult(CLUSTER, name, "creating", f"{_enum(seen)}: waiting until {wanted}"))
         if time.monotonic() > deadline:
             detail = f"still {_enum(cluster.state)} after {timeout_s:.0f} s (waiting until {wanted})"
             return cluster, StepResult(CLUSTER, name, "failed", detail, "Timeout", "Run again later to resume waiting.")
@@ -461,7 +453,7 @@ def _wait_running(
         message = cluster.state_message or ""
         if (state, message) != seen:
             seen = (state, message)
-            _report(progress, StepResult(CLUSTER, name, "creating", f"{state}: {message}" if message else f"{state}"))
+            report(progress, StepResult(CLUSTER, name, "creating", f"{state}: {message}" if message else f"{state}"))
         if cluster.state == State.RUNNING:
             return None
         if cluster.state in (State.TERMINATED, State.ERROR):
@@ -520,9 +512,9 @@ def _ensure_libraries(
     if failed or leaving:
         if failed:
             listed = ", ".join(map(_library_label, failed))
-            _report(progress, StepResult(CLUSTER, name, "creating", f"FAILED before: uninstalling {listed}"))
+            report(progress, StepResult(CLUSTER, name, "creating", f"FAILED before: uninstalling {listed}"))
             client.libraries.uninstall(cluster_id, failed)
-        _report(
+        report(
             progress,
             StepResult(CLUSTER, name, "creating", "restarting the cluster to remove the libraries (runs on it stop)"),
         )
@@ -534,9 +526,7 @@ def _ensure_libraries(
         current = {label: status for label, status in current.items() if label not in removed}
     missing = [library for library in wanted if _library_label(library) not in current]
     if missing:
-        _report(
-            progress, StepResult(CLUSTER, name, "creating", "installing " + ", ".join(map(_library_label, missing)))
-        )
+        report(progress, StepResult(CLUSTER, name, "creating", "installing " + ", ".join(map(_library_label, missing))))
         client.libraries.install(cluster_id, missing)
     deadline = time.monotonic() + timeout_s
     seen: dict[str, str] = {}
@@ -547,7 +537,7 @@ def _ensure_libraries(
             state = _enum(status.status) if status is not None else "MISSING"
             if seen.get(label) != state:
                 seen[label] = state or ""
-                _report(progress, StepResult(CLUSTER, name, "creating", f"library {label}: {state}"))
+                report(progress, StepResult(CLUSTER, name, "creating", f"library {label}: {state}"))
             if status is not None and status.status == LibraryInstallStatus.FAILED:
                 messages = "; ".join(status.messages or []) or "no message"
                 detail = f"library {label} FAILED: {messages}"
@@ -585,7 +575,7 @@ def upload_files(
             if _current_content(client, path) == content:
                 unchanged += 1
                 continue
-            _report(progress, StepResult(FILES, folder, "creating", f"{relative}: {len(content)} bytes"))
+            report(progress, StepResult(FILES, folder, "creating", f"{relative}: {len(content)} bytes"))
             # AUTO keeps a .py without the notebook header a workspace file (the jobs' python_file).
             client.workspace.import_(
                 path,
@@ -690,10 +680,10 @@ def ensure_job(
             current = client.jobs.get(job.job_id).settings
             if current is not None and _comparable(current) == _comparable(wanted):
                 return StepResult(JOB, name, "exists", f"job {job.job_id}"), job.job_id
-            _report(progress, StepResult(JOB, name, "creating", f"job {job.job_id}: settings differ, resetting"))
+            report(progress, StepResult(JOB, name, "creating", f"job {job.job_id}: settings differ, resetting"))
             client.jobs.reset(job.job_id, wanted)
             return StepResult(JOB, name, "created", f"updated job {job.job_id} (settings reset)"), job.job_id
-        _report(progress, StepResult(JOB, name, "creating", python_file))
+        report(progress, StepResult(JOB, name, "creating", python_file))
         created = client.jobs.create(
             name=wanted.name,
             tags=wanted.tags,
@@ -756,7 +746,7 @@ def _wait_run(
         if now != seen:
             seen = now
             text = f"{now[0]}: {now[1]}" if now[1] else f"{now[0]}"
-            _report(progress, StepResult(RUN, label, "creating", f"run {run_id} {text}"))
+            report(progress, StepResult(RUN, label, "creating", f"run {run_id} {text}"))
         if state is not None and state.life_cycle_state in _TERMINAL_RUN:
             return run, True
         if time.monotonic() > deadline:

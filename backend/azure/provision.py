@@ -91,6 +91,13 @@ def _as_plan(plan_or_config: Plan | PlanConfig) -> Plan:
 # --- errors ---------------------------------------------------------------------------------------
 
 
+def report(progress: Progress | None, result: StepResult) -> StepResult:
+    """Show ``result`` to ``progress`` (if any) and return it: a step's lines and its result in one call."""
+    if progress is not None:
+        progress(result)
+    return result
+
+
 def advice_for(code: str | None, plan: Plan, step_type: str) -> str:
     """What to do about ARM's error code, for a person."""
     names, config = plan.names, plan.config

@@ -22,13 +22,13 @@ import contextlib
 import fcntl
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, ClientAuthenticationError
+from azure.core.exceptions import AzureError, HttpResponseError
 
 from backend.azure import provision as _provision
 from backend.azure.plan import ConfigError, Plan, build_plan, load_config, parse_config
@@ -216,10 +216,12 @@ def _build_running(plan: Plan) -> StepResult:
 
 
 def _unexpected(plan: Plan, exc: Exception) -> StepResult:
-    if isinstance(exc, ClientAuthenticationError) and exc.response is None:
-        code, message = "SignInFailed", str(exc.message).splitlines()[0]
-    else:
-        code, message = type(exc).__name__, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    """A failure outside a step's own handling as a result: ARM's code and advice (provision's mapping)
+    for a service error, else the exception's type and first line."""
+    if isinstance(exc, HttpResponseError):  # ClientAuthenticationError too
+        result = _provision._failure(plan, "azure", plan.names.resource_group, exc)
+        return replace(result, type="sign-in") if result.error_code == "SignInFailed" else result
+    code, message = type(exc).__name__, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return StepResult(
         "sign-in" if code == "SignInFailed" else "azure",
         plan.names.resource_group,

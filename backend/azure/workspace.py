@@ -31,7 +31,7 @@ from azure.mgmt.network.models import SubResource
 from azure.mgmt.network.models import VirtualNetworkPeering as NetworkPeering
 
 from backend.azure.plan import DATABRICKS_MANAGED_VNET, DATABRICKS_SKU, TAG_KEY, Plan
-from backend.azure.provision import Progress, StepResult, _failure, _get, _ours, _state, advice_for
+from backend.azure.provision import Progress, StepResult, _failure, _get, _ours, _state, advice_for, report
 
 WORKSPACE = "Microsoft.Databricks/workspaces"
 WORKSPACE_PEERING = "Microsoft.Databricks/workspaces/virtualNetworkPeerings"
@@ -60,12 +60,6 @@ def _network(
     credential: TokenCredential, subscription: str, options: Mapping[str, Any] | None
 ) -> NetworkManagementClient:
     return NetworkManagementClient(credential, subscription, **(options or {}))
-
-
-def _report(progress: Progress | None, result: StepResult) -> StepResult:
-    if progress is not None:
-        progress(result)
-    return result
 
 
 def _refuse(plan: Plan, step_type: str, name: str, why: str) -> StepResult:
@@ -142,7 +136,7 @@ def ensure_workspace(
     try:
         existing = _get(lambda: client.workspaces.get(rg, name))
         if existing is not None and not _ours(existing, plan.config.tag_value):
-            return _report(progress, _refuse(plan, WORKSPACE, name, f"exists without the tag {TAG_KEY}")), None
+            return report(progress, _refuse(plan, WORKSPACE, name, f"exists without the tag {TAG_KEY}")), None
         deadline = time.monotonic() + timeout_s
         while existing is not None and _state(existing) in IN_PROGRESS:
             if time.monotonic() >= deadline:
@@ -151,17 +145,17 @@ def ensure_workspace(
                 advice = (
                     "Azure is still making it: run this step again later (it waits for it, it does not start over)."
                 )
-                return _report(progress, StepResult(WORKSPACE, name, "failed", detail, code, advice)), None
+                return report(progress, StepResult(WORKSPACE, name, "failed", detail, code, advice)), None
             detail = f"{_state(existing)}: an earlier run started it; waiting for Azure to finish"
-            _report(progress, StepResult(WORKSPACE, name, "creating", detail))
+            report(progress, StepResult(WORKSPACE, name, "creating", detail))
             time.sleep(progress_every_s)
             existing = _get(lambda: client.workspaces.get(rg, name))
         info = None if existing is None else _info(existing)
         if info is not None:
-            return _report(progress, StepResult(WORKSPACE, name, "exists", info.url)), info
+            return report(progress, StepResult(WORKSPACE, name, "exists", info.url)), info
         again = "" if existing is None else f", again (it was {_state(existing)})"
         managed = plan.names.databricks_managed_resource_group
-        _report(progress, StepResult(WORKSPACE, name, "creating", f"Premium{again}; takes several minutes"))
+        report(progress, StepResult(WORKSPACE, name, "creating", f"Premium{again}; takes several minutes"))
         poller = client.workspaces.begin_create_or_update(rg, name, _workspace_body(plan))
         started = time.monotonic()
         while not poller.done():
@@ -169,15 +163,15 @@ def ensure_workspace(
             if not poller.done():
                 waited = round(time.monotonic() - started)
                 detail = f"{poller.status()} after {waited} s; Azure is making {managed} and its network"
-                _report(progress, StepResult(WORKSPACE, name, "creating", detail))
+                report(progress, StepResult(WORKSPACE, name, "creating", detail))
         info = _info(poller.result())
     except _ARM_ERRORS as exc:
-        return _report(progress, _failure(plan, WORKSPACE, name, exc)), None
+        return report(progress, _failure(plan, WORKSPACE, name, exc)), None
     if info is None:
         result = StepResult(WORKSPACE, name, "failed", "the workspace did not reach Succeeded", None, None)
-        return _report(progress, result), None
+        return report(progress, result), None
     detail = f"{info.url}, managed resource group {managed}"
-    return _report(progress, StepResult(WORKSPACE, name, "created", detail)), info
+    return report(progress, StepResult(WORKSPACE, name, "created", detail)), info
 
 
 def delete_workspace(
@@ -194,19 +188,19 @@ def delete_workspace(
     try:
         existing = _get(lambda: client.workspaces.get(rg, name))
         if existing is None:
-            return _report(progress, StepResult(WORKSPACE, name, "deleted", "it was not there"))
+            return report(progress, StepResult(WORKSPACE, name, "deleted", "it was not there"))
         if not _ours(existing, plan.config.tag_value):
-            return _report(progress, StepResult(WORKSPACE, name, "kept", f"it has no tag {TAG_KEY}"))
+            return report(progress, StepResult(WORKSPACE, name, "kept", f"it has no tag {TAG_KEY}"))
         managed = str(existing.properties.managed_resource_group_id).rsplit("/", 1)[-1]
-        _report(progress, StepResult(WORKSPACE, name, "deleting", "takes several minutes"))
+        report(progress, StepResult(WORKSPACE, name, "deleting", "takes several minutes"))
         client.workspaces.begin_delete(rg, name).result()
     except _ARM_ERRORS as exc:
-        return _report(progress, _failure(plan, WORKSPACE, name, exc))
+        return report(progress, _failure(plan, WORKSPACE, name, exc))
     detail = (
         f"with it Azure deleted its managed resource group {managed} (and {DATABRICKS_MANAGED_VNET} in it) "
         f"and its peering {plan.names.databricks_peering}"
     )
-    return _report(progress, StepResult(WORKSPACE, name, "deleted", detail))
+    return report(progress, StepResult(WORKSPACE, name, "deleted", detail))
 
 
 # --- the peerings ---------------------------------------------------------------------------------
@@ -270,12 +264,12 @@ def ensure_peerings(
     try:
         info = workspace_info(plan, credential, sub, client_options=client_options)
     except _ARM_ERRORS as exc:
-        return [_report(progress, _failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
+        return [report(progress, _failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
     if info is None:
         detail = f"WorkspaceNotReady: the workspace {names.databricks_workspace} does not exist or is not Succeeded"
         advice = "Create the workspace first (the step before), then run this step again."
         return [
-            _report(
+            report(
                 progress,
                 StepResult(WORKSPACE_PEERING, names.databricks_peering, "failed", detail, "WorkspaceNotReady", advice),
             )
@@ -326,10 +320,10 @@ def ensure_peerings(
             existing = read()
             if existing is not None and _remote_id(existing).lower() != remote.lower():
                 why = f"exists but peers with {_remote_id(existing)}, not {remote}"
-                return [_report(progress, _refuse(plan, step_type, name, why))]
+                return [report(progress, _refuse(plan, step_type, name, why))]
             state = _peering_state(existing)
             if state == "Disconnected":  # Azure cannot reconnect one: it must be made again
-                _report(progress, StepResult(step_type, name, "deleting", "Disconnected: made again"))
+                report(progress, StepResult(step_type, name, "deleting", "Disconnected: made again"))
                 if step_type == WORKSPACE_PEERING:
                     dbx_client.vnet_peering.begin_delete(rg, names.databricks_workspace, name).result()
                 else:
@@ -338,22 +332,22 @@ def ensure_peerings(
             made[name] = existing is None
             if existing is None:
                 towards = remote.rsplit("/", 1)[-1]
-                _report(progress, StepResult(step_type, name, "creating", f"towards {towards}"))
+                report(progress, StepResult(step_type, name, "creating", f"towards {towards}"))
                 state = _peering_state(create())
-                _report(progress, StepResult(step_type, name, "creating", f"towards {towards}: {state}"))
+                report(progress, StepResult(step_type, name, "creating", f"towards {towards}: {state}"))
         except _ARM_ERRORS as exc:
-            return [_report(progress, _failure(plan, step_type, name, exc))]
+            return [report(progress, _failure(plan, step_type, name, exc))]
 
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             states = [_peering_state(read()) for _, _, read, _, _ in sides]
         except _ARM_ERRORS as exc:
-            return [_report(progress, _failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
+            return [report(progress, _failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
         line = f"workspace side {states[0]}, Kafka side {states[1]}"
         if all(state == "Connected" for state in states):
             return [
-                _report(progress, StepResult(step_type, name, "created" if made[name] else "exists", "Connected"))
+                report(progress, StepResult(step_type, name, "created" if made[name] else "exists", "Connected"))
                 for step_type, name, _, _, _ in sides
             ]
         if time.monotonic() >= deadline:
@@ -367,8 +361,8 @@ def ensure_peerings(
                 results.append(
                     StepResult(step_type, name, "failed", detail, "PeeringNotConnected", _peering_advice(plan))
                 )
-            return [_report(progress, result) for result in results]
-        _report(progress, StepResult(KAFKA_PEERING, names.kafka_peering, "creating", f"waiting for Connected: {line}"))
+            return [report(progress, result) for result in results]
+        report(progress, StepResult(KAFKA_PEERING, names.kafka_peering, "creating", f"waiting for Connected: {line}"))
         time.sleep(poll_s)
 
 
@@ -386,13 +380,13 @@ def delete_kafka_peering(
     try:
         existing = _get(lambda: client.virtual_network_peerings.get(rg, vnet, name))
         if existing is None:
-            return _report(progress, StepResult(KAFKA_PEERING, name, "deleted", "it was not there"))
-        _report(progress, StepResult(KAFKA_PEERING, name, "deleting"))
+            return report(progress, StepResult(KAFKA_PEERING, name, "deleted", "it was not there"))
+        report(progress, StepResult(KAFKA_PEERING, name, "deleting"))
         client.virtual_network_peerings.begin_delete(rg, vnet, name).result()
     except _ARM_ERRORS as exc:
-        return _report(progress, _failure(plan, KAFKA_PEERING, name, exc))
+        return report(progress, _failure(plan, KAFKA_PEERING, name, exc))
     detail = (
         f"the workspace side {plan.names.databricks_peering} now says Disconnected: the peering step makes both "
         "again; deleting the workspace deletes that side"
     )
-    return _report(progress, StepResult(KAFKA_PEERING, name, "deleted", detail))
+    return report(progress, StepResult(KAFKA_PEERING, name, "deleted", detail))

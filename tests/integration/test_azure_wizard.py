@@ -407,3 +407,20 @@ def test_listing_nothing_forgets_this_plans_record_but_not_another(cloud: Cloud)
     save_deployment(cloud.state_dir, ours)
     assert wizard.find_tagged(cloud.plan, cloud.settings()) == ([], None)
     assert load_deployment(cloud.state_dir) is None  # nothing of this plan in Azure: its record went
+
+
+def test_a_refused_permissions_read_shows_arms_code_and_advice(cloud: Cloud) -> None:
+    cloud.arm.fail(
+        "GET",
+        "Microsoft.Authorization/permissions",
+        "AuthorizationFailed",
+        "The client does not have authorization to perform action 'Microsoft.Authorization/permissions/read'.",
+        status=403,
+    )
+
+    results, _ = build(cloud)
+
+    assert finals(results) == [("azure", "failed")]
+    assert results[0].error_code == "AuthorizationFailed"  # ARM's code, not the exception's type
+    assert "Contributor" in (results[0].advice or "")
+    assert cloud.arm_writes() == []
