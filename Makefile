@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 JARS   := .cache/jars
-POMS   := jvm/pom.xml jvm/kafka-broker/pom.xml jvm/spark-kafka/pom.xml
+POMS   := jvm/pom.xml jvm/kafka-broker/pom.xml jvm/spark-kafka/pom.xml jvm/delta/pom.xml
 # Plain output, and a few retries of a dropped download before giving up.
 MVN    := mvn --batch-mode --quiet -Dstyle.color=never -Dmaven.wagon.http.retryHandler.count=3
 
@@ -25,8 +25,8 @@ $(VENV)/.installed: requirements.txt
 
 # The Kafka broker and Spark's Kafka connector, resolved by Maven from the pinned poms.
 $(JARS)/.resolved: $(POMS)
-	@echo "== resolving the Kafka broker and Spark's Kafka connector with Maven into $(JARS)"
-	rm -rf $(JARS)/kafka-broker $(JARS)/spark-kafka
+	@echo "== resolving the Kafka broker, Spark's Kafka connector and Delta Lake with Maven into $(JARS)"
+	rm -rf $(JARS)/kafka-broker $(JARS)/spark-kafka $(JARS)/delta
 	@mkdir -p $(JARS)
 	@$(MVN) -f jvm/pom.xml dependency:copy-dependencies > $(JARS)/maven.log 2>&1 \
 	  || { tail -n 40 $(JARS)/maven.log; echo "error: Maven could not resolve the jars (full log: $(JARS)/maven.log)"; exit 1; }

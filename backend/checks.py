@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from backend.jars import (
     KAFKA_BROKER_JARS,
     SPARK_KAFKA_JARS,
+    DELTA_JARS,
     JavaSetupError,
     java_executable,
     pom_property,
@@ -82,12 +83,13 @@ def check_maven() -> Check:
 
 
 def check_jars() -> list[Check]:
-    """The Kafka broker's jars and Spark's Kafka connector, as `make setup` resolves them."""
+    """The Kafka broker's jars, Spark's Kafka connector and Delta Lake, as `make setup` resolves them."""
     fix = "run `make setup` (Maven resolves the jars into .cache/jars)"
     checks = []
     for name, folder, version_property in (
         ("Kafka broker jars", KAFKA_BROKER_JARS, "kafka.version"),
         ("Spark Kafka connector jars", SPARK_KAFKA_JARS, "spark.version"),
+        ("Delta Lake jars", DELTA_JARS, "delta.version"),
     ):
         jars = sorted(folder.glob("*.jar"))
         try:

@@ -12,6 +12,7 @@ from backend.settings import PROJECT_ROOT
 JARS_DIR = PROJECT_ROOT / ".cache" / "jars"
 KAFKA_BROKER_JARS = JARS_DIR / "kafka-broker"
 SPARK_KAFKA_JARS = JARS_DIR / "spark-kafka"
+DELTA_JARS = JARS_DIR / "delta"
 POM_FILE = PROJECT_ROOT / "jvm" / "pom.xml"
 
 
@@ -51,6 +52,17 @@ def spark_kafka_jars(connector_dir: Path = SPARK_KAFKA_JARS, pyspark_jars_dir: P
         pyspark_jars_dir = Path(pyspark.__file__).parent / "jars"
     shipped = [p.name for p in pyspark_jars_dir.glob("*.jar")]
     jars = _jars_in(connector_dir, "Spark Kafka connector")
+    return [jar for jar in jars if not artifact_shipped_with(jar.stem, shipped)]
+
+
+def delta_jars(delta_dir: Path = DELTA_JARS, pyspark_jars_dir: Path | None = None) -> list[Path]:
+    """Delta Lake's jars that pyspark does not already ship (the consumer's ``--sink delta``, locally)."""
+    if pyspark_jars_dir is None:
+        import pyspark
+
+        pyspark_jars_dir = Path(pyspark.__file__).parent / "jars"
+    shipped = [p.name for p in pyspark_jars_dir.glob("*.jar")]
+    jars = _jars_in(delta_dir, "Delta Lake")
     return [jar for jar in jars if not artifact_shipped_with(jar.stem, shipped)]
 
 

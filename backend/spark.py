@@ -21,15 +21,26 @@ def on_databricks(environ: Mapping[str, str] | None = None) -> bool:
     return bool((os.environ if environ is None else environ).get("DATABRICKS_RUNTIME_VERSION"))
 
 
-def local_session_conf(master: str = "local[*]") -> dict[str, str]:
-    """Spark settings for one small machine."""
+def delta_conf() -> dict[str, str]:
+    """What a local session needs to read and write Delta tables (Databricks' sessions have it built in)."""
+    return {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # A table's log is read with this many tasks (default 50): a few suit one small machine.
+        "spark.databricks.delta.snapshotPartitions": "2",
+    }
+
+
+def local_session_conf(master: str = "local[*]", delta: bool = False) -> dict[str, str]:
+    """Spark settings for one small machine; with ``delta``, also Delta Lake's jars and extension."""
     # Imported here: backend.jars reads the console's settings, which a cluster may not have.
-    from backend.jars import spark_kafka_jars
+    from backend.jars import delta_jars, spark_kafka_jars
 
     cores = os.cpu_count() or 2
+    jars = [*spark_kafka_jars(), *(delta_jars() if delta else [])]
     return {
         "spark.master": master,
-        "spark.jars": ",".join(str(jar) for jar in spark_kafka_jars()),
+        "spark.jars": ",".join(dict.fromkeys(str(jar) for jar in jars)),
         # Window starts are stored as UTC strings: no machine's local zone may leak in.
         "spark.sql.session.timeZone": "UTC",
         # The default of 200 shuffle partitions costs far more than it brings on a few cores.
@@ -39,6 +50,7 @@ def local_session_conf(master: str = "local[*]") -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
+        **(delta_conf() if delta else {}),
     }
 
 
@@ -56,15 +68,16 @@ def session_conf(
     master: str = "local[*]",
     extra_conf: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    delta: bool = False,
 ) -> dict[str, str]:
     """The settings local_spark_session applies: the cluster's session on Databricks, else local mode."""
     if on_databricks(environ):
         return databricks_session_conf(extra_conf)
-    return {**local_session_conf(master), **(extra_conf or {})}
+    return {**local_session_conf(master, delta), **(extra_conf or {})}
 
 
 def local_spark_session(
-    app_name: str, master: str = "local[*]", extra_conf: dict[str, str] | None = None
+    app_name: str, master: str = "local[*]", extra_conf: dict[str, str] | None = None, delta: bool = False
 ) -> SparkSession:
     """A local-mode session with the connector jars; on Databricks, the cluster's session."""
     from pyspark.sql import SparkSession
@@ -78,7 +91,7 @@ def local_spark_session(
         # Spark otherwise picks the machine's first network interface and warns about it.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name)
-    for key, value in session_conf(master, extra_conf).items():
+    for key, value in session_conf(master, extra_conf, delta=delta).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
