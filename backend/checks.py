@@ -12,9 +12,9 @@ import subprocess
 from dataclasses import dataclass
 
 from backend.jars import (
+    DELTA_JARS,
     KAFKA_BROKER_JARS,
     SPARK_KAFKA_JARS,
-    DELTA_JARS,
     JavaSetupError,
     java_executable,
     pom_property,
