@@ -42,6 +42,7 @@ API_VERSIONS: Mapping[str, str] = {
     "Microsoft.Databricks/workspaces": "2026-01-01",
     "Microsoft.Databricks/workspaces/virtualNetworkPeerings": "2026-01-01",
 }
+DATABRICKS_WAREHOUSES_API = "2.0"  # POST /api/2.0/sql/warehouses; statements: POST /api/2.0/sql/statements
 DATABRICKS_CLUSTERS_API = "2.1"  # POST /api/2.1/clusters/create; libraries: POST /api/2.0/libraries/install
 
 TAG_KEY = "tweetstream-wizard"  # on everything the wizard creates; teardown finds resources by it
@@ -127,6 +128,10 @@ class DatabricksConfig(_Section):
     runtime: str | None = None  # a clusters API spark_version key; default: the one with our Spark
     autotermination_minutes: int = Field(default=60, ge=10, le=10000)
     managed_vnet_prefix: str = "10.139"  # Databricks' default: the managed network is 10.139.0.0/16
+    # The SQL warehouse the console reads the Delta aggregates through (serverless; it starts on the first
+    # statement and stops after these idle minutes).
+    warehouse_size: str = "2X-Small"
+    warehouse_auto_stop_minutes: int = Field(default=10, ge=1, le=10000)
 
 
 class KafkaConfig(_Section):
@@ -147,6 +152,8 @@ class NameOverrides(_Section):
     databricks_cluster: str | None = None
     databricks_peering: str | None = None
     kafka_peering: str | None = None
+    databricks_warehouse: str | None = None
+    table_prefix: str | None = None
 
 
 class PlanConfig(_Section):
@@ -241,6 +248,8 @@ class ResourceNames:
     databricks_peering: str
     kafka_peering: str
     topic: str
+    databricks_warehouse: str = ""
+    table_prefix: str = ""  # the consumer's Delta tables: <table_prefix>tweets_per_window...
 
 
 def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
@@ -278,6 +287,8 @@ def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
         databricks_peering=pick("databricks_peering", f"{prefix}-databricks-to-kafka"),
         kafka_peering=pick("kafka_peering", f"{prefix}-kafka-to-databricks"),
         topic=config.kafka.topic,
+        databricks_warehouse=pick("databricks_warehouse", f"{prefix}-sql"),
+        table_prefix=pick("table_prefix", prefix.replace("-", "_") + "_"),
     )
     return names, fields
 
@@ -294,6 +305,8 @@ _NAME_RULES: Mapping[str, naming.NameRule] = {
     "databricks_peering": naming.DATABRICKS_PEERING,
     "kafka_peering": naming.VIRTUAL_NETWORK_PEERING,
     "topic": naming.KAFKA_TOPIC,
+    "databricks_warehouse": naming.SQL_WAREHOUSE,
+    "table_prefix": naming.TABLE_PREFIX,
 }
 
 
@@ -585,6 +598,14 @@ def build_plan(config: PlanConfig, *, prices: PriceTable | None = None, spark: P
     disk_month = price(region.managed_disk_per_month, KAFKA_DISK, f"the data disk of Kafka workers ({KAFKA_DISK})")
     dbu_key = f"{DATABRICKS_SKU}_{DATABRICKS_WORKLOAD}"
     dbu_rate = price(region.dbu, dbu_key, f"the DBU rate {dbu_key!r}", "databricks.sku")
+    warehouse_dbu = price(
+        prices.sql_warehouse_dbu_per_hour,
+        dbx.warehouse_size,
+        f"databricks.warehouse_size = {dbx.warehouse_size!r} (its DBUs per hour)",
+        "databricks.warehouse_size",
+    )
+    sql_dbu_key = f"{DATABRICKS_SKU}_serverless_sql"
+    sql_dbu_rate = price(region.dbu, sql_dbu_key, f"the DBU rate {sql_dbu_key!r}", "databricks.sku")
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     assert runtime is not None
@@ -801,6 +822,38 @@ def build_plan(config: PlanConfig, *, prices: PriceTable | None = None, spark: P
             depends_on=("Microsoft.HDInsight/clusters", "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"),
             properties={"partitions": config.kafka.partitions, "replication_factor": config.kafka.replication},
             notes=("Lives on the brokers' disks: no charge of its own.",),
+        ),
+        dict(
+            type="databricks.sql_warehouse",
+            name=names.databricks_warehouse,
+            resource_id=None,
+            api=(
+                DATABRICKS_WAREHOUSES_API,
+                "Databricks REST: POST /api/2.0/sql/warehouses; the console reads with POST /api/2.0/sql/statements",
+            ),
+            depends_on=("Microsoft.Databricks/workspaces",),
+            cost=(
+                CostLine(
+                    f"DBUs, Serverless SQL ({dbx.warehouse_size})",
+                    warehouse_dbu,
+                    f"DBU ({warehouse_dbu} per {dbx.warehouse_size} warehouse-hour)",
+                    sql_dbu_rate,
+                ),
+            ),
+            properties={
+                "cluster_size": dbx.warehouse_size,
+                "warehouse_type": "PRO",
+                "enable_serverless_compute": True,
+                "auto_stop_mins": dbx.warehouse_auto_stop_minutes,
+                "max_num_clusters": 1,
+                "tables": f"{names.table_prefix}*",
+            },
+            notes=(
+                "The console on your machine reads the Spark job's Delta tables through it (the job writes "
+                f"{names.table_prefix}tweets_per_window and the rest).",
+                f"Billed only while it runs: it starts on the console's first query and stops after "
+                f"{dbx.warehouse_auto_stop_minutes} idle minutes. Pause the console's live updates to let it stop.",
+            ),
         ),
     ]
     resources = []

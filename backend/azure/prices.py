@@ -35,6 +35,7 @@ class PriceTable:
     source: str
     hours_per_month: int
     dbu_per_node_hour: Mapping[str, Decimal]
+    sql_warehouse_dbu_per_hour: Mapping[str, Decimal]  # by SQL warehouse size ("2X-Small")
     regions: Mapping[str, RegionPrices]
     path: Path
 
@@ -94,6 +95,7 @@ def load_prices(path: Path = PRICES_FILE) -> PriceTable:
             source=str(raw["source"]),
             hours_per_month=int(raw["hours_per_month"]),
             dbu_per_node_hour=_prices(raw["dbu_per_node_hour"], "dbu_per_node_hour"),
+            sql_warehouse_dbu_per_hour=_prices(raw["sql_warehouse_dbu_per_hour"], "sql_warehouse_dbu_per_hour"),
             regions=regions,
             path=path,
         )

@@ -44,10 +44,13 @@ hours_per_month = 730
 [dbu_per_node_hour]
 Standard_DS3_v2 = 1.0
 
+[sql_warehouse_dbu_per_hour]
+"2X-Small" = 2
+
 [regions.testregion]
 hdinsight_node = { Standard_D3_v2 = 1.00, Standard_D12_v2 = 2.00, Standard_A4_v2 = 0.50 }
 vm = { Standard_DS3_v2 = 0.25 }
-dbu = { premium_all_purpose = 0.50, premium_jobs = 0.25 }
+dbu = { premium_all_purpose = 0.50, premium_jobs = 0.25, premium_serverless_sql = 0.75 }
 managed_disk_per_month = { standard_hdd_s30 = 73.00 }
 nat_gateway = 0.04
 public_ip = 0.01
@@ -333,6 +336,7 @@ def test_the_plan_lists_the_articles_resources_in_order_with_ids_and_api_version
             f"{vnet}/virtualNetworkPeerings/tweetstream-kafka-to-databricks",
         ),
         (10, "kafka.topic", "tweets", None),
+        (11, "databricks.sql_warehouse", "tweetstream-sql", None),
     ]
     for resource in plan.resources:
         if resource.resource_id is not None:
@@ -397,12 +401,14 @@ def test_costs_are_priced_per_node_and_summed(round_prices):
     # 3 nodes (driver + 2 workers) x (0.25 VM + 1.0 DBU x 0.50)
     assert hourly["databricks.cluster"] == Decimal("2.2500")
     assert hourly["Microsoft.Databricks/workspaces"] == Decimal("0.0500")  # NAT gateway + its IP
+    # a 2X-Small SQL warehouse: 2 DBU per hour x 0.75 (serverless SQL)
+    assert hourly["databricks.sql_warehouse"] == Decimal("1.5000")
     for free in ("Microsoft.Resources/resourceGroups", "Microsoft.Storage/storageAccounts", "kafka.topic"):
         assert hourly[free] == 0
-    assert plan.total_hourly_usd == Decimal("14.6000") == sum(hourly.values())
+    assert plan.total_hourly_usd == Decimal("16.1000") == sum(hourly.values())
     data = plan.to_dict()
-    assert data["total_hourly_usd"] == 14.6
-    assert data["total_monthly_usd"] == 14.6 * 730
+    assert data["total_hourly_usd"] == 16.1
+    assert data["total_monthly_usd"] == 11753.0  # 16.1 x 730 h
     assert data["prices"] == {
         "file": "backend/azure/prices.toml",
         "as_of": "2026-11-30",
@@ -447,6 +453,7 @@ def test_the_repository_price_table_is_dated_and_prices_every_size_offered_in_ev
             assert set(sizes) <= set(region.hdinsight_node)
         assert set(DATABRICKS_NODE_TYPES) <= set(region.vm)
         assert region.dbu["premium_all_purpose"] > 0
+        assert region.dbu["premium_serverless_sql"] > 0
         assert all(price > 0 for price in region.hdinsight_node.values())
     assert set(DATABRICKS_NODE_TYPES) <= set(prices.dbu_per_node_hour)
 
@@ -458,7 +465,7 @@ def test_cli_prints_the_plan_as_json(capsys):
     assert main(["plan", "--config", str(EXAMPLE)]) == 0
     data = json.loads(capsys.readouterr().out)
     entries = data["resources"]
-    assert len(entries) == 10
+    assert len(entries) == 11
     for entry in entries:
         assert {"type", "name", "hourly_usd", "id", "api_version"} <= set(entry)
     assert data["total_hourly_usd"] == pytest.approx(sum(entry["hourly_usd"] for entry in entries), abs=1e-9)
