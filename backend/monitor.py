@@ -7,6 +7,10 @@ last 15 minutes. Pages read ``Monitor.snapshot()``, which returns at once with t
 sample, however slow or unreachable the cluster is. The thread samples as long as the
 console runs (viewers or not), so the history has no gaps; ``close`` ends it.
 
+Kafka is read through a ``KafkaMetrics`` (``backend.kafka_metrics``): the admin client by default,
+Ambari's REST metrics for HDInsight. A topic's rate comes from its offsets' deltas when the source
+knows them, else from the source's own messages-in rate.
+
 The rates are pure arithmetic on counter samples (``RateHistory``, ``lag_per_partition``),
 tested without services.
 """
@@ -21,20 +25,22 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
-
-from confluent_kafka import KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from backend import local_kafka, supervisor
-from backend.connection import ClientErrors
 from backend.kafka_clients import client_config
+from backend.kafka_metrics import KAFKA_TIMEOUT_S, AdminClientMetrics, KafkaMetrics, KafkaSample, PartitionOffsets
 from backend.settings import Settings
 from backend.store import AggregatesStore, Progress, default_store_path
 
+# Re-exported: pages and views import them from here.
+__all__ = ["KAFKA_TIMEOUT_S", "KafkaSample", "PartitionOffsets"]
+
 HISTORY_S = 15 * 60.0
 SAMPLE_INTERVAL_S = 1.0
-KAFKA_TIMEOUT_S = 1.5  # per call: a sample never waits longer on an unreachable cluster
+ALL_MESSAGES = "messages in/s"  # all_topics_rates() keys
+ALL_BYTES = "bytes in/s"
 
 
 @dataclass(frozen=True)
@@ -67,32 +73,21 @@ class RateHistory:
         while self._points and self._points[0].at < at - self.window_s:
             self._points.popleft()
 
+    def add_rate(self, at: float, per_second: float) -> None:
+        """A rate the source measured itself (Kafka's MessagesInPerSec), not derived from a counter."""
+        if self._points and at <= self._points[-1].at:
+            return  # the same measurement again
+        self._points.append(RatePoint(at, max(0.0, per_second)))
+        self._last = None  # counters and measured rates do not mix: a counter after this starts afresh
+        while self._points and self._points[0].at < at - self.window_s:
+            self._points.popleft()
+
     def points(self) -> list[RatePoint]:
         return list(self._points)
 
     @property
     def latest(self) -> float | None:
         return self._points[-1].per_second if self._points else None
-
-
-@dataclass(frozen=True)
-class PartitionOffsets:
-    low: int  # first offset still stored
-    high: int  # offset the next record will get
-
-    @property
-    def messages(self) -> int:
-        return self.high - self.low
-
-
-@dataclass(frozen=True)
-class KafkaSample:
-    """Watermarks of every (non-internal) topic, or why they could not be read."""
-
-    reachable: bool
-    sampled_at: float  # seconds since the epoch; 0.0 before the first sample
-    topics: dict[str, dict[int, PartitionOffsets]] = field(default_factory=dict)
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +101,7 @@ class Snapshot:
     producer: supervisor.JobView
     consumer: supervisor.JobView
     latest_progress: Progress | None
+    source: str = ""  # where the Kafka figures come from (KafkaMetrics.describe())
 
 
 def lag_per_partition(end_offsets: dict[int, int], processed: dict[str, int] | None) -> dict[int, int | None]:
@@ -136,24 +132,36 @@ def aged_out_per_partition(partitions: dict[int, PartitionOffsets], processed: d
 
 
 class Monitor:
-    """Background sampler of one cluster and one state directory (see the module docstring)."""
+    """Background sampler of one cluster and one state directory (see the module docstring).
 
-    def __init__(self, settings: Settings, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+    ``metrics``: how Kafka is read (default: an admin client on the settings' bootstrap).
+    ``progress``: the Spark job's latest progress (default: the SQLite store in the state directory).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: KafkaMetrics | None = None,
+        progress: Callable[[], Progress | None] | None = None,
+        interval_s: float = SAMPLE_INTERVAL_S,
+    ) -> None:
         self.settings = settings
         self.interval_s = interval_s
         self.is_local = not settings.bootstrap_servers
-        self._store = AggregatesStore(default_store_path(settings.state_dir))
+        self.metrics: KafkaMetrics = metrics if metrics is not None else AdminClientMetrics(settings)
+        if progress is None:
+            progress = AggregatesStore(default_store_path(settings.state_dir)).latest_progress
+        self._progress = progress
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
-        self._admin: AdminClient | None = None
-        self._client_errors = ClientErrors()
+        self._metrics_closed = False
         self._kafka_lock = threading.Lock()  # one Kafka sample at a time: the thread's or a page's refresh()
-        self._last_failure: str | None = None  # why the previous sample failed, if it did
         self._kafka = KafkaSample(reachable=False, sampled_at=0.0, error="not sampled yet")
         self._producer_history = RateHistory()
         self._topic_history: dict[str, RateHistory] = {}
         self._partition_history: dict[tuple[str, int], RateHistory] = {}
+        self._all_history: dict[str, RateHistory] = {ALL_MESSAGES: RateHistory(), ALL_BYTES: RateHistory()}
         self._snapshot = self._sample_local()
         _instances.add(self)
 
@@ -165,15 +173,27 @@ class Monitor:
         with self._lock:
             return self._snapshot
 
+    def describe(self) -> str:
+        """Where the Kafka figures come from, for the page's banner."""
+        return self.metrics.describe()
+
     def producer_rates(self) -> list[RatePoint]:
         """Acknowledged events per second of the producer job, over the last 15 minutes."""
         with self._lock:
             return self._producer_history.points()
 
     def topic_rates(self) -> dict[str, list[RatePoint]]:
-        """Messages per second into each topic (high-watermark deltas), over the last 15 minutes."""
+        """Messages per second into each topic over the last 15 minutes: from the end offsets'
+        deltas where the source knows them, else the source's own per-topic messages-in rate."""
         with self._lock:
             return {topic: history.points() for topic, history in sorted(self._topic_history.items())}
+
+    def all_topics_rates(self) -> dict[str, list[RatePoint]]:
+        """All topics together, over the last 15 minutes: ``ALL_MESSAGES`` (messages/s: the source's
+        own figure, else the end offsets' deltas) and ``ALL_BYTES`` (bytes/s: only where the source
+        measures it). A series the source cannot give stays empty."""
+        with self._lock:
+            return {name: history.points() for name, history in self._all_history.items()}
 
     def partition_rates(self, topic: str) -> dict[int, list[RatePoint]]:
         with self._lock:
@@ -198,8 +218,19 @@ class Monitor:
     def close(self) -> None:
         """Stop sampling (the thread ends within a sample); snapshots then stay as they were."""
         self._closed.set()
+        with self._lock:
+            running = self._thread is not None and self._thread.is_alive()
+        if not running:  # else the thread closes the metrics source when its sample ends
+            self._close_metrics()
 
     # -- the sampler -------------------------------------------------------------------------
+
+    def _close_metrics(self) -> None:
+        with self._kafka_lock:
+            if not self._metrics_closed:
+                self._metrics_closed = True
+                with contextlib.suppress(Exception):
+                    self.metrics.close()
 
     def _ensure_running(self) -> None:
         with self._lock:
@@ -214,13 +245,14 @@ class Monitor:
             with contextlib.suppress(Exception):  # a sampling error must not end the history
                 self._sample_once()
             self._closed.wait(max(0.05, self.interval_s - (time.monotonic() - began)))
+        self._close_metrics()
 
     def _sample_local(self) -> Snapshot:
         """Files only (pid, status, store): fast, no network."""
         state_dir = self.settings.state_dir
         broker = local_kafka.status(local_kafka.LocalBroker.from_settings(self.settings)) if self.is_local else None
         try:
-            progress = self._store.latest_progress()
+            progress = self._progress()
         except Exception:  # a store being created or migrated: no progress to show yet
             progress = None
         return Snapshot(
@@ -231,6 +263,7 @@ class Monitor:
             producer=supervisor.job_view(state_dir, "producer"),
             consumer=supervisor.job_view(state_dir, "consumer"),
             latest_progress=progress,
+            source=self.metrics.describe(),
         )
 
     def _sample_once(self) -> None:
@@ -247,65 +280,42 @@ class Monitor:
                 # Timed by the job's own clock: its status file is rewritten about once a second,
                 # not in step with this sampler, and may not have changed since the last sample.
                 self._producer_history.add(float(status.get("updated_at", now)), status["acked"])
-            for topic, partitions in kafka.topics.items():
-                self._topic_history.setdefault(topic, RateHistory()).add(now, sum(p.high for p in partitions.values()))
-                for partition, offsets in partitions.items():
-                    self._partition_history.setdefault((topic, partition), RateHistory()).add(now, offsets.high)
+            if kafka.reachable:
+                self._add_kafka_rates(kafka, now)
 
-    def _admin_client(self) -> AdminClient:
-        if self._admin is None:
-            password = self.settings.kafka_sasl_password
-            # Kafka's errors go here, to say why a sample failed (a refused login, not only "failed").
-            self._client_errors = ClientErrors(secrets=[password.get_secret_value()] if password else [])
-            config = {**client_config(self.settings), "socket.connection.setup.timeout.ms": 3000}
-            self._admin = AdminClient(self._client_errors.config(config))
-        return self._admin
+    def _add_kafka_rates(self, kafka: KafkaSample, now: float) -> None:
+        # Offsets another process sampled (a Delta table) are timed by that sampling: the same
+        # offsets read again add nothing, rather than a zero rate and then a jump.
+        at = kafka.offsets_at if kafka.offsets_at is not None else now
+        for topic, partitions in kafka.topics.items():
+            self._topic_history.setdefault(topic, RateHistory()).add(at, sum(p.high for p in partitions.values()))
+            for partition, offsets in partitions.items():
+                self._partition_history.setdefault((topic, partition), RateHistory()).add(at, offsets.high)
+        # Measured rates are timed by the measurement (Ambari's metrics change once a minute).
+        measured_at = kafka.rates_at if kafka.rates_at is not None else kafka.sampled_at
+        for topic, per_second in (kafka.messages_in_per_s or {}).items():
+            if topic not in kafka.topics:  # no offsets for it: the source's own rate
+                self._topic_history.setdefault(topic, RateHistory()).add_rate(measured_at, per_second)
+        if kafka.all_messages_in_per_s is not None:
+            self._all_history[ALL_MESSAGES].add_rate(measured_at, kafka.all_messages_in_per_s)
+        elif kafka.topics:
+            total = sum(p.high for partitions in kafka.topics.values() for p in partitions.values())
+            self._all_history[ALL_MESSAGES].add(at, total)
+        if kafka.all_bytes_in_per_s is not None:
+            self._all_history[ALL_BYTES].add_rate(measured_at, kafka.all_bytes_in_per_s)
 
     def _sample_kafka(self) -> KafkaSample:
         with self._kafka_lock:
-            return self._sample_kafka_now()
-
-    def _sample_kafka_now(self) -> KafkaSample:
-        admin = self._admin_client()
-        now = time.time()
-        try:
-            metadata = admin.list_topics(timeout=KAFKA_TIMEOUT_S)
-            partitions = [
-                TopicPartition(name, p)
-                for name, topic in metadata.topics.items()
-                if not name.startswith("__") and topic.error is None
-                for p in topic.partitions
-            ]
-            if not partitions:
-                return KafkaSample(reachable=True, sampled_at=now)
-            low = _offsets(admin, partitions, OffsetSpec.earliest())
-            high = _offsets(admin, partitions, OffsetSpec.latest())
-        except KafkaException as error:
-            admin.poll(0)  # serves error_cb: the errors that say why
-            # librdkafka reports a cause once per reconnection attempt (backing off up to 10 s):
-            # a sample that saw no new error keeps the previous sample's reason.
-            if self._client_errors.errors or self._last_failure is None:
-                self._last_failure = self._client_errors.explain(self.settings.bootstrap, KAFKA_TIMEOUT_S, error)
-                self._client_errors.clear()
-            return KafkaSample(reachable=False, sampled_at=now, error=self._last_failure)
-        self._client_errors.clear()
-        self._last_failure = None
-        topics: dict[str, dict[int, PartitionOffsets]] = {}
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
-            if key in low and key in high:
-                topics.setdefault(tp.topic, {})[tp.partition] = PartitionOffsets(low[key], high[key])
-        return KafkaSample(reachable=True, sampled_at=now, topics=topics)
-
-
-def _offsets(admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec) -> dict[tuple[str, int], int]:
-    futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=KAFKA_TIMEOUT_S)
-    result: dict[tuple[str, int], int] = {}
-    for tp, future in futures.items():
-        # One partition without a leader, or a slow answer: skip it this round.
-        with contextlib.suppress(KafkaException, TimeoutError):
-            result[(tp.topic, tp.partition)] = future.result(timeout=KAFKA_TIMEOUT_S + 0.5).offset
-    return result
+            if self._metrics_closed:
+                return self._kafka
+            try:
+                return self.metrics.sample()
+            except Exception as error:  # a source must not raise; if one does, the page says what
+                return KafkaSample(
+                    reachable=False,
+                    sampled_at=time.time(),
+                    error=f"{self.metrics.describe()}: the sample failed ({type(error).__name__})",
+                )
 
 
 _instances: weakref.WeakSet[Monitor] = weakref.WeakSet()
