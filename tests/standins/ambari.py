@@ -36,6 +36,18 @@ Routes, and the documents each follows:
   the tasks with host_name, role, command, status, stderr (index.md "Asynchronous Response",
   task-resources.md). The href names the head node's internal address, as HDInsight's does.
 
+- ``GET /clusters/C/services/KAFKA/components/KAFKA_BROKER?fields=...`` and
+  ``GET /clusters/C/hosts/H/host_components/KAFKA_BROKER?fields=...``: Kafka's metrics as Ambari's
+  KAFKA ``metrics.json`` names them (``metrics/kafka/server/BrokerTopicMetrics/AllTopicsMessagesInPerSec/
+  1MinuteRate`` and the BytesIn one; all topics only: Ambari defines no per-topic path), point in
+  time (a number) or temporal with ``[start,end,step]`` (``[[value, epoch s], ...]``, one point a
+  minute as the Ambari Metrics sink reports) (index.md "Partial Response", "Temporal Metrics").
+  The component level sums the brokers (Ambari's aggregate over hosts); a property Ambari does not
+  define answers 400 "not supported" (index.md "Errors"). ``host_components/HostRoles/state`` in
+  ``fields`` adds each broker's state. Scripted with :meth:`AmbariStandIn.set_topic_rate` (per
+  topic and broker), ``broker_states`` (per host) and ``metrics_available`` (False: Ambari Metrics
+  has no data, the answer has no ``metrics``). ``hang_s`` makes every answer wait (a stuck Ambari).
+
 Faults: :meth:`AmbariStandIn.fail_request` makes the next request for a state end FAILED with one
 task FAILED on a given host. Every call is recorded (method, path, query, body) in ``calls``.
 """
@@ -46,7 +58,9 @@ import base64
 import copy
 import itertools
 import json
+import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -57,6 +71,15 @@ from tests.standins.https import HttpsServer
 USER = "admin"
 DOMAIN = "x3k7q2rvmbte1fjw5n0apdcu4h.cx.internal.cloudapp.net"  # HDInsight's internal DNS suffix shape
 HEAD_NODE_HREF = "http://10.0.0.21:8080"  # what HDInsight's Ambari puts in hrefs (the head node's address)
+
+# The KAFKA_BROKER metrics served (Ambari's common-services/KAFKA metrics.json): path -> which figure.
+_TOPIC_METRICS = "metrics/kafka/server/BrokerTopicMetrics/"
+KAFKA_METRICS = {
+    _TOPIC_METRICS + "AllTopicsMessagesInPerSec/1MinuteRate": 0,  # messages/s, all topics
+    _TOPIC_METRICS + "AllTopicsBytesInPerSec/1MinuteRate": 1,  # bytes/s, all topics
+}
+SINK_PERIOD_S = 60  # the Ambari Metrics sink reports Kafka's metrics once a minute
+_FIELD = re.compile(r"([^,\[\]]+)(?:\[([^\]]*)\])?")
 
 # The kafka-env template: Ambari's stack default (common-services/KAFKA/.../kafka-env.xml, "content").
 KAFKA_ENV_CONTENT = """
@@ -129,6 +152,11 @@ class AmbariStandIn:
         self.brokers = {f"wn{i}-{short}.{DOMAIN}": f"10.0.0.{12 + i}" for i in range(3)}
         self.zookeepers = {f"zk{i}-{short}.{DOMAIN}": f"10.0.0.{4 + i}" for i in range(3)}
         self.kafka_state = kafka_state
+        self.broker_states: dict[str, str] = {}  # host -> state, over kafka_state (a broker stopped alone)
+        # host -> topic -> (messages/s, bytes/s): what each broker's BrokerTopicMetrics measure
+        self.topic_rates: dict[str, dict[str, tuple[float, float]]] = {host: {} for host in self.brokers}
+        self.metrics_available = True  # False: Ambari Metrics holds no data (its collector is down)
+        self.hang_s = 0.0  # > 0: every request waits this long before its answer (a stuck Ambari behind the gateway)
         self.maintenance_state = "OFF"
         self.stale: set[str] = set()  # broker hosts running older configurations
         self.requests: dict[int, _Request] = {}
@@ -184,6 +212,20 @@ class AmbariStandIn:
         with self._lock:
             self.fail_next[state] = host
 
+    def set_topic_rate(self, topic: str, messages_per_s: float, bytes_per_s: float, broker: str | None = None) -> None:
+        """What Kafka measures for ``topic``: on ``broker``, or spread evenly over every broker."""
+        with self._lock:
+            hosts = [broker] if broker is not None else list(self.brokers)
+            for host in hosts:
+                share = 1 if broker is not None else len(hosts)
+                self.topic_rates[host][topic] = (messages_per_s / share, bytes_per_s / share)
+
+    def broker_state(self, host: str) -> str:
+        return self.broker_states.get(host, self.kafka_state)
+
+    def metric_calls(self) -> list[Call]:
+        return [call for call in self.calls if "metrics/" in call.query.get("fields", "")]
+
     def writes(self) -> list[Call]:
         return [call for call in self.calls if call.method != "GET"]
 
@@ -219,11 +261,13 @@ class AmbariStandIn:
         if parts == ["configurations"] and method == "GET":
             return self._configurations(query)
         if len(parts) == 4 and parts[0] == "services" and parts[2] == "components" and method == "GET":
-            return self._component(parts[1], parts[3])
+            return self._component(parts[1], parts[3], query)
         if len(parts) == 2 and parts[0] == "services":
             return self._service(method, parts[1], body)
         if len(parts) == 2 and parts[0] == "hosts" and method == "GET":
             return self._host(parts[1])
+        if len(parts) == 4 and parts[0] == "hosts" and parts[2] == "host_components" and method == "GET":
+            return self._host_component(parts[1], parts[3], query)
         if parts == ["host_components"] and method == "GET":
             return self._host_components(query)
         if len(parts) == 2 and parts[0] == "requests" and method == "GET" and parts[1].isdigit():
@@ -282,11 +326,67 @@ class AmbariStandIn:
         ]
         return 200, {"href": self._href("/configurations"), "items": items}
 
-    def _component(self, service: str, component: str) -> tuple[int, Any]:
+    def _metrics(self, fields: str, hosts: list[str], resource: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The ``metrics`` object for the ``metrics/...`` entries of ``fields`` summed over ``hosts``;
+        or the 400 message naming properties Ambari does not define."""
+        wanted = [(m.group(1).strip(), m.group(2)) for m in _FIELD.finditer(fields)]
+        wanted = [(path, span) for path, span in wanted if path.startswith("metrics/")]
+        unknown = sorted(path for path, _ in wanted if path not in KAFKA_METRICS)
+        if unknown:
+            return None, (
+                f"The properties {unknown} specified in the request or predicate are not supported for the "
+                f"resource type {resource}."
+            )
+        if not wanted or not self.metrics_available:
+            return None, None
+        metrics: dict[str, Any] = {}
+        now = time.time()
+        for path, span in wanted:
+            figure = KAFKA_METRICS[path]
+            value = sum(rates[figure] for host in hosts for rates in self.topic_rates.get(host, {}).values())
+            if span is None:
+                answer: Any = value
+            else:
+                bounds = [part.strip() for part in span.split(",")]
+                start = int(bounds[0])
+                end = int(bounds[1]) if len(bounds) > 1 and bounds[1] else int(now)
+                end = min(end, int(now))
+                newest = end - end % SINK_PERIOD_S  # the sink's last report in the window
+                answer = [[value, at] for at in range(newest, start - 1, -SINK_PERIOD_S)][::-1]
+            node = metrics
+            names = path.split("/")[1:]
+            for name in names[:-1]:
+                node = node.setdefault(name, {})
+            node[names[-1]] = answer
+        return metrics, None
+
+    def _host_component(self, host: str, component: str, query: dict[str, str]) -> tuple[int, Any]:
+        if component != "KAFKA_BROKER" or host not in self.brokers:
+            return 404, _error(404, f"The requested resource doesn't exist: HostComponent not found, {component}")
+        metrics, refused = self._metrics(query.get("fields", ""), [host], "HostComponent")
+        if refused:
+            return 400, _error(400, refused)
+        answer: dict[str, Any] = {
+            "href": self._href(f"/hosts/{host}/host_components/{component}"),
+            "HostRoles": {
+                "cluster_name": self.cluster,
+                "component_name": component,
+                "host_name": host,
+                "state": self.broker_state(host),
+            },
+        }
+        if metrics is not None:
+            answer["metrics"] = metrics
+        return 200, answer
+
+    def _component(self, service: str, component: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
         hosts = {("KAFKA", "KAFKA_BROKER"): self.brokers, ("ZOOKEEPER", "ZOOKEEPER_SERVER"): self.zookeepers}
         found = hosts.get((service, component))
         if found is None:
             return 404, _error(404, f"The requested resource doesn't exist: ServiceComponent not found, {component}")
+        fields = (query or {}).get("fields", "")
+        if fields and component == "KAFKA_BROKER":
+            return self._kafka_component(service, component, fields)
         return 200, {
             "href": self._href(f"/services/{service}/components/{component}"),
             "ServiceComponentInfo": {
@@ -302,6 +402,37 @@ class AmbariStandIn:
                 for host in found
             ],
         }
+
+    def _kafka_component(self, service: str, component: str, fields: str) -> tuple[int, Any]:
+        # Partial response: only what ``fields`` asks for, and the resource's identifying fields.
+        metrics, refused = self._metrics(fields, list(self.brokers), "Component")
+        if refused:
+            return 400, _error(400, refused)
+        with_state = "host_components/HostRoles/state" in fields or "host_components/*" in fields
+        answer: dict[str, Any] = {
+            "href": self._href(f"/services/{service}/components/{component}?fields={fields}"),
+            "ServiceComponentInfo": {
+                "cluster_name": self.cluster,
+                "component_name": component,
+                "service_name": service,
+            },
+        }
+        if metrics is not None:
+            answer["metrics"] = metrics
+        if "host_components" in fields:
+            answer["host_components"] = [
+                {
+                    "href": self._href(f"/hosts/{host}/host_components/{component}"),
+                    "HostRoles": {
+                        "cluster_name": self.cluster,
+                        "component_name": component,
+                        "host_name": host,
+                        **({"state": self.broker_state(host)} if with_state else {}),
+                    },
+                }
+                for host in self.brokers
+            ]
+        return 200, answer
 
     def _host(self, host: str) -> tuple[int, Any]:
         ip = self.brokers.get(host) or self.zookeepers.get(host)
@@ -324,7 +455,7 @@ class AmbariStandIn:
                             "cluster_name": self.cluster,
                             "component_name": "KAFKA_BROKER",
                             "host_name": host,
-                            "state": self.kafka_state,
+                            "state": self.broker_state(host),
                             "stale_configs": host in self.stale,
                         },
                     }
@@ -471,6 +602,8 @@ def _handler(standin: AmbariStandIn) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _serve(self) -> None:
+            if standin.hang_s > 0:
+                time.sleep(standin.hang_s)
             parts = urlsplit(self.path)
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
             length = int(self.headers.get("Content-Length") or 0)
