@@ -147,8 +147,10 @@ class Monitor:
     ) -> None:
         self.settings = settings
         self.interval_s = interval_s
-        self.is_local = not settings.bootstrap_servers
         self.metrics: KafkaMetrics = metrics if metrics is not None else AdminClientMetrics(settings)
+        # The local broker counts only when Kafka is read through the profile's bootstrap: with Ambari's
+        # metrics, a stopped local broker must not replace the gateway's reason.
+        self.is_local = not settings.bootstrap_servers and isinstance(self.metrics, AdminClientMetrics)
         if progress is None:
             progress = AggregatesStore(default_store_path(settings.state_dir)).latest_progress
         self._progress = progress

@@ -189,3 +189,15 @@ def test_a_source_that_raises_gives_an_unreachable_sample_not_an_exception(tmp_p
     snapshot = monitor.refresh()
     assert not snapshot.kafka.reachable
     assert snapshot.kafka.error == "Ambari metrics of HDInsight cluster c1: the sample failed (RuntimeError)"
+
+
+def test_with_another_source_the_local_broker_does_not_hide_the_sources_reason(tmp_path):
+    # The local profile (no bootstrap servers) with Ambari's metrics: no local broker runs here.
+    settings = Settings(state_dir=tmp_path)
+    error = "the cluster's gateway refused the login (HTTP 401): check the cluster login (admin)"
+    monitor = Monitor(
+        settings, metrics=ScriptedMetrics([KafkaSample(False, 1000.0, error=error)]), progress=lambda: None
+    )
+    snapshot = monitor.refresh()
+    assert snapshot.local_broker is None
+    assert snapshot.kafka.error == error
