@@ -13,6 +13,11 @@ source (spark-sql-kafka-0-10):
 - **archive**: the raw records, as Parquet partitioned by date, through Spark's file sink
   (exactly once by its own metadata log).
 
+With ``--sink delta`` (a Databricks job: it cannot write a SQLite file the console reads) the
+same counts are appended to Delta tables instead (backend.delta_store): one append per table and
+batch, made idempotent by Delta's txnAppId/txnVersion, the ledger table last. A thread then also
+samples the topic's offsets into a Delta table, as the console cannot reach the brokers there.
+
 Why aggregate each micro-batch and *add* into SQLite, rather than keep windows in Spark's
 state store (update mode) and upsert them: one Kafka read then serves the three aggregate
 tables and the dead letters (Spark allows one stateful aggregation per query and foreachBatch
@@ -64,6 +69,8 @@ if __package__ in (None, ""):  # run as a file (spark-submit jobs/consumer.py): 
 
 import pandas as pd  # at module level: pyspark resolves the UDF's type hints in these globals
 
+from backend.aggregates import DEFAULT_TABLE_PREFIX, SINKS, AggregatesWriter
+from backend.delta_store import TABLE_PREFIX, DeltaStore  # no Spark imported here: the session comes later
 from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
 from backend.store import (
     AggregatesStore,
@@ -150,6 +157,12 @@ def spark_interval(milliseconds: int) -> str:
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # Kafka's rule (backend.topics needs confluent-kafka)
 
 
+def _on_databricks() -> bool:
+    from backend.spark import on_databricks
+
+    return on_databricks()
+
+
 @dataclass(frozen=True)
 class ConsumerOptions:
     """The job's validated options (defaults already resolved)."""
@@ -168,6 +181,9 @@ class ConsumerOptions:
     max_offsets_per_trigger: int | None
     master: str
     on_data_loss: str = "fail"  # or "skip": Spark's failOnDataLoss false
+    sink: str = "sqlite"  # or "delta": Delta tables (backend.delta_store), what a Databricks job writes
+    table_prefix: str = DEFAULT_TABLE_PREFIX  # --sink delta: the tables' names start with it
+    delta_location: str | None = None  # --sink delta: the tables' parent folder or URI; None: managed tables
     kafka_options: dict[str, str] = field(default_factory=dict, repr=False)  # security, from the settings
 
     @property
@@ -181,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Read tweets from a Kafka topic with Spark Structured Streaming; count them per event-time window "
             "(tweets, retweets, replies, quotes, mean VADER sentiment, hashtags, languages) into the SQLite "
-            "aggregates store, exactly once; keep records that break the message contract as dead letters; "
+            "aggregates store (or Delta tables: --sink delta), exactly once; keep records that break the message "
+            "contract as dead letters; "
             "archive the raw records as Parquet. Runs until SIGTERM or Ctrl+C, which stop it after the current "
             "micro-batch; with --available-now it processes what the topic holds and exits. Kafka security "
             "(SSL, SASL) comes from the settings (TWEETSTREAM_KAFKA_* variables), never from flags. "
@@ -223,6 +240,27 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--archive", help="Parquet raw archive, by date: folder or URI (default: <state dir>/archive)")
     files.add_argument(
         "--status-file", type=Path, help="job status file (default: <state dir>/jobs/consumer/status.json)"
+    )
+
+    sink = parser.add_argument_group("where the aggregates go")
+    sink.add_argument(
+        "--sink",
+        choices=SINKS,
+        default="sqlite",
+        help="sqlite: the SQLite store (--store) the local console reads; delta: Delta tables, appended once "
+        "per micro-batch (what a Databricks job writes; the console reads them through a SQL warehouse) "
+        "(default: %(default)s)",
+    )
+    sink.add_argument(
+        "--table-prefix",
+        default=DEFAULT_TABLE_PREFIX,
+        help="--sink delta: the Delta tables' names start with this, which may name a schema or a catalog and a "
+        "schema: 'main.tweetstream.tweetstream_' (default: %(default)s)",
+    )
+    sink.add_argument(
+        "--delta-location",
+        help="--sink delta: the folder or URI the tables' folders go in (default: <state dir>/delta; on "
+        "Databricks none: managed tables)",
     )
 
     timing = parser.add_argument_group("windows and triggers")
@@ -289,12 +327,28 @@ def validate(args: argparse.Namespace, defaults: Callable[[], LocalDefaults] | N
     archive_every_ms = duration("archive-every", args.archive_every, 1)
     if args.max_offsets_per_trigger is not None and args.max_offsets_per_trigger < 1:
         raise OptionsError(f"--max-offsets-per-trigger must be at least 1 (got {args.max_offsets_per_trigger})")
+    sink = getattr(args, "sink", "sqlite")
+    table_prefix = getattr(args, "table_prefix", DEFAULT_TABLE_PREFIX)
+    if not TABLE_PREFIX.fullmatch(table_prefix):
+        raise OptionsError(
+            f"--table-prefix '{table_prefix}' cannot start a table name: letters, digits and '_', optionally "
+            "after a schema, or a catalog and a schema, each with a dot: 'tweetstream_', "
+            "'main.tweetstream.tweetstream_'"
+        )
+    delta_location = getattr(args, "delta_location", None)
+    if delta_location is not None and ("'" in delta_location or not delta_location.strip()):
+        raise OptionsError(f"--delta-location '{delta_location}' must be a folder or URI without quotes")
+    # Locally the Delta tables need a folder; on Databricks none means managed tables.
+    wants_location = sink == "delta" and delta_location is None and not _on_databricks()
 
     needed = [args.bootstrap, args.store, args.checkpoint, args.archive, args.status_file]
+    if wants_location:
+        needed.append(None)
     local = defaults() if defaults is not None and None in needed else None
     if local is None and None in needed:
         raise OptionsError(
             "without the local settings, --bootstrap, --store, --checkpoint, --archive and --status-file are needed"
+            + (" (and --delta-location with --sink delta)" if wants_location else "")
         )
     return ConsumerOptions(
         bootstrap=args.bootstrap or local.bootstrap,
@@ -311,6 +365,9 @@ def validate(args: argparse.Namespace, defaults: Callable[[], LocalDefaults] | N
         max_offsets_per_trigger=args.max_offsets_per_trigger,
         master=args.master,
         on_data_loss=args.on_data_loss,
+        sink=sink,
+        table_prefix=table_prefix,
+        delta_location=str(local.state_dir / "delta") if wants_location else delta_location,
         # The settings' security applies to the settings' cluster only.
         kafka_options=dict(local.kafka_options) if local is not None and not args.bootstrap else {},
     )
@@ -712,7 +769,7 @@ class BatchWriter:
 
     def __init__(
         self,
-        store: AggregatesStore,
+        store: AggregatesWriter,
         options: ConsumerOptions,
         on_batch: Callable[[dict], None],
         cores: int | None = None,
@@ -799,7 +856,7 @@ class StatusFile:
 class ProgressRecorder:
     """Keeps every micro-batch's progress in the store and the status file (Spark's listener calls it)."""
 
-    def __init__(self, store: AggregatesStore, status: StatusFile, topic: str) -> None:
+    def __init__(self, store: AggregatesWriter, status: StatusFile, topic: str) -> None:
         self.store = store
         self.status = status
         self.topic = topic
@@ -875,6 +932,87 @@ def make_listener(recorder: ProgressRecorder) -> Any:
     return ProgressListener()
 
 
+# -- the topic's offsets, sampled where the brokers are reachable ------------------------------
+
+# How often --sink delta samples the topic's first and next offsets (the console's lag on Azure).
+OFFSETS_SAMPLE_SECONDS = 10.0
+
+
+def admin_config(options: ConsumerOptions) -> dict[str, Any] | None:
+    """librdkafka settings for an admin client of the job's cluster; None when they cannot be made.
+
+    The settings' cluster gets the settings' security (as the Kafka source does); --bootstrap none.
+    """
+    if not options.kafka_options:
+        return {"bootstrap.servers": options.bootstrap}
+    try:
+        from backend.connection import active_profile, client_config_for
+        from backend.settings import load_settings
+
+        config = client_config_for(active_profile(load_settings()))
+    except Exception as error:  # ImportError on a bare cluster, ValueError for settings that are no profile
+        log.warning("the topic's offsets will not be sampled: no Kafka client settings (%s)", type(error).__name__)
+        return None
+    return {**config, "bootstrap.servers": options.bootstrap}
+
+
+def topic_offsets(admin: Any, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
+    """``{partition: (first offset, next offset)}`` of ``topic``, asked with confluent-kafka's AdminClient."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    metadata = admin.list_topics(topic, timeout=timeout_s).topics[topic]
+    if metadata.error is not None:
+        raise RuntimeError(f"topic '{topic}': {metadata.error.str()}")
+    found: dict[int, list[int]] = {p: [0, 0] for p in metadata.partitions}
+    for index, spec in enumerate((OffsetSpec.earliest(), OffsetSpec.latest())):
+        answers = admin.list_offsets(
+            {TopicPartition(topic, p): spec for p in metadata.partitions}, request_timeout=timeout_s
+        )
+        for partition, future in answers.items():
+            found[partition.partition][index] = future.result(timeout=timeout_s).offset
+    return {p: (low, high) for p, (low, high) in found.items()}
+
+
+def sample_offsets_forever(
+    store: DeltaStore, options: ConsumerOptions, stop: threading.Event, every_s: float = OFFSETS_SAMPLE_SECONDS
+) -> None:
+    """Append the topic's offsets to ``topic_offsets`` every ``every_s`` until ``stop``; failures are logged.
+
+    The console on a laptop cannot reach HDInsight's brokers, the job can: so the job samples them.
+    """
+    config = admin_config(options)
+    if config is None:
+        return
+    try:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(config)
+    except Exception as error:  # confluent-kafka missing on the cluster, or a setting it refuses
+        log.warning("the topic's offsets will not be sampled: %s: %s", type(error).__name__, error)
+        return
+    failures = 0
+    while not stop.is_set():
+        try:
+            sampled_at = time.time()
+            store.record_topic_offsets(options.topic, topic_offsets(admin, options.topic), sampled_at)
+            failures = 0
+        except Exception as error:  # never fatal: the aggregates go on without the lag
+            failures += 1
+            if failures in (1, 10) or failures % 60 == 0:  # not a line every 10 s for a long outage
+                log.warning("could not sample the offsets of '%s' (%d in a row): %s", options.topic, failures, error)
+        stop.wait(every_s)
+
+
+def start_offsets_sampler(store: DeltaStore, options: ConsumerOptions, stop: threading.Event) -> threading.Thread:
+    """The daemon thread of sample_offsets_forever (a daemon: it never holds the job's exit)."""
+    thread = threading.Thread(
+        target=sample_offsets_forever, args=(store, options, stop), name="topic-offsets", daemon=True
+    )
+    thread.start()
+    return thread
+
+
 # -- the Spark session and the two queries ---------------------------------------------------
 
 
@@ -929,7 +1067,11 @@ def spark_session(options: ConsumerOptions) -> tuple[SparkSession, bool]:
             paths = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
             os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         # Local mode runs everything in the driver's JVM: its heap holds the cached micro-batch.
-        session = local_spark_session("tweetstream-consumer", options.master, {"spark.driver.memory": "2g"})
+        conf = {"spark.driver.memory": "2g"}
+        if options.sink == "delta" and options.delta_location:
+            # The local catalog's own folder (Spark makes it at the start): beside the tables, not in the cwd.
+            conf["spark.sql.warehouse.dir"] = inside(options.delta_location, "_warehouse")
+        session = local_spark_session("tweetstream-consumer", options.master, conf, delta=options.sink == "delta")
     else:
         session = SparkSession.builder.appName("tweetstream-consumer").master(options.master).getOrCreate()
     for key, value in runtime_conf().items():
@@ -1148,7 +1290,7 @@ def run(options: ConsumerOptions) -> int:
             "pid": os.getpid(),
             "topic": options.topic,
             "bootstrap": options.bootstrap,
-            "store": str(options.store),
+            **sink_status(options),
             "trigger": "available-now" if options.available_now else spark_interval(options.trigger_ms or 0),
             "last_batch": None,
             "last_error": None,
@@ -1181,12 +1323,29 @@ def run(options: ConsumerOptions) -> int:
     session = None
     created = False
     listener = None
+    sampler_stop = threading.Event()
     queries: tuple[StreamingQuery, ...] = ()
     try:
-        store = AggregatesStore(options.store)
-        store.create()
-        record_shape(options)
-        session, created = spark_session(options)
+        store: AggregatesWriter
+        if options.sink == "delta":
+            session, created = spark_session(options)
+            store = DeltaStore(
+                session, options.table_prefix, options.delta_location, window_ms=options.window_ms, topic=options.topic
+            )
+            # The Delta ledger is read through Spark: checked here, before anything is created or noted.
+            conflict = shape_conflict(options, store)
+            if conflict is not None:
+                status.update(state="failed", last_error=conflict)
+                log.error("%s", conflict)
+                return EXIT_USAGE
+            store.create()
+            record_shape(options)
+            start_offsets_sampler(store, options, sampler_stop)
+        else:
+            store = AggregatesStore(options.store)
+            store.create()
+            record_shape(options)
+            session, created = spark_session(options)
         ship_packages(session)  # before any query: the UDF's workers import backend.sentiment
         writer = BatchWriter(
             store, options, on_batch=lambda summary: status.update(last_written=summary), cores=core_count(session)
@@ -1208,13 +1367,14 @@ def run(options: ConsumerOptions) -> int:
             query_id=str(queries[0].id),
             archive_query_id=str(queries[1].id),
         )
-        log.info("reading '%s' from %s into %s", options.topic, options.bootstrap, options.store)
+        log.info("reading '%s' from %s into %s", options.topic, options.bootstrap, sink_description(options))
         error = wait_for(queries, stop_requested, on_stop=stopping)
         recorder.wait_until_recorded(queries)
     except Exception as exception:  # startup failures: a clear line in the log and the status file
         log.exception("the consumer failed")
         error = f"{type(exception).__name__}: {exception}"
     finally:
+        sampler_stop.set()
         # A session we did not create (Databricks) goes on: leave it as we found it.
         for query in queries:
             with contextlib.suppress(Exception):
@@ -1250,13 +1410,37 @@ def local_folder(location: str) -> Path | None:
     return None if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:", location) else Path(location)
 
 
+def sink_description(options: ConsumerOptions) -> str:
+    """Where the aggregates go, for messages: the SQLite file, or the Delta tables."""
+    if options.sink == "delta":
+        where = f" in {options.delta_location}" if options.delta_location else " (managed)"
+        return f"the Delta tables {options.table_prefix}*{where}"
+    return f"the store {options.store}"
+
+
+def sink_status(options: ConsumerOptions) -> dict[str, Any]:
+    """The status file's account of the sink: which, and its file or tables."""
+    if options.sink == "delta":
+        from backend.aggregates import DELTA_TABLES, table_name
+
+        return {
+            "sink": "delta",
+            "tables": [table_name(options.table_prefix, table) for table in DELTA_TABLES],
+            "delta_location": options.delta_location,
+        }
+    return {"sink": "sqlite", "store": str(options.store)}
+
+
 def shape_problems(
     options: ConsumerOptions, stored_window_ms: int | None, recorded: dict[str, Any] | None
 ) -> list[str]:
     """What differs between this start and what the store holds / the checkpoint's note says."""
     found = []
     if stored_window_ms is not None and stored_window_ms != options.window_ms:
-        found.append(f"the store {options.store} holds windows of {spark_interval(stored_window_ms)}")
+        found.append(
+            f"{sink_description(options)} hold{'' if options.sink == 'delta' else 's'} windows of "
+            f"{spark_interval(stored_window_ms)}"
+        )
     if recorded is not None:
         if recorded.get("window_ms") != options.window_ms:
             found.append(
@@ -1267,9 +1451,13 @@ def shape_problems(
     return found
 
 
-def shape_conflict(options: ConsumerOptions) -> str | None:
+def shape_conflict(options: ConsumerOptions, store: AggregatesWriter | None = None) -> str | None:
     """Why the store and checkpoint cannot take this start's counts (another window length or
-    topic), or None. Reads only: a refused start writes nothing."""
+    topic), or None. Reads only: a refused start writes nothing.
+
+    ``store``: the writer whose window length counts; by default the SQLite store. Delta tables are
+    read through Spark: without their ``DeltaStore`` only the checkpoint's note is compared.
+    """
     folder = local_folder(options.checkpoint)
     recorded = None
     # The note counts once the checkpoint has planned a batch: a start that failed before any
@@ -1285,14 +1473,17 @@ def shape_conflict(options: ConsumerOptions) -> str | None:
                 "whether this start counts like the last one is unknown. Delete the note if the --window and "
                 "--topic are the ones the checkpoint was written with, or give a new --store and --checkpoint."
             )
-    found = shape_problems(options, AggregatesStore(options.store).window_length_ms(), recorded)
+    if store is None and options.sink == "sqlite":
+        store = AggregatesStore(options.store)
+    found = shape_problems(options, None if store is None else store.window_length_ms(), recorded)
     if not found:
         return None
+    new_store = "--table-prefix (or --delta-location)" if options.sink == "delta" else "--store"
     return (
         f"refusing to start: {'; '.join(found)}, but this start asks for windows of "
         f"{spark_interval(options.window_ms)} on topic '{options.topic}'. Going on would mix two countings in one "
-        "store. Start with the --window and --topic they were written with, or give a new --store and --checkpoint "
-        "(or delete both to count the topic again from the start)."
+        f"store. Start with the --window and --topic they were written with, or give a new {new_store} and "
+        "--checkpoint (or delete both to count the topic again from the start)."
     )
 
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import pyarrow.parquet as pq
 from confluent_kafka import Producer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -158,6 +160,70 @@ def read_tables(store: Path) -> Tables:
     )
 
 
+# -- the Delta tables (--sink delta), read from their transaction log ----------------------------
+
+
+def delta_rows(table: Path) -> list[dict[str, Any]]:
+    """The rows of the Delta table in folder ``table``: its log's live files read with pyarrow.
+
+    Delta's protocol: the table is the data files added by its commits (``_delta_log/<n>.json``, in
+    order) and not removed since. Read without Spark, so a test can poll it often; refused (an
+    AssertionError) for what this reader does not handle: a log that no longer starts at commit 0,
+    deletion vectors, column mapping.
+    """
+    log = table / "_delta_log"
+    if not log.is_dir():
+        return []
+    commits = sorted(log.glob("[0-9]*.json"))
+    assert [int(c.stem) for c in commits] == list(range(len(commits))), f"{log}: commits missing"
+    files: dict[str, None] = {}
+    for commit in commits:
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                assert not action["add"].get("deletionVector"), "deletion vectors are not read here"
+                files[action["add"]["path"]] = None
+            elif "remove" in action:
+                files.pop(action["remove"]["path"], None)
+            elif "metaData" in action:
+                mode = action["metaData"].get("configuration", {}).get("delta.columnMapping.mode", "none")
+                assert mode == "none", f"column mapping {mode} is not read here"
+    rows: list[dict[str, Any]] = []
+    for name in files:
+        rows += pq.read_table(table / unquote(name)).to_pylist()
+    return rows
+
+
+def read_delta_tables(location: Path) -> Tables:
+    """The Delta tables under ``location`` summed per key, as the console's reader sums them."""
+    windows: dict[str, list[Any]] = {}
+    sentiment_sums: dict[str, list[float]] = defaultdict(list)
+    for row in delta_rows(location / "tweets_per_window"):
+        counts = windows.setdefault(row["window_start"], [row["window_end"], 0, 0, 0, 0])
+        assert counts[0] == row["window_end"], f"window {row['window_start']} ends twice differently"
+        for index, column in enumerate(("tweets", "retweets", "replies", "quotes"), start=1):
+            counts[index] += row[column]
+        sentiment_sums[row["window_start"]].append(row["sentiment_sum"])
+    hashtags: Counter[tuple[str, str]] = Counter()
+    for row in delta_rows(location / "hashtags_per_window"):
+        hashtags[(row["window_start"], row["hashtag"])] += row["tweets"]
+    languages: Counter[tuple[str, str]] = Counter()
+    for row in delta_rows(location / "languages_per_window"):
+        languages[(row["window_start"], row["lang"])] += row["tweets"]
+    late: Counter[str] = Counter()
+    for row in delta_rows(location / "late_tweets_per_window"):
+        late[row["window_start"]] += row["tweets"]
+    return Tables(
+        windows={start: tuple(counts) for start, counts in windows.items()},
+        sentiment={
+            start: math.fsum(sentiment_sums[start]) / counts[1] for start, counts in windows.items() if counts[1]
+        },
+        hashtags=dict(hashtags),
+        languages=dict(languages),
+        late=dict(late),
+    )
+
+
 def table_differences(got: Tables, want: Tables) -> list[str]:
     """Where the store's tables differ from the truth (none: equal; sentiment means within 1e-9)."""
     differences = []
@@ -224,6 +290,11 @@ class Job:
     state_dir: Path
     bootstrap: str
     topic: str
+    sink: str = "sqlite"  # or "delta": the job writes Delta tables under delta_location
+
+    @property
+    def delta_location(self) -> Path:
+        return self.state_dir / "delta"  # the job's default locally
 
     @property
     def store(self) -> Path:
@@ -244,7 +315,7 @@ class Job:
     def command(self, *options: str) -> list[str]:
         return [
             *(sys.executable, "-m", "jobs.consumer", "--bootstrap", self.bootstrap, "--topic", self.topic),
-            *("--master", "local[2]", *options),
+            *("--master", "local[2]", "--sink", self.sink, *options),
         ]
 
     @property
@@ -264,6 +335,38 @@ class Job:
             return subprocess.Popen(
                 self.command(*options), cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
+
+    def tables(self) -> Tables:
+        """The aggregates the job wrote, from its sink."""
+        return read_delta_tables(self.delta_location) if self.sink == "delta" else read_tables(self.store)
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """The rows of ``batches`` (query_id, batch_id, tweets, ...), from either sink."""
+        if self.sink == "delta":
+            return delta_rows(self.delta_location / "batches")
+        columns = ("query_id", "batch_id", "tweets", "late_tweets", "dead_letters")
+        return [dict(zip(columns, row, strict=True)) for row in self.query(f"SELECT {', '.join(columns)} FROM batches")]
+
+    def counted(self) -> tuple[int, int]:
+        """(tweets in the windows, late tweets) the sink holds."""
+        if self.sink == "delta":
+            on_time = sum(r["tweets"] for r in delta_rows(self.delta_location / "tweets_per_window"))
+            return on_time, sum(r["tweets"] for r in delta_rows(self.delta_location / "late_tweets_per_window"))
+        on_time = self.query("SELECT COALESCE(SUM(tweets), 0) FROM tweets_per_window")
+        late = self.query("SELECT COALESCE(SUM(tweets), 0) FROM late_tweets_per_window")
+        return (on_time[0][0] if on_time else 0), (late[0][0] if late else 0)
+
+    def progress(self) -> list[dict[str, Any]]:
+        """The query_progress rows, by batch id."""
+        if self.sink == "delta":
+            rows = delta_rows(self.delta_location / "query_progress")
+        else:
+            columns = ("batch_id", "input_rows", "end_offsets", "batch_duration_ms")
+            rows = [
+                dict(zip(columns, r, strict=True))
+                for r in self.query(f"SELECT {', '.join(columns)} FROM query_progress")
+            ]
+        return sorted(rows, key=lambda row: row["batch_id"])
 
     def query(self, sql: str) -> list[tuple]:
         if not self.store.exists():

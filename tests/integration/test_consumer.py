@@ -32,13 +32,16 @@ from backend.tweets import contract_problem, to_envelope
 from tests.truth import (
     Job,
     Record,
+    Tables,
     assert_tables_equal,
+    delta_rows,
     event_time_ms,
     ground_truth,
     kill_tree,
     produce,
     read_tables,
     synthetic_records,
+    table_differences,
     tweet_record,
     wait_for,
     window_start,
@@ -48,32 +51,81 @@ REAL_TWEETS = PROJECT_ROOT.parent / "shared" / "data" / "tweets"
 
 
 @pytest.fixture
-def job(kafka_broker, tmp_path: Path, topic_name: str) -> Job:
-    return Job(tmp_path / "state", kafka_broker.bootstrap, topic_name)
+def sink() -> str:
+    """The job's --sink; the tests that hold on both sinks are parametrized over it."""
+    return "sqlite"
+
+
+@pytest.fixture
+def job(kafka_broker, tmp_path: Path, topic_name: str, sink: str) -> Job:
+    return Job(tmp_path / "state", kafka_broker.bootstrap, topic_name, sink)
+
+
+# Both sinks: the SQLite store of the local console, and the Delta tables a Databricks job writes.
+BOTH_SINKS = pytest.mark.parametrize("sink", ["sqlite", "delta"])
+
+
+def report(job: Job, name: str, tables: Tables, truth: Tables, seconds: float) -> None:
+    """One line a reader can quote: what the sink held against the recount (pytest -s shows it)."""
+    print(
+        f"\n[{job.sink}] {name}: {sum(w[1] for w in tables.windows.values())} tweets in {len(tables.windows)} "
+        f"windows, {len(tables.hashtags)} (window, hashtag) and {len(tables.languages)} (window, language) counts, "
+        f"{sum(tables.late.values())} late; recount: {sum(w[1] for w in truth.windows.values())} tweets in "
+        f"{len(truth.windows)} windows; equal: {not table_differences(tables, truth)}; job ran {seconds:.1f} s"
+    )
 
 
 # -- the tests --------------------------------------------------------------------------------
 
 
+@BOTH_SINKS
 def test_available_now_tables_equal_the_ground_truth(admin, job: Job) -> None:
     topics.create_topic(admin, TopicSpec(job.topic, partitions=3))
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
     records = synthetic_records(3000, seed=11, start=start, minutes=5.5)
     produce(job.bootstrap, job.topic, records)
 
+    began = time.monotonic()
     job.run("--available-now")
 
-    assert_tables_equal(read_tables(job.store), ground_truth(records))
+    truth = ground_truth(records)
+    report(job, "available-now", job.tables(), truth, time.monotonic() - began)
+    assert_tables_equal(job.tables(), truth)
     status = job.status
     assert status is not None and status["state"] == "finished" and status["last_error"] is None
     assert status["master"] == "local[2]"
+    assert status["sink"] == job.sink
     assert status["last_batch"]["input_rows"] == len(records)
     # Progress: one row per batch; the last one ends where the topic ends.
-    progress = job.query("SELECT input_rows, end_offsets, batch_duration_ms FROM query_progress ORDER BY batch_id")
-    assert sum(row[0] for row in progress) == len(records)
+    progress = job.progress()
+    assert sum(row["input_rows"] for row in progress) == len(records)
     ends = Counter(r.partition for r in records)
-    assert json.loads(progress[-1][1]) == {str(p): n for p, n in ends.items()}
-    assert all(row[2] > 0 for row in progress)
+    assert json.loads(progress[-1]["end_offsets"]) == {str(p): n for p, n in ends.items()}
+    assert all(row["batch_duration_ms"] > 0 for row in progress)
+    if job.sink == "delta":
+        assert status["tables"][0] == "tweetstream_tweets_per_window"
+        assert status["delta_location"] == str(job.delta_location)
+        # The job sampled the topic's offsets (the console's lag on Azure, where it cannot reach Kafka).
+        sampled = [r for r in delta_rows(job.delta_location / "topic_offsets") if r["topic"] == job.topic]
+        assert {r["partition"] for r in sampled} == {0, 1, 2}
+        assert all(r["low"] == 0 and r["high"] == ends[r["partition"]] for r in sampled)
+
+        # Another window length than the Delta ledger's is refused before anything is written
+        # (a new checkpoint: only the tables can tell).
+        before = sorted(p.name for p in (job.delta_location / "batches" / "_delta_log").iterdir())
+        refused = subprocess.run(
+            job.command("--available-now", "--window", "30 seconds", "--checkpoint", str(job.state_dir / "other")),
+            cwd=PROJECT_ROOT,
+            env=job.env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
+        assert f"the Delta tables tweetstream_* in {job.delta_location} hold windows of 60 seconds" in refused.stdout
+        assert "asks for windows of 30 seconds" in refused.stdout
+        assert sorted(p.name for p in (job.delta_location / "batches" / "_delta_log").iterdir()) == before
+        assert job.status["state"] == "failed" and "refusing to start" in job.status["last_error"]
     # The raw archive holds every record once, by date of its Kafka timestamp.
     archived = pq.read_table(job.archive).to_pydict()
     assert sorted(zip(archived["partition"], archived["offset"], strict=True)) == sorted(
@@ -83,24 +135,34 @@ def test_available_now_tables_equal_the_ground_truth(admin, job: Job) -> None:
     assert {str(d) for d in archived["date"]} == dates
 
 
-def test_after_kill_9_a_restart_counts_every_record_once_and_late_tweets_apart(admin, job: Job, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sink", "per_batch", "before_kill"),
+    [
+        ("sqlite", 400, 3),
+        # Each Delta batch is six table commits (3-6 s on 2 cores): fewer, larger batches, more time.
+        pytest.param("delta", 1000, 2, marks=pytest.mark.timeout(540)),
+    ],
+)
+def test_after_kill_9_a_restart_counts_every_record_once_and_late_tweets_apart(
+    admin, job: Job, tmp_path: Path, per_batch: int, before_kill: int
+) -> None:
     topics.create_topic(admin, TopicSpec(job.topic, partitions=2))
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=20)
     records = synthetic_records(4000, seed=21, start=start, minutes=4)
     produce(job.bootstrap, job.topic, records)
     log = tmp_path / "consumer.log"
 
-    first = job.start(log, "--trigger", "1s", "--max-offsets-per-trigger", "400")
+    first = job.start(log, "--trigger", "1s", "--max-offsets-per-trigger", str(per_batch))
     try:
-        wait_for(lambda: len(job.query("SELECT 1 FROM batches")) >= 3, 180, "three batches in the store", first)
+        wait_for(lambda: len(job.ledger()) >= before_kill, 240, f"{before_kill} batches in the store", first)
     finally:
         kill_tree(first)
-    counted = job.query("SELECT SUM(tweets) FROM tweets_per_window")[0][0]
+    counted = job.counted()[0]
     assert 0 < counted < len(records), "the job was killed mid-stream"
 
     # Make the restart replay the newest batch the store has: as if the crash had come after
     # our commit and before Spark's own (its commit log entry and any later offsets go).
-    replayed = job.query("SELECT MAX(batch_id) FROM batches")[0][0]
+    replayed = max(row["batch_id"] for row in job.ledger())
     aggregates = job.checkpoint / "aggregates"
     for log_dir, first_removed in (("commits", replayed), ("offsets", replayed + 1)):
         for entry in (aggregates / log_dir).iterdir():
@@ -108,11 +170,13 @@ def test_after_kill_9_a_restart_counts_every_record_once_and_late_tweets_apart(a
             if number.isdigit() and int(number) >= first_removed:
                 entry.unlink()
 
+    began = time.monotonic()
     second = job.start(log, "--trigger", "1s")
     try:
-        total = "SELECT COALESCE(SUM(tweets), 0) FROM tweets_per_window"
-        wait_for(lambda: job.query(total)[0][0] >= len(records), 180, "every record in the store", second)
-        assert_tables_equal(read_tables(job.store), ground_truth(records))
+        wait_for(lambda: job.counted()[0] >= len(records), 240, "every record in the store", second)
+        truth = ground_truth(records)
+        report(job, "after kill -9 and a restart", job.tables(), truth, time.monotonic() - began)
+        assert_tables_equal(job.tables(), truth)
 
         # While it runs: a tweet older than the watermark (the latest event time - 2 minutes)
         # is counted apart, not added to its window, which the dashboard shows as final.
@@ -123,10 +187,9 @@ def test_after_kill_9_a_restart_counts_every_record_once_and_late_tweets_apart(a
         late = more.tweet(created_at=newest_time - timedelta(hours=1))
         late_record = tweet_record(late, newest)
         produce(job.bootstrap, job.topic, [on_time, late_record])
-        late_tweets = "SELECT COALESCE(SUM(tweets), 0) FROM late_tweets_per_window"
         wait_for(
-            lambda: job.query(late_tweets)[0][0] == 1 and job.query(total)[0][0] == len(records) + 1,
-            60,
+            lambda: job.counted() == (len(records) + 1, 1),
+            120,
             "the late and the on-time tweet",
             second,
         )
@@ -139,8 +202,9 @@ def test_after_kill_9_a_restart_counts_every_record_once_and_late_tweets_apart(a
 
     want = ground_truth([*records, on_time, late_record], late_ids=frozenset({late["data"]["id"]}))
     assert want.late == {window_start(newest - 3_600_000): 1}
-    assert_tables_equal(read_tables(job.store), want)
-    assert job.query(f"SELECT COUNT(*) FROM batches WHERE batch_id = {replayed}") == [(1,)]
+    report(job, "with a late tweet, after SIGTERM", job.tables(), want, time.monotonic() - began)
+    assert_tables_equal(job.tables(), want)
+    assert [row["batch_id"] for row in job.ledger()].count(replayed) == 1
     assert f"batch {replayed} was already written to the store" in log.read_text()
     status = job.status
     assert status is not None and status["state"] == "stopped"

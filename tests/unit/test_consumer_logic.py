@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,57 @@ def test_on_a_cluster_without_settings_the_paths_are_required() -> None:
 def test_wrong_options_are_refused_with_a_reason(argv: list[str], message: str) -> None:
     with pytest.raises(OptionsError, match=message):
         options(*argv)
+
+
+def test_the_sink_is_sqlite_unless_delta_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    assert (options().sink, options().delta_location) == ("sqlite", None)
+    local = options("--sink", "delta")
+    assert (local.sink, local.table_prefix) == ("delta", "tweetstream_")
+    assert local.delta_location == str(STATE / "delta")  # locally: folders in the state directory
+    given = options("--sink", "delta", "--delta-location", "file:///lake/t", "--table-prefix", "main.ts.ts_")
+    assert (given.delta_location, given.table_prefix) == ("file:///lake/t", "main.ts.ts_")
+    # On a cluster without the console's settings, a local Delta sink needs its folder.
+    paths = ["--bootstrap", "b:1", "--store", "s", "--checkpoint", "c", "--archive", "a", "--status-file", "f"]
+    with pytest.raises(OptionsError, match="--delta-location with --sink delta"):
+        validate(build_parser().parse_args(["--sink", "delta", *paths]), None)
+
+
+def test_on_databricks_the_delta_tables_are_managed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "16.4")
+    args = ["--sink", "delta", "--bootstrap", "b:1", "--store", "s", "--checkpoint", "dbfs:/c", "--archive", "a"]
+    got = validate(build_parser().parse_args([*args, "--status-file", "f"]), None)
+    assert got.delta_location is None
+
+
+@pytest.mark.parametrize("prefix", ["tweet-stream_", "a.b.c.d_", "x; DROP TABLE y", "", "main..t_"])
+def test_a_table_prefix_that_is_no_identifier_is_refused(prefix: str) -> None:
+    with pytest.raises(OptionsError, match=r"--table-prefix .* cannot start a table name"):
+        options("--sink", "delta", "--table-prefix", prefix)
+
+
+def test_a_bad_table_prefix_exits_2_before_anything_starts(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobs.consumer",
+            "--sink",
+            "delta",
+            "--table-prefix",
+            "a-b",
+            "--bootstrap",
+            "127.0.0.1:1",
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "TWEETSTREAM_STATE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--table-prefix 'a-b' cannot start a table name" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no status file, store, checkpoint or tables
 
 
 def test_trigger_and_available_now_exclude_each_other() -> None:
