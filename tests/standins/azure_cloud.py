@@ -5,7 +5,9 @@
 - Ambari behind the cluster's gateway (ambari.py): the HDInsight cluster's HTTPS endpoint points at
   it, and it accepts exactly the cluster login the cluster was created with;
 - the workspace's REST API (databricks_rest.py): the workspace URL points at it, and it accepts
-  exactly the Entra token ARM's stand-in issues.
+  exactly the Entra token ARM's stand-in issues; with its SQL warehouses and statement execution
+  (sql_warehouse.py), whose statements run through ``sql_executor`` when the test gives one (e.g.
+  ``spark_executor`` over local Delta tables; without one a statement ends FAILED).
 Each serves HTTPS with its own certificate; ``ca_bundle`` holds the three.
 """
 
@@ -20,6 +22,7 @@ from tests.standins.arm_databricks import install_access, install_databricks
 from tests.standins.arm_hdinsight import install_hdinsight
 from tests.standins.azure_arm import CLIENT_ID, CLIENT_SECRET, TENANT, ArmStandIn
 from tests.standins.databricks_rest import DatabricksStandIn
+from tests.standins.sql_warehouse import Executor, install_sql_warehouse
 
 # What jobs/create_topic.py prints on success (the stand-in cannot run it: tests/integration/
 # test_create_topic_job.py runs the real one against a real broker).
@@ -50,14 +53,16 @@ class GatewayAmbari(AmbariStandIn):
 class AzureCloud:
     """``with AzureCloud(folder, cluster_name) as cloud:`` then ``cloud.environment()`` for the console."""
 
-    def __init__(self, folder: Path, cluster: str) -> None:
+    def __init__(self, folder: Path, cluster: str, sql_executor: Executor | None = None) -> None:
         self.folder = folder
         self.cluster = cluster
+        self.sql_executor = sql_executor
         self._stack = ExitStack()
 
     def __enter__(self) -> AzureCloud:
         self.arm = self._stack.enter_context(ArmStandIn(polls=2))
         self.dbx = self._stack.enter_context(DatabricksStandIn(self.arm.token, polls=2))
+        self.sql = install_sql_warehouse(self.dbx, self.sql_executor)
         self.ambari = self._stack.enter_context(GatewayAmbari(self.arm, self.cluster))
         install_access(self.arm)
         install_hdinsight(self.arm, gateway=(self.ambari.host, self.ambari.port))

@@ -45,6 +45,8 @@ versions databricks-sdk 0.162.0 sends; pages under https://docs.databricks.com/a
   run's stdout in logs, a failed run's too),
   ``POST .../runs/cancel`` (cancel-run.md), ``GET .../runs/list`` (list-runs.md: newest first,
   ``active_only``, ``limit``).
+- SQL warehouses and statement execution: added by tests/standins/sql_warehouse.py
+  (``install_sql_warehouse``) through ``extra_routes``.
 
 Run life cycle: a submitted run is PENDING, then RUNNING, then TERMINATED SUCCESS over
 ``polls`` gets; a job's run-now run stays RUNNING until cancelled (a streaming job); cancelling
@@ -141,6 +143,9 @@ class DatabricksStandIn:
         self._script_logs: dict[str, str] = {}
         self._ids = itertools.count(101)
         self._clock = itertools.count(1_767_225_600_000, 1000)  # epoch ms, one second per event
+        # More routes, tried in turn when none above matches (tests/standins/sql_warehouse.py adds the
+        # SQL warehouse's): each answers (status, body), or None when the path is not its own.
+        self.extra_routes: list[Callable[[str, str, dict[str, str], Any], tuple[int, Any] | None]] = []
         self._lock = threading.Lock()
         self._https = HttpsServer(_handler(self), "databricks-standin")
         self.ca_path = self._https.ca_path
@@ -229,6 +234,10 @@ class DatabricksStandIn:
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         route = self._routes.get((method, path))
         if route is None:
+            for extra in self.extra_routes:
+                answer = extra(method, path, query, body)
+                if answer is not None:
+                    return answer
             return _error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
         if method == "POST" and not isinstance(body, dict):
             return _error(400, "MALFORMED_REQUEST", "Request body must be a JSON object")
