@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="Where the broker's data and every job's pid, log and status files live.",
     )
 
+    # Where the pipeline runs, and so where the console reads its numbers (backend/targets.py):
+    # "local": the jobs on this machine (or any Kafka the console reaches), the SQLite store and Kafka's
+    # admin client; "azure": the jobs the Azure wizard made on Databricks, their Delta tables through the
+    # SQL warehouse and Kafka's metrics through the HDInsight cluster's Ambari.
+    pipeline_target: Literal["local", "azure"] = "local"
     # The local broker (target "local"): one KRaft node on the loopback interface.
     kafka_host: str = "127.0.0.1"
     kafka_port: int = Field(default=9092, ge=1, le=65535)

@@ -13,6 +13,12 @@ from backend.settings import Settings
 REFRESH_S = 10.0  # each refresh asks the workspace once
 
 
+def topic(settings: Settings) -> str | None:
+    """The topic the wizard's jobs use, or None without a deployment."""
+    deployment = cloud_jobs.cloud_deployment(settings)
+    return deployment.topic if deployment is not None else None
+
+
 def panel(settings: Settings, name: cloud_jobs.CloudJob) -> None:
     deployment = cloud_jobs.cloud_deployment(settings)
     if deployment is None:

@@ -11,14 +11,16 @@ from collections.abc import Callable
 import streamlit as st
 from confluent_kafka.admin import AdminClient
 
-from backend import supervisor, views
+from backend import supervisor, targets, views
 from backend.job_requests import RequestError
 from backend.kafka_clients import client_config
 from backend.monitor import Monitor, Snapshot, close_all, monitor_key
 from backend.settings import Settings, load_settings, secrets_file
 from backend.supervisor import JobName
+from backend.targets import Target, TargetError
 
 REFRESH_S = 2.0  # how often the live parts redraw (the monitor samples every second)
+CLOUD_STATE_TTL_S = 10.0  # the sidebar asks Databricks for the jobs' runs at most this often
 
 
 def settings() -> Settings:
@@ -36,22 +38,59 @@ def settings() -> Settings:
         st.stop()
 
 
+def target(current: Settings) -> Target:
+    """Where the numbers come from (this machine, or Azure); stops the page, saying why, when it cannot be read."""
+    try:
+        return targets.active_target(current)
+    except TargetError as error:
+        st.error(f"The console cannot read the pipeline's numbers: {error}.", icon=":material/cloud_off:")
+        st.stop()
+
+
 @st.cache_resource(show_spinner=False)
-def _monitor(_settings: Settings, key: tuple[str, str, str]) -> Monitor:
-    # One monitor (and one Kafka admin client) per cluster and state directory, shared by
-    # every tab and session, so its 15 minutes of history outlive a page switch.
-    return Monitor(_settings)
+def _monitor(_settings: Settings, key: tuple[str, ...]) -> Monitor:
+    # One monitor (and one Kafka admin client, or Ambari session) per cluster, target and state
+    # directory, shared by every tab and session, so its 15 minutes of history outlive a page switch.
+    current = target(_settings)
+    return Monitor(_settings, metrics=targets.kafka_metrics(_settings), progress=current.reader.latest_progress)
+
+
+def _monitor_key(current: Settings) -> tuple[str, ...]:
+    return (*monitor_key(current), current.pipeline_target)
 
 
 def monitor(current: Settings | None = None) -> Monitor:
     """The monitor of the active profile; monitors of other profiles are closed."""
     current = current or settings()
-    active = _monitor(current, monitor_key(current))
-    if active.closed:  # closed when another profile was active: start a fresh one
-        _monitor.clear()
-        active = _monitor(current, monitor_key(current))
+    try:
+        active = _monitor(current, _monitor_key(current))
+        if active.closed:  # closed when another profile was active: start a fresh one
+            _monitor.clear()
+            active = _monitor(current, _monitor_key(current))
+    except TargetError as error:
+        st.error(f"The console cannot watch Kafka: {error}.", icon=":material/cloud_off:")
+        st.stop()
     close_all(keep=active)
     return active
+
+
+def banner(current: Target, current_monitor: Monitor) -> None:
+    """Which target the numbers come from, and how old they are (refreshed with the live parts)."""
+    snapshot = current_monitor.snapshot()
+    latest = snapshot.latest_progress
+    now = time.time()
+    batch = (
+        f"newest micro-batch recorded {views.age(now - latest.recorded_at)}"
+        if latest is not None
+        else "no micro-batch recorded yet"
+    )
+    kafka = snapshot.kafka
+    sampled = f"sampled {views.age(now - kafka.sampled_at)}" if kafka.sampled_at else "not sampled yet"
+    st.info(
+        f"**Numbers from {current.title}.** Aggregates: {current.source} ({batch}). "
+        f"Kafka: {current_monitor.describe()} ({sampled}).",
+        icon=":material/cloud:" if current.is_cloud else ":material/computer:",
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -158,20 +197,50 @@ def sidebar() -> None:
 
     @st.fragment(run_every=REFRESH_S if live else None)
     def state() -> None:
-        snapshot = monitor().snapshot()
-        ok, line = kafka_line(snapshot)
-        st.markdown("**Kafka broker**")
+        current_settings = settings()
+        current_monitor = monitor(current_settings)
+        snapshot = current_monitor.snapshot()
+        if current_settings.pipeline_target == "azure":
+            ok = snapshot.kafka.reachable
+            line = current_monitor.describe() if ok else (snapshot.kafka.error or "not reachable")
+            st.markdown("**Kafka (HDInsight)**")
+        else:
+            ok, line = kafka_line(snapshot)
+            st.markdown("**Kafka broker**")
         (st.success if ok else st.warning)(line, icon=":material/check_circle:" if ok else ":material/error:")
-        for label, view in (("Producer", snapshot.producer), ("Spark job", snapshot.consumer)):
-            st.markdown(f"**{label}**")
-            if view.running:
-                st.success(views.job_line(view), icon=":material/play_circle:")
-            else:
-                st.info(views.job_line(view), icon=":material/stop_circle:")
+        if current_settings.pipeline_target == "azure":
+            for label, (running, state) in _cloud_run_states(current_settings).items():
+                st.markdown(f"**{label}** (Databricks)")
+                (st.success if running else st.info)(
+                    state, icon=":material/play_circle:" if running else ":material/stop_circle:"
+                )
+        else:
+            for label, view in (("Producer", snapshot.producer), ("Spark job", snapshot.consumer)):
+                st.markdown(f"**{label}**")
+                if view.running:
+                    st.success(views.job_line(view), icon=":material/play_circle:")
+                else:
+                    st.info(views.job_line(view), icon=":material/stop_circle:")
         st.caption(f"Updated {views.clock(time.time())}")
 
     with st.sidebar:
         state()
+
+
+@st.cache_data(ttl=CLOUD_STATE_TTL_S, show_spinner=False)
+def _cloud_run_states(_settings: Settings) -> dict[str, tuple[bool, str]]:
+    """The newest Databricks run of each cloud job: (running, state line); asked at most every 10 s, whatever
+    the number of tabs (each ask is a REST call to the workspace)."""
+    from backend.azure import cloud_jobs
+
+    deployment = cloud_jobs.cloud_deployment(_settings)
+    if deployment is None:
+        return {}
+    states = {}
+    for label, name in (("Producer", "producer"), ("Spark job", "consumer")):
+        view = cloud_jobs.job_view(_settings, deployment, name)  # type: ignore[arg-type]
+        states[label] = (view.running, view.error or view.state)
+    return states
 
 
 def flash(page: str, kind: str, headline: str, detail: str | None = None) -> None:

@@ -11,14 +11,14 @@ import streamlit as st
 
 from backend import views
 from backend.job_requests import ConsumerRequest, check_consumer
-from backend.store import AggregatesStore, default_store_path
 from pages import _cloud, _gate, _live
 
 _gate.require()
 
 settings = _live.settings()
+target = _live.target(settings)
 monitor = _live.monitor(settings)
-store = AggregatesStore(default_store_path(settings.state_dir))
+store = target.reader  # the SQLite store here, or the Delta tables through the SQL warehouse on Azure
 
 st.title("Consumer")
 st.caption(
@@ -27,48 +27,53 @@ st.caption(
 )
 _cloud.panel(settings, "consumer")  # only when the Azure wizard made the jobs
 
-view = monitor.snapshot().consumer
+cloud_topic: str | None = None
+if target.is_cloud:
+    # The job runs on Databricks (its panel above starts and stops it); no local job options.
+    cloud_topic = _cloud.topic(settings)
+else:
+    view = monitor.snapshot().consumer
 
-with st.expander("Job options", expanded=not view.running):
-    left, middle, right = st.columns(3)
-    topic = left.text_input("Topic", value="tweets", key="consumer-topic")
-    starting = middle.radio(
-        "A new checkpoint starts at", ["earliest", "latest"], horizontal=True, key="consumer-starting"
-    )
-    trigger = right.text_input("Micro-batch every", value="2 seconds", key="consumer-trigger")
-    window = left.text_input("Window length", value="1 minute", key="consumer-window")
-    watermark = middle.text_input("Watermark (lateness allowed)", value="2 minutes", key="consumer-watermark")
-    # No min_value (see the Producer page's rate): the job's own check refuses a negative one.
-    max_offsets = right.number_input(
-        "Records per micro-batch at most (0 = all available)", value=0, step=10_000, key="consumer-max"
-    )
-    skip_data_loss = left.checkbox(
-        "Skip records lost to retention",
-        value=False,
-        key="consumer-skip-data-loss",
-        help="Off (the default): the job stops, saying so, when records it has not read yet are gone from the "
-        "topic (aged out by its retention). On: it goes on from the earliest records still there.",
+    with st.expander("Job options", expanded=not view.running):
+        left, middle, right = st.columns(3)
+        topic = left.text_input("Topic", value="tweets", key="consumer-topic")
+        starting = middle.radio(
+            "A new checkpoint starts at", ["earliest", "latest"], horizontal=True, key="consumer-starting"
+        )
+        trigger = right.text_input("Micro-batch every", value="2 seconds", key="consumer-trigger")
+        window = left.text_input("Window length", value="1 minute", key="consumer-window")
+        watermark = middle.text_input("Watermark (lateness allowed)", value="2 minutes", key="consumer-watermark")
+        # No min_value (see the Producer page's rate): the job's own check refuses a negative one.
+        max_offsets = right.number_input(
+            "Records per micro-batch at most (0 = all available)", value=0, step=10_000, key="consumer-max"
+        )
+        skip_data_loss = left.checkbox(
+            "Skip records lost to retention",
+            value=False,
+            key="consumer-skip-data-loss",
+            help="Off (the default): the job stops, saying so, when records it has not read yet are gone from the "
+            "topic (aged out by its retention). On: it goes on from the earliest records still there.",
+        )
+
+    request = ConsumerRequest(
+        topic=topic.strip(),
+        starting_offsets=starting,
+        window=window,
+        watermark=watermark,
+        trigger=trigger,
+        max_offsets_per_trigger=int(max_offsets) or None,
+        on_data_loss="skip" if skip_data_loss else "fail",
     )
 
-request = ConsumerRequest(
-    topic=topic.strip(),
-    starting_offsets=starting,
-    window=window,
-    watermark=watermark,
-    trigger=trigger,
-    max_offsets_per_trigger=int(max_offsets) or None,
-    on_data_loss="skip" if skip_data_loss else "fail",
-)
-
-_live.job_buttons(
-    settings,
-    monitor,
-    "consumer",
-    "Spark job",
-    lambda: check_consumer(request, settings),
-    started_note="; its first micro-batch follows in about 20 s",
-    stopping_note=" after its current micro-batch",
-)
+    _live.job_buttons(
+        settings,
+        monitor,
+        "consumer",
+        "Spark job",
+        lambda: check_consumer(request, settings),
+        started_note="; its first micro-batch follows in about 20 s",
+        stopping_note=" after its current micro-batch",
+    )
 
 run_every = _live.live_interval("consumer")
 KINDS = ("tweets", "retweets", "replies", "quotes")
@@ -76,10 +81,12 @@ KINDS = ("tweets", "retweets", "replies", "quotes")
 
 @st.fragment(run_every=run_every)
 def progress() -> None:
+    _live.banner(target, monitor)
     snapshot = monitor.snapshot()
     current = snapshot.consumer
-    status = current.status or {}
-    st.subheader(f"Now: {views.job_line(current)}")
+    status = (current.status or {}) if not target.is_cloud else {}
+    if not target.is_cloud:
+        st.subheader(f"Now: {views.job_line(current)}")
     if status.get("last_error"):
         st.error("Last error")
         st.text(str(status["last_error"]))
@@ -94,7 +101,7 @@ def progress() -> None:
         columns[3].metric("Last batch (rows)", f"{latest.input_rows:,}")
         st.caption(f"Batch {latest.batch_id}, recorded {views.age(time.time() - latest.recorded_at)}.")
 
-    job_topic = str(status.get("topic") or request.topic)
+    job_topic = cloud_topic or str(status.get("topic") or request.topic)
     # Offsets of another query (the job restarted on another topic or checkpoint) say nothing here.
     same_query = latest is not None and status.get("query_id") in (None, latest.query_id)
     lag = views.lag_frame(snapshot.kafka, job_topic, latest if same_query else None)
@@ -120,7 +127,7 @@ def progress() -> None:
     if not snapshot.kafka.reachable:
         st.caption(f"Kafka not reachable: {snapshot.kafka.error}")
     elif lag.empty:
-        st.caption(f"No topic `{job_topic}` on {snapshot.bootstrap}.")
+        st.caption(f"No topic `{job_topic}` on {monitor.describe()}.")
     else:
         unread = int(lag["lag (records)"].isna().sum())
         if unread == len(lag):

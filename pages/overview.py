@@ -20,8 +20,15 @@ runs the same pipeline on this machine: a real Kafka broker on 127.0.0.1 and Spa
 """
 )
 
-st.subheader("Local Kafka broker")
 settings = load_settings()
+if settings.pipeline_target == "azure":
+    st.info(
+        "The pipeline target is **Azure**: the Producer, Consumer and Topics pages show the jobs on Databricks, "
+        "the Delta tables read through the SQL warehouse, and Kafka's metrics from Ambari (change it on the Setup "
+        "page, 5. Azure)."
+    )
+
+st.subheader("Local Kafka broker")
 if settings.bootstrap_servers:
     st.info(f"The active connection profile is another cluster, `{settings.bootstrap}`: see the Setup page.")
 broker = local_kafka.LocalBroker.from_settings(settings)

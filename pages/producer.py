@@ -10,11 +10,13 @@ import streamlit as st
 
 from backend import supervisor, uploads, views
 from backend.job_requests import ProducerRequest, check_producer
+from backend.monitor import ALL_MESSAGES
 from pages import _cloud, _gate, _live
 
 _gate.require()
 
 settings = _live.settings()
+target = _live.target(settings)
 monitor = _live.monitor(settings)
 
 st.title("Producer")
@@ -23,89 +25,135 @@ st.caption(
 )
 _cloud.panel(settings, "producer")  # only when the Azure wizard made the jobs
 
-view = monitor.snapshot().producer
+if not target.is_cloud:  # on Azure the job runs on Databricks: its panel above starts and stops it
+    view = monitor.snapshot().producer
 
-with st.expander("Source and rate", expanded=not view.running):
-    source = st.radio(
-        "Source",
-        ["synthetic", "replay", "x"],
-        format_func={
-            "synthetic": "Synthetic tweets (generated)",
-            "replay": "Replay a file",
-            "x": "X API (live)",
-        }.get,
-        horizontal=True,
-        key="producer-source",
-    )
-    left, right = st.columns(2)
-    topic = left.text_input("Topic", value="tweets", key="producer-topic")
-    # No min_value or max_value on these: Streamlit would keep the last valid value under one typed
-    # out of range, and Start would run with it; the producer's own check refuses it, saying why.
-    rate = right.number_input("Rate (events/s; 0 = as fast as possible)", value=100.0, step=10.0, key="producer-rate")
-    count = left.number_input("Stop after (events; 0 = run until Stop)", value=0, step=1000, key="producer-count")
-    create_topic = right.checkbox("Create the topic if it does not exist (4 partitions)", value=True)
-    malformed_rate = 0.0
-    replay_file = None
-    loop = False
-    speed = None
-    query = None
-    x_mode = "stream"
-    if source == "synthetic":
-        malformed_rate = st.number_input(
-            "Fraction of deliberately broken values (0 to 1)",
-            value=0.0,
-            step=0.01,
-            key="producer-malformed",
+    with st.expander("Source and rate", expanded=not view.running):
+        source = st.radio(
+            "Source",
+            ["synthetic", "replay", "x"],
+            format_func={
+                "synthetic": "Synthetic tweets (generated)",
+                "replay": "Replay a file",
+                "x": "X API (live)",
+            }.get,
+            horizontal=True,
+            key="producer-source",
         )
-    elif source == "replay":
-        uploaded = st.file_uploader(
-            "Upload a file (JSON Lines or a JSON array of v2 envelopes or v1.1 statuses; .gz allowed)",
-            key="producer-upload",
+        left, right = st.columns(2)
+        topic = left.text_input("Topic", value="tweets", key="producer-topic")
+        # No min_value or max_value on these: Streamlit would keep the last valid value under one typed
+        # out of range, and Start would run with it; the producer's own check refuses it, saying why.
+        rate = right.number_input(
+            "Rate (events/s; 0 = as fast as possible)", value=100.0, step=10.0, key="producer-rate"
         )
-        path_text = st.text_input("…or a path on this machine", key="producer-path")
-        if uploaded is not None:
-            replay_file = uploads.save_upload(settings.state_dir, uploaded.name, uploaded.getvalue())
-            st.caption(f"Uploaded to `{replay_file}` ({replay_file.stat().st_size:,} bytes)")
-        elif path_text.strip():
-            replay_file = uploads.expand_path(path_text.strip())
-        loop = st.checkbox("Loop: start again at the end of the file", key="producer-loop")
-        if st.checkbox("Replay the original timing", key="producer-original-timing"):
-            speed = st.number_input("…this many times faster", value=10.0, key="producer-speed")
-    else:
-        if settings.x_bearer_token is not None:
-            st.success("An X API bearer token is set (X_BEARER_TOKEN).")
-        else:
-            st.warning(
-                "No X API bearer token is set. Set the X_BEARER_TOKEN environment variable, or "
-                "`x_bearer_token` in .streamlit/secrets.toml, then restart the console."
+        count = left.number_input("Stop after (events; 0 = run until Stop)", value=0, step=1000, key="producer-count")
+        create_topic = right.checkbox("Create the topic if it does not exist (4 partitions)", value=True)
+        malformed_rate = 0.0
+        replay_file = None
+        loop = False
+        speed = None
+        query = None
+        x_mode = "stream"
+        if source == "synthetic":
+            malformed_rate = st.number_input(
+                "Fraction of deliberately broken values (0 to 1)",
+                value=0.0,
+                step=0.01,
+                key="producer-malformed",
             )
-        x_mode = st.radio("Mode", ["stream", "search"], horizontal=True, key="producer-x-mode")
-        query = st.text_input("Rule or query", placeholder="#Azure lang:en -is:retweet", key="producer-query") or None
+        elif source == "replay":
+            uploaded = st.file_uploader(
+                "Upload a file (JSON Lines or a JSON array of v2 envelopes or v1.1 statuses; .gz allowed)",
+                key="producer-upload",
+            )
+            path_text = st.text_input("…or a path on this machine", key="producer-path")
+            if uploaded is not None:
+                replay_file = uploads.save_upload(settings.state_dir, uploaded.name, uploaded.getvalue())
+                st.caption(f"Uploaded to `{replay_file}` ({replay_file.stat().st_size:,} bytes)")
+            elif path_text.strip():
+                replay_file = uploads.expand_path(path_text.strip())
+            loop = st.checkbox("Loop: start again at the end of the file", key="producer-loop")
+            if st.checkbox("Replay the original timing", key="producer-original-timing"):
+                speed = st.number_input("…this many times faster", value=10.0, key="producer-speed")
+        else:
+            if settings.x_bearer_token is not None:
+                st.success("An X API bearer token is set (X_BEARER_TOKEN).")
+            else:
+                st.warning(
+                    "No X API bearer token is set. Set the X_BEARER_TOKEN environment variable, or "
+                    "`x_bearer_token` in .streamlit/secrets.toml, then restart the console."
+                )
+            x_mode = st.radio("Mode", ["stream", "search"], horizontal=True, key="producer-x-mode")
+            query = (
+                st.text_input("Rule or query", placeholder="#Azure lang:en -is:retweet", key="producer-query") or None
+            )
 
-request = ProducerRequest(
-    source=source,
-    topic=topic.strip(),
-    rate=float(rate),
-    count=int(count) or None,
-    create_topic=create_topic,
-    malformed_rate=float(malformed_rate),
-    file=replay_file,
-    loop=loop,
-    speed=float(speed) if speed is not None else None,
-    query=query,
-    x_mode=x_mode,
-)
+    request = ProducerRequest(
+        source=source,
+        topic=topic.strip(),
+        rate=float(rate),
+        count=int(count) or None,
+        create_topic=create_topic,
+        malformed_rate=float(malformed_rate),
+        file=replay_file,
+        loop=loop,
+        speed=float(speed) if speed is not None else None,
+        query=query,
+        x_mode=x_mode,
+    )
 
-_live.job_buttons(
-    settings,
-    monitor,
-    "producer",
-    "producer",
-    lambda: check_producer(request, settings),
-    stopping_note=" (it flushes what Kafka has not acknowledged yet)",
-)
+    _live.job_buttons(
+        settings,
+        monitor,
+        "producer",
+        "producer",
+        lambda: check_producer(request, settings),
+        stopping_note=" (it flushes what Kafka has not acknowledged yet)",
+    )
 
 run_every = _live.live_interval("producer")
+
+
+@st.fragment(run_every=run_every)
+def cloud_live() -> None:
+    """On Azure: what Kafka says arrives (the producer's own counters stay on Databricks)."""
+    _live.banner(target, monitor)
+    cloud_topic = _cloud.topic(settings) or ""
+    sample = monitor.snapshot().kafka
+    if not sample.reachable:
+        st.warning(f"Kafka's metrics cannot be read: {sample.error}")
+    columns = st.columns(3)
+    messages_in, bytes_in = sample.all_messages_in_per_s, sample.all_bytes_in_per_s
+    columns[0].metric(
+        "Into Kafka, all topics (messages/s)", "unknown" if messages_in is None else f"{messages_in:,.1f}"
+    )
+    columns[1].metric("Into Kafka, all topics (bytes/s)", "unknown" if bytes_in is None else f"{bytes_in:,.0f}")
+    topic_points = monitor.topic_rates().get(cloud_topic, [])
+    columns[2].metric(
+        f"Into `{cloud_topic}` (messages/s)", f"{topic_points[-1].per_second:,.1f}" if topic_points else "unknown"
+    )
+    if sample.brokers:
+        st.caption("Brokers: " + ", ".join(f"{host} {state}" for host, state in sorted(sample.brokers.items())))
+    if sample.offsets_note:
+        st.caption(sample.offsets_note)
+    series = {name: points for name, points in monitor.all_topics_rates().items() if points}
+    series_messages = {name: points for name, points in series.items() if name == ALL_MESSAGES}
+    if topic_points:
+        series_messages[cloud_topic] = topic_points
+    frame = views.series_frame(series_messages, "series", "messages/s")
+    if not frame.empty:
+        figure = px.line(
+            frame,
+            x="time (UTC)",
+            y="messages/s",
+            color="series",
+            title="Messages per second into Kafka, last 15 minutes",
+        )
+        figure.update_layout(height=280, margin={"t": 40, "b": 10})
+        st.plotly_chart(figure, key="producer-cloud-rate-chart")
+    else:
+        st.caption("Messages per second into Kafka: no samples yet.")
 
 
 @st.fragment(run_every=run_every)
@@ -156,4 +204,7 @@ def live() -> None:
         st.code("\n".join(lines) or "(no log yet)", language=None)
 
 
-live()
+if target.is_cloud:
+    cloud_live()
+else:
+    live()

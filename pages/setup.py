@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from backend import checks, connection, local_kafka
+from backend import checks, connection, local_kafka, targets
 from backend.azure import wizard
 from backend.azure.plan import ConfigError
 from backend.settings import secrets_file
@@ -321,6 +321,28 @@ with st.expander("Azure (HDInsight Kafka + Databricks Spark)"):
         if deployment:
             st.subheader("Where things are")
             st.dataframe(deployment, hide_index=True)
+
+        st.subheader("Where the console reads its numbers")
+        labels = {
+            "local": "This machine (the SQLite store, Kafka's admin client)",
+            "azure": "Azure (the Delta tables through the SQL warehouse, Kafka's metrics through Ambari)",
+        }
+        chosen = st.radio(
+            "Pipeline target",
+            list(labels),
+            index=list(labels).index(settings.pipeline_target),
+            format_func=labels.get,
+            key="azure-pipeline-target",
+        )
+        if chosen != settings.pipeline_target and st.button("Save the pipeline target", key="azure-target-save"):
+            try:
+                note = targets.save_pipeline_target(chosen)
+            except ValueError as error:
+                st.error(f"Not saved: {error}")
+            else:
+                st.success(f"Saved: the pages now read from {labels[chosen].split(' (')[0].lower()}.")
+                if note:
+                    st.warning(note)
 
         st.subheader("Delete what the wizard created")
         if st.button("List what carries the wizard's tag", key="azure-list"):

@@ -16,16 +16,24 @@ from pages import _gate, _live
 _gate.require()
 
 settings = _live.settings()
+target = _live.target(settings)
 monitor = _live.monitor(settings)
 
 st.title("Topics")
-st.caption(f"Kafka at `{settings.bootstrap}`. Rates are high-watermark deltas, sampled every second.")
+if target.is_cloud:
+    st.caption(
+        "Kafka on HDInsight, through Ambari's metrics on the cluster's gateway and the offsets the Spark job samples "
+        "(the brokers sit in a private network this console does not reach)."
+    )
+else:
+    st.caption(f"Kafka at `{settings.bootstrap}`. Rates are high-watermark deltas, sampled every second.")
 
 run_every = _live.live_interval("topics")
 
 
 @st.fragment(run_every=run_every)
 def overview() -> None:
+    _live.banner(target, monitor)
     snapshot = monitor.snapshot()
     ok, line = _live.kafka_line(snapshot)
     if not ok:
@@ -33,6 +41,11 @@ def overview() -> None:
         return
     rates = monitor.topic_rates()
     table = views.topics_frame(snapshot.kafka, rates)
+    if snapshot.kafka.offsets_note:
+        st.caption(snapshot.kafka.offsets_note)
+    if table.empty and target.is_cloud:
+        st.info("No topic offsets yet: the Spark job on Databricks samples them every 10 s while it runs.")
+        return
     if table.empty:
         st.info("No topics yet: create one on the Setup page, or start the producer with 'create the topic'.")
         return
@@ -81,6 +94,13 @@ def overview() -> None:
 overview()
 
 st.header("Message browser")
+if target.is_cloud:
+    st.info(
+        "Reading messages needs a Kafka connection to the brokers, and HDInsight's brokers sit in a private network "
+        "this console does not reach. Read them from a notebook on the Databricks cluster (its network is peered "
+        "with Kafka's), or set the pipeline target to this machine on the Setup page."
+    )
+    st.stop()
 known_topics = sorted(monitor.snapshot().kafka.topics)
 with st.form("browse"):
     left, middle, right = st.columns(3)

@@ -86,7 +86,7 @@ _clients: dict[tuple[str, ...], databricks.WorkspaceClient] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(settings: Settings, deployment: Deployment) -> databricks.WorkspaceClient:
+def workspace_client(settings: Settings, deployment: Deployment) -> databricks.WorkspaceClient:
     """One client (and credential, with its token cache) per workspace and identity: the pages ask every
     few seconds, and a new credential each time would sign in each time."""
     from backend.azure.wizard import credential_from
@@ -130,7 +130,7 @@ def job_view(settings: Settings, deployment: Deployment, name: CloudJob) -> Clou
     job_id = deployment.jobs[name]
     url = deployment.workspace_url or ""
     try:
-        status = databricks.run_status(_client(settings, deployment), job_id)
+        status = databricks.run_status(workspace_client(settings, deployment), job_id)
     except Exception as exc:  # shown on the page, never a traceback (no secret is in these messages)
         return CloudJobView(name, job_id, url, None, f"cannot ask the workspace {url}: {_why(exc)}")
     return CloudJobView(name, job_id, url, status)
@@ -140,7 +140,7 @@ def start(settings: Settings, deployment: Deployment, name: CloudJob) -> tuple[b
     """Run the job now (one run at a time: an active run is reported, not doubled)."""
     job_id = deployment.jobs[name]
     try:
-        client = _client(settings, deployment)
+        client = workspace_client(settings, deployment)
         before = databricks.run_status(client, job_id)
         run_id = databricks.start_run(client, job_id)
     except Exception as exc:  # shown on the page, never a traceback
@@ -154,7 +154,7 @@ def stop(settings: Settings, deployment: Deployment, name: CloudJob) -> tuple[bo
     """Cancel the active run and wait until Databricks says it ended."""
     job_id = deployment.jobs[name]
     try:
-        client = _client(settings, deployment)
+        client = workspace_client(settings, deployment)
         current = databricks.run_status(client, job_id)
         if current is None or current.life_cycle_state not in ACTIVE_STATES:
             return False, "No run is active"

@@ -34,6 +34,8 @@ class Deployment:
     cluster_id: str | None = None  # the Databricks cluster both jobs run on
     files_folder: str | None = None  # the workspace folder holding the job bundle
     jobs: dict[str, int] = field(default_factory=dict)  # "producer" / "consumer" -> Databricks job id
+    warehouse_id: str | None = None  # the SQL warehouse the console reads the Delta tables through
+    table_prefix: str | None = None  # the consumer's Delta tables: <table_prefix>tweets_per_window...
     updated: str = ""  # ISO 8601 UTC, set when saved
 
     def with_(self, **changes: Any) -> Deployment:

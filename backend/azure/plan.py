@@ -131,7 +131,7 @@ class DatabricksConfig(_Section):
     # The SQL warehouse the console reads the Delta aggregates through (serverless; it starts on the first
     # statement and stops after these idle minutes).
     warehouse_size: str = "2X-Small"
-    warehouse_auto_stop_minutes: int = Field(default=10, ge=1, le=10000)
+    warehouse_auto_stop_minutes: int = Field(default=10, ge=10, le=10000)  # the API takes 0 or 10 and more
 
 
 class KafkaConfig(_Section):

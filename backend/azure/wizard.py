@@ -12,8 +12,9 @@ failure as a result that says what to do.
  7. the Databricks cluster with Spark's Kafka connector and confluent-kafka (databricks.py);
  8. the job bundle uploaded to the workspace (bundle.py, databricks.py);
  9. the topic, made by a one-off run of jobs/create_topic.py on that cluster (from inside the peered networks);
-10. the producer and consumer jobs.
-What it learns (gateway, brokers, workspace, cluster, jobs) is saved in deployment.json as it goes.
+10. the producer and consumer jobs (the consumer writes Delta tables named with the plan's table prefix);
+11. the SQL warehouse the console reads those tables through (warehouse.py).
+What it learns (gateway, brokers, workspace, cluster, jobs, warehouse) is saved in deployment.json as it goes.
 """
 
 from __future__ import annotations
@@ -249,11 +250,9 @@ def cloud_paths(plan: Plan) -> dict[str, str]:
 
     The checkpoint and the archive on DBFS (``dbfs:/``, spelled out: Spark resolves a path without a
     scheme against DBFS there): the streaming state is written by the executors, so it must be on storage
-    every node shares, and both outlive the cluster. The SQLite store and the status files on the
-    driver's local disk, which a cluster restart empties: a consumer restarted on a new cluster resumes
-    from its checkpoint into an empty store, so the windows counted before are missing from that store
-    (not from the archive). A store the console can read and that lives as long as the checkpoint is
-    the Delta store of a later issue.
+    every node shares, and both outlive the cluster. The aggregates go to Delta tables (managed tables
+    named with the plan's table prefix, which outlive the cluster too); only the status files sit on
+    the driver's local disk, which a cluster restart empties.
     """
     root = f"dbfs:/tweetstream/{plan.config.tag_value}"
     local = "/local_disk0/tweetstream"
@@ -261,7 +260,6 @@ def cloud_paths(plan: Plan) -> dict[str, str]:
         "state_dir": local,
         "checkpoint": f"{root}/checkpoint",
         "archive": f"{root}/archive",
-        "store": f"{local}/aggregates.sqlite",
         "producer_status": f"{local}/producer-status.json",
         "consumer_status": f"{local}/consumer-status.json",
     }
@@ -286,8 +284,12 @@ def job_parameters(plan: Plan, bootstrap: str) -> dict[str, list[str]]:
                 paths["checkpoint"],
                 "--archive",
                 paths["archive"],
-                "--store",
-                paths["store"],
+                # Delta tables the console reads through the SQL warehouse (a SQLite file on the driver
+                # would be lost with the cluster and unreadable from the console).
+                "--sink",
+                "delta",
+                "--table-prefix",
+                plan.names.table_prefix,
                 "--status-file",
                 paths["consumer_status"],
             ],
@@ -573,7 +575,50 @@ def _build(
         if not done(result):
             return
         jobs[name] = job_id
-    save_deployment(settings.state_dir, deployment.with_(jobs=jobs))
+    deployment = save_deployment(settings.state_dir, deployment.with_(jobs=jobs))
+
+    # 11. The SQL warehouse the console reads the consumer's Delta tables through.
+    result, warehouse_id = _ensure_warehouse(plan, client, report)
+    if not done(result) or warehouse_id is None:
+        return
+    save_deployment(
+        settings.state_dir, deployment.with_(warehouse_id=warehouse_id, table_prefix=plan.names.table_prefix)
+    )
+
+
+def _ensure_warehouse(plan: Plan, client: Any, report: Callable[[StepResult], None]) -> tuple[StepResult, str | None]:
+    from backend.azure import warehouse
+
+    name = plan.names.databricks_warehouse
+    size = plan.config.databricks.warehouse_size
+    report(StepResult("databricks.sql_warehouse", name, "creating", f"serverless, {size}"))
+    try:
+        warehouse_id, outcome = warehouse.ensure_warehouse(
+            client,
+            name,
+            cluster_size=size,
+            auto_stop_mins=plan.config.databricks.warehouse_auto_stop_minutes,
+            tag_value=plan.config.tag_value,
+        )
+    except Exception as exc:  # the SDK's errors carry the REST error code
+        _log_unless_expected(exc)
+        return (
+            StepResult(
+                "databricks.sql_warehouse",
+                name,
+                "failed",
+                str(exc),
+                getattr(exc, "error_code", None) or type(exc).__name__,
+                "Check that the workspace may create serverless SQL warehouses (Premium tier, serverless enabled "
+                "in the account), then run again.",
+            ),
+            None,
+        )
+    detail = (
+        f"id {warehouse_id}, serverless {size}, stops after {plan.config.databricks.warehouse_auto_stop_minutes} idle "
+        f"minutes; the console reads {plan.names.table_prefix}* through it"
+    )
+    return StepResult("databricks.sql_warehouse", name, outcome, detail), warehouse_id
 
 
 def _create_topic(
@@ -729,12 +774,14 @@ def deployment_rows(settings: Settings) -> list[dict[str, str]]:
         ("Databricks cluster", deployment.cluster_id),
         ("job files", deployment.files_folder),
         ("jobs", ", ".join(f"{name} {job}" for name, job in sorted(deployment.jobs.items())) or None),
+        ("SQL warehouse (the console's reads)", deployment.warehouse_id),
+        ("Delta tables", f"{deployment.table_prefix}*" if deployment.table_prefix else None),
         ("recorded", deployment.updated),
     ]
     return [{"what": what, "where": where or "not yet"} for what, where in rows]
 
 
-BUILD_STEPS = 10  # the numbered steps of ``build`` (for a progress bar)
+BUILD_STEPS = 11  # the numbered steps of ``build`` (for a progress bar)
 STEP_NUMBER = {
     "access": 1,
     "region": 1,
@@ -753,4 +800,5 @@ STEP_NUMBER = {
     "databricks.files": 8,
     "kafka.topic": 9,
     "databricks.job": 10,
+    "databricks.sql_warehouse": 11,
 }

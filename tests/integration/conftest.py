@@ -55,7 +55,8 @@ def silent_listener() -> Iterator[str]:
 def spark():
     from backend.spark import local_spark_session
 
-    session = local_spark_session("tweetstream-tests", master="local[2]")
+    # With Delta Lake: a running JVM cannot add its jars, and the Delta tests share this session.
+    session = local_spark_session("tweetstream-tests", master="local[2]", delta=True)
     try:
         yield session
     finally:

@@ -88,6 +88,7 @@ def test_build_makes_everything_in_order_and_records_where_it_is(cloud: Cloud) -
         "kafka.topic",
         "databricks.job",
         "databricks.job",
+        "databricks.sql_warehouse",
     ]
     # A first build creates everything; "exists" only for the access check and Ambari's host list (read only).
     assert [t for t, status in finals(results) if status != "created"] == ["access", "ambari.kafka-hosts"]
