@@ -194,6 +194,17 @@ def delta_rows(table: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def delta_txn_versions(table: Path) -> set[int]:
+    """The txnVersions (the consumer's batch ids) the Delta table in folder ``table`` has commits of."""
+    log = table / "_delta_log"
+    versions: set[int] = set()
+    for commit in sorted(log.glob("[0-9]*.json")) if log.is_dir() else []:
+        for line in commit.read_text().splitlines():
+            if line.startswith('{"txn"'):
+                versions.add(int(json.loads(line)["txn"]["version"]))
+    return versions
+
+
 def read_delta_tables(location: Path) -> Tables:
     """The Delta tables under ``location`` summed per key, as the console's reader sums them."""
     windows: dict[str, list[Any]] = {}

@@ -35,7 +35,17 @@ from tests.faults.harness import (
     wait_until,
 )
 from tests.support import read_topic
-from tests.truth import Job, Record, Tables, ground_truth, produce, read_tables, synthetic_records, table_differences
+from tests.truth import (
+    Job,
+    Record,
+    Tables,
+    delta_txn_versions,
+    ground_truth,
+    produce,
+    read_tables,
+    synthetic_records,
+    table_differences,
+)
 
 TOPIC = "tweets"
 CONSUMER = "jobs.consumer"
@@ -81,20 +91,35 @@ def batch_in_flight(checkpoint: Path) -> int | None:
 @scenario(3, "spark-kill-9-mid-batch")
 def spark_killed_mid_batch(run: Run) -> None:
     """kill -9 of the Spark job (driver JVM and Python workers) inside a micro-batch, then a restart."""
+    killed_mid_batch(run, "sqlite", count=24_000, per_batch=2000)
+
+
+@scenario(3, "spark-kill-9-mid-batch-delta")
+def spark_killed_mid_batch_delta(run: Run) -> None:
+    """The same with --sink delta: the kill may fall between two tables' appends of a batch."""
+    # Fewer records: each Delta batch appends six tables (several seconds a batch on 2 cores).
+    killed_mid_batch(run, "delta", count=6000, per_batch=1000)
+
+
+def killed_mid_batch(run: Run, sink: str, count: int, per_batch: int) -> None:
     with run.broker() as broker:
         create_topic_on(broker, TopicSpec(TOPIC, partitions=4))
         start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=20)
-        records = synthetic_records(24_000, seed=33, start=start, minutes=6)
+        records = synthetic_records(count, seed=33, start=start, minutes=6)
         produce(broker.bootstrap, TOPIC, records)
         run.result.sent = run.result.acked = len(records)
-        job = Job(run.folder("state"), broker.bootstrap, TOPIC)
+        job = Job(run.folder("state"), broker.bootstrap, TOPIC, sink)
         log = run.workdir / "consumer.log"
+        sink_args = ("--sink", sink)
 
         first = start_job(
-            CONSUMER, consumer_args(broker, "--trigger", "1s", "--max-offsets-per-trigger", "2000"), job.state_dir, log
+            CONSUMER,
+            consumer_args(broker, *sink_args, "--trigger", "1s", "--max-offsets-per-trigger", str(per_batch)),
+            job.state_dir,
+            log,
         )
         aggregates = job.checkpoint / "aggregates"
-        wait_until(lambda: len(job.query("SELECT 1 FROM batches")) >= 2, 240, "two batches in the store", first)
+        wait_until(lambda: len(job.ledger()) >= 2, 240, "two batches in the store", first)
         in_flight: list[int] = []
 
         def inside_a_batch() -> bool:
@@ -102,26 +127,49 @@ def spark_killed_mid_batch(run: Run) -> None:
             in_flight[:] = [batch] if batch is not None else []
             return batch is not None
 
-        wait_until(inside_a_batch, 60, "a micro-batch in flight", first)
+        def between_two_appends() -> bool:
+            """A batch some of whose tables have their append, and the ledger not yet: the worst moment."""
+            if not inside_a_batch():
+                return False
+            batch, tables = in_flight[0], job.delta_location
+            appended = batch in delta_txn_versions(tables / "tweets_per_window")
+            return appended and batch not in delta_txn_versions(tables / "batches")
+
+        if sink == "delta":
+            wait_until(between_two_appends, 120, "a micro-batch half appended (some tables, no ledger row)", first)
+        else:
+            wait_until(inside_a_batch, 60, "a micro-batch in flight", first)
         kill_tree(first.pid)
         first.wait(timeout=30)
         batch = in_flight[0]
         check(not (aggregates / "commits" / str(batch)).exists(), f"batch {batch} had committed before the kill")
-        counted = job.query("SELECT COALESCE(SUM(tweets), 0) FROM tweets_per_window")[0][0]
-        committed = job.query("SELECT COUNT(*) FROM batches")[0][0]
-        written = job.query(f"SELECT COUNT(*) FROM batches WHERE batch_id = {batch}")[0][0]
+        counted = job.counted()[0]
+        ledger = [row["batch_id"] for row in job.ledger()]
+        written = ledger.count(batch)
         run.note(
             f"kill -9 of the job's process tree inside micro-batch {batch} (in Spark's offsets log, not its "
-            f"commit log; {'already' if written else 'not yet'} in the store); {committed} batches and "
+            f"commit log; {'already' if written else 'not yet'} in the {sink} ledger); {len(ledger)} batches and "
             f"{counted} of {len(records)} tweets were in the store"
         )
+        if sink == "delta":
+            appended = [
+                table
+                for table in ("tweets_per_window", "hashtags_per_window", "languages_per_window", "batches")
+                if batch in delta_txn_versions(job.delta_location / table)
+            ]
+            run.note(f"batch {batch} had been appended to {', '.join(appended) or 'no table'} at the kill")
+            check("batches" not in appended, f"batch {batch} was whole (in the ledger) before the kill")
         check(0 < counted < len(records), "the job was not killed mid-stream")
 
         began = time.monotonic()
-        code, _ = run_job(CONSUMER, consumer_args(broker, "--available-now"), job.state_dir, log, timeout=400)
+        code, _ = run_job(
+            CONSUMER, consumer_args(broker, *sink_args, "--available-now"), job.state_dir, log, timeout=400
+        )
         check(code == 0, f"the restart exited {code} (log: {log})")
         run.note(f"restart on the same checkpoint with --available-now: exit 0 in {time.monotonic() - began:.1f} s")
-        got, want = read_tables(job.store), ground_truth(records)
+        ledger = [row["batch_id"] for row in job.ledger()]
+        check(len(ledger) == len(set(ledger)), f"a batch is twice in the ledger: {sorted(ledger)}")
+        got, want = job.tables(), ground_truth(records)
         tally(run, got, want)
         exact(run, got, want)
 
