@@ -15,6 +15,7 @@ with a ledger row is whole.
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 from backend.store import BatchResult, DeadLetter, Progress, Ranked, TimeBound, WindowRow
@@ -50,6 +51,26 @@ DELTA_TABLES: dict[str, str] = {
     # (the console on a laptop cannot): the console's lag = high minus the processed offsets above.
     "topic_offsets": "sampled_at DOUBLE, topic STRING, `partition` INT, low BIGINT, high BIGINT",
 }
+
+
+# What a --table-prefix may be: letters, digits and "_", after up to two "identifier." parts (a schema, or
+# a catalog and a schema). The job, the reader and the wizard's plan all check it with this one pattern.
+TABLE_PREFIX = re.compile(r"(?:[A-Za-z0-9_]+\.){0,2}[A-Za-z0-9_]+")
+TABLE_PREFIX_RULE = (
+    "letters, digits and '_', optionally after a schema, or a catalog and a schema, each with a dot: "
+    "'tweetstream_', 'main.tweetstream.tweetstream_'"
+)
+
+
+class ReadError(RuntimeError):
+    """A read of the aggregates failed (a SQL warehouse that refused or did not answer in time): pages show it."""
+
+
+def check_table_prefix(prefix: str) -> str:
+    """``prefix`` when it makes valid table names (it is put into SQL as it is); else ValueError."""
+    if not TABLE_PREFIX.fullmatch(prefix):
+        raise ValueError(f"'{prefix}' is not a table prefix: {TABLE_PREFIX_RULE}")
+    return prefix
 
 
 def table_name(prefix: str, table: str) -> str:

@@ -16,13 +16,12 @@ again). On Databricks (no location) they are managed tables of the metastore or 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from backend.aggregates import DELTA_TABLES, table_name
+from backend.aggregates import DELTA_TABLES, check_table_prefix, table_name
 from backend.store import MAX_RAW_CHARS, BatchResult, Progress
 
 if TYPE_CHECKING:
@@ -38,19 +37,7 @@ BATCH_TABLES = (
     "batches",
 )
 # A prefix: letters, digits and '_', after at most two "identifier." parts (catalog.schema.).
-TABLE_PREFIX = re.compile(r"(?:[A-Za-z0-9_]+\.){0,2}[A-Za-z0-9_]+")
-
 Row = tuple[Any, ...]
-
-
-def check_table_prefix(prefix: str) -> str:
-    """``prefix`` when it makes valid table names (it is put into SQL as it is); else ValueError."""
-    if not TABLE_PREFIX.fullmatch(prefix):
-        raise ValueError(
-            f"'{prefix}' is not a table prefix: letters, digits and '_', optionally after a schema or a "
-            "catalog and a schema with a dot each, e.g. 'tweetstream_' or 'main.tweetstream.tweetstream_'"
-        )
-    return prefix
 
 
 def window_ms_of(result: BatchResult) -> int | None:

@@ -102,6 +102,7 @@ class Snapshot:
     consumer: supervisor.JobView
     latest_progress: Progress | None
     source: str = ""  # where the Kafka figures come from (KafkaMetrics.describe())
+    progress_error: str | None = None  # why the latest progress could not be read (a SQL warehouse's answer)
 
 
 def lag_per_partition(end_offsets: dict[int, int], processed: dict[str, int] | None) -> dict[int, int | None]:
@@ -144,9 +145,15 @@ class Monitor:
         metrics: KafkaMetrics | None = None,
         progress: Callable[[], Progress | None] | None = None,
         interval_s: float = SAMPLE_INTERVAL_S,
+        idle_after_s: float | None = None,
     ) -> None:
         self.settings = settings
         self.interval_s = interval_s
+        # For billed reads (a SQL warehouse): none at construction (the page would wait for a cold warehouse),
+        # and none while no page has asked for a snapshot for this long, so the warehouse can stop.
+        self.idle_after_s = idle_after_s
+        self._viewed_at = time.monotonic()
+        self._progress_error: str | None = None
         self.metrics: KafkaMetrics = metrics if metrics is not None else AdminClientMetrics(settings)
         # The local broker counts only when Kafka is read through the profile's bootstrap: with Ambari's
         # metrics, a stopped local broker must not replace the gateway's reason.
@@ -164,7 +171,7 @@ class Monitor:
         self._topic_history: dict[str, RateHistory] = {}
         self._partition_history: dict[tuple[str, int], RateHistory] = {}
         self._all_history: dict[str, RateHistory] = {ALL_MESSAGES: RateHistory(), ALL_BYTES: RateHistory()}
-        self._snapshot = self._sample_local()
+        self._snapshot = self._sample_local(read_progress=idle_after_s is None)
         _instances.add(self)
 
     # -- what pages call -------------------------------------------------------------------
@@ -173,6 +180,7 @@ class Monitor:
         """The latest sample; never waits on Kafka. Starts the sampler thread if it is not running."""
         self._ensure_running()
         with self._lock:
+            self._viewed_at = time.monotonic()
             return self._snapshot
 
     def describe(self) -> str:
@@ -241,22 +249,34 @@ class Monitor:
             self._thread = threading.Thread(target=self._run, name="tweetstream-monitor", daemon=True)
             self._thread.start()
 
+    def idle(self) -> bool:
+        """No page has looked for ``idle_after_s``: billed sources are left alone (never idle without one)."""
+        with self._lock:
+            viewed_at = self._viewed_at
+        return self.idle_after_s is not None and time.monotonic() - viewed_at > self.idle_after_s
+
     def _run(self) -> None:
         while not self._closed.is_set():
             began = time.monotonic()
             with contextlib.suppress(Exception):  # a sampling error must not end the history
-                self._sample_once()
+                if not self.idle():
+                    self._sample_once()
             self._closed.wait(max(0.05, self.interval_s - (time.monotonic() - began)))
         self._close_metrics()
 
-    def _sample_local(self) -> Snapshot:
-        """Files only (pid, status, store): fast, no network."""
+    def _sample_local(self, read_progress: bool = True) -> Snapshot:
+        """Files (pid, status) and the latest progress: fast, but on Azure the progress is a warehouse read."""
         state_dir = self.settings.state_dir
         broker = local_kafka.status(local_kafka.LocalBroker.from_settings(self.settings)) if self.is_local else None
-        try:
-            progress = self._progress()
-        except Exception:  # a store being created or migrated: no progress to show yet
-            progress = None
+        progress = None
+        if read_progress:
+            try:
+                progress = self._progress()
+                self._progress_error = None
+            except Exception as error:  # a store being created, a warehouse that refused: kept to be shown
+                self._progress_error = str(error).splitlines()[0] if str(error) else type(error).__name__
+                previous = getattr(self, "_snapshot", None)
+                progress = previous.latest_progress if previous is not None else None
         return Snapshot(
             taken_at=time.time(),
             bootstrap=self.settings.bootstrap,
@@ -266,6 +286,7 @@ class Monitor:
             consumer=supervisor.job_view(state_dir, "consumer"),
             latest_progress=progress,
             source=self.metrics.describe(),
+            progress_error=self._progress_error,
         )
 
     def _sample_once(self) -> None:

@@ -16,13 +16,12 @@ statement costs warehouse time.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from backend.aggregates import DEFAULT_TABLE_PREFIX, DELTA_TABLES, table_name
+from backend.aggregates import DEFAULT_TABLE_PREFIX, DELTA_TABLES, ReadError, check_table_prefix, table_name
 from backend.store import MAX_RAW_CHARS, DeadLetter, Progress, Ranked, TimeBound, WindowRow, iso_utc
 
 if TYPE_CHECKING:
@@ -33,7 +32,6 @@ Rows = list[tuple[str | None, ...]]
 
 # A prefix is a table-name start, optionally after a schema or a catalog and a schema (as the job's
 # --table-prefix): each part letters, digits and "_".
-_PREFIX = re.compile(r"(?:[A-Za-z0-9_]+\.){0,2}[A-Za-z0-9_]+")
 # The error class Spark and Databricks SQL give a statement on a table that does not exist.
 MISSING_TABLE = "TABLE_OR_VIEW_NOT_FOUND"
 # Spark 4.2 binds parameter markers while parsing, which Delta's SQL parser (its session extension)
@@ -42,7 +40,7 @@ MISSING_TABLE = "TABLE_OR_VIEW_NOT_FOUND"
 PARAMETERS_AFTER_PARSING = {"spark.sql.legacy.parameterSubstitution.constantsOnly": "true"}
 
 
-class StatementError(RuntimeError):
+class StatementError(ReadError):
     """A statement the SQL engine refused or could not run, with its error code and message."""
 
     def __init__(self, error_code: str, message: str) -> None:
@@ -95,17 +93,15 @@ class SqlAggregatesReader:
         cache_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not _PREFIX.fullmatch(table_prefix):
-            raise ValueError(
-                f"'{table_prefix}' is not a table prefix: letters, digits and '_', optionally after a schema "
-                "or a catalog and a schema with a dot each, e.g. 'tweetstream_' or 'main.tweetstream.tweetstream_'"
-            )
+        check_table_prefix(table_prefix)
         self.runner = runner
         self.table_prefix = table_prefix
         self.cache_s = cache_s
         self._clock = clock
         self._t = {table: _quoted(table_name(table_prefix, table)) for table in DELTA_TABLES}
-        self._cache: dict[tuple[str, tuple[tuple[str, str | int | float], ...]], tuple[float, Rows]] = {}
+        self._cache: dict[
+            tuple[str, tuple[tuple[str, str | int | float], ...]], tuple[float, Rows | StatementError]
+        ] = {}
         self._lock = threading.Lock()
 
     # -- running statements --------------------------------------------------------------------
@@ -117,11 +113,15 @@ class SqlAggregatesReader:
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None and cached[0] > now:
+                if isinstance(cached[1], StatementError):
+                    raise cached[1]
                 return cached[1]
         try:
             rows = self.runner.run(statement, parameters)
         except StatementError as exc:
             if not exc.missing_table:
+                with self._lock:  # a failing warehouse is not asked again at every redraw: once per cache_s
+                    self._cache[key] = (now + self.cache_s, exc)
                 raise
             rows = []  # the job has not created the table yet: nothing to show, not an error
         with self._lock:

@@ -13,6 +13,7 @@ A banner on the pages says which (``Target.source``) and how old the numbers are
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -69,6 +70,31 @@ def azure_deployment(settings: Settings) -> Deployment:
     return deployment
 
 
+def target_key(settings: Settings) -> tuple[str, ...]:
+    """What makes two targets' readers and monitors different: the target, the deployment it reads and the
+    identities it reads with (as a digest: a corrected password or secret gets new clients; never shown)."""
+    if settings.pipeline_target != "azure":
+        return ("local",)
+    from backend.azure.cloud_jobs import cloud_deployment
+
+    deployment = cloud_deployment(settings)
+    secrets = [settings.azure_hdinsight_password, settings.azure_client_secret]
+    digest = hashlib.sha256("\0".join(s.get_secret_value() if s else "" for s in secrets).encode()).hexdigest()
+    if deployment is None:
+        return ("azure", "no deployment", digest)
+    return (
+        "azure",
+        str(deployment.workspace_url),
+        str(deployment.warehouse_id),
+        str(deployment.table_prefix),
+        str(deployment.gateway_url),
+        deployment.hdinsight_cluster,
+        deployment.topic,
+        str(settings.azure_client_id),
+        digest,
+    )
+
+
 _readers: dict[tuple[str, ...], AggregatesReader] = {}
 _readers_lock = threading.Lock()
 
@@ -80,10 +106,11 @@ def active_target(settings: Settings) -> Target:
         return Target("local", "this machine", f"the SQLite store {path}", AggregatesStore(path))
     deployment = azure_deployment(settings)
     assert deployment.warehouse_id is not None and deployment.table_prefix is not None
-    key = (deployment.workspace_url or "", deployment.warehouse_id, deployment.table_prefix)
+    key = target_key(settings)
     with _readers_lock:
         reader = _readers.get(key)
         if reader is None:
+            _readers.clear()  # one reader at a time: the current deployment's, with the current identity
             # One reader per warehouse and tables: its cache then spares the warehouse the same statement
             # from every tab and redraw.
             from backend.azure.cloud_jobs import workspace_client
@@ -91,7 +118,10 @@ def active_target(settings: Settings) -> Target:
             from backend.sql_store import SqlAggregatesReader
 
             runner = WarehouseStatementRunner(workspace_client(settings, deployment), deployment.warehouse_id)
-            reader = _readers[key] = SqlAggregatesReader(runner, deployment.table_prefix)
+            try:
+                reader = _readers[key] = SqlAggregatesReader(runner, deployment.table_prefix)
+            except ValueError as error:  # a table prefix the record holds that makes no table name
+                raise TargetError(f"the deployment record's Delta table prefix cannot be used: {error}") from error
     return Target(
         "azure",
         "Azure (HDInsight Kafka, Databricks)",

@@ -69,8 +69,8 @@ if __package__ in (None, ""):  # run as a file (spark-submit jobs/consumer.py): 
 
 import pandas as pd  # at module level: pyspark resolves the UDF's type hints in these globals
 
-from backend.aggregates import DEFAULT_TABLE_PREFIX, SINKS, AggregatesWriter
-from backend.delta_store import TABLE_PREFIX, DeltaStore  # no Spark imported here: the session comes later
+from backend.aggregates import DEFAULT_TABLE_PREFIX, SINKS, TABLE_PREFIX, TABLE_PREFIX_RULE, AggregatesWriter
+from backend.delta_store import DeltaStore  # no Spark imported here: the session comes later
 from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
 from backend.store import (
     AggregatesStore,
@@ -330,11 +330,7 @@ def validate(args: argparse.Namespace, defaults: Callable[[], LocalDefaults] | N
     sink = getattr(args, "sink", "sqlite")
     table_prefix = getattr(args, "table_prefix", DEFAULT_TABLE_PREFIX)
     if not TABLE_PREFIX.fullmatch(table_prefix):
-        raise OptionsError(
-            f"--table-prefix '{table_prefix}' cannot start a table name: letters, digits and '_', optionally "
-            "after a schema, or a catalog and a schema, each with a dot: 'tweetstream_', "
-            "'main.tweetstream.tweetstream_'"
-        )
+        raise OptionsError(f"--table-prefix '{table_prefix}' cannot start a table name: {TABLE_PREFIX_RULE}")
     delta_location = getattr(args, "delta_location", None)
     if delta_location is not None and ("'" in delta_location or not delta_location.strip()):
         raise OptionsError(f"--delta-location '{delta_location}' must be a folder or URI without quotes")

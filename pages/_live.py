@@ -20,6 +20,7 @@ from backend.supervisor import JobName
 from backend.targets import Target, TargetError
 
 REFRESH_S = 2.0  # how often the live parts redraw (the monitor samples every second)
+IDLE_AFTER_S = 60.0  # on Azure, the monitor stops reading a minute after the last page redraw
 CLOUD_STATE_TTL_S = 10.0  # the sidebar asks Databricks for the jobs' runs at most this often
 
 
@@ -51,27 +52,42 @@ def target(current: Settings) -> Target:
 def _monitor(_settings: Settings, key: tuple[str, ...]) -> Monitor:
     # One monitor (and one Kafka admin client, or Ambari session) per cluster, target and state
     # directory, shared by every tab and session, so its 15 minutes of history outlive a page switch.
-    current = target(_settings)
-    return Monitor(_settings, metrics=targets.kafka_metrics(_settings), progress=current.reader.latest_progress)
+    current = targets.active_target(_settings)  # raises TargetError: the callers say it their way
+    return Monitor(
+        _settings,
+        metrics=targets.kafka_metrics(_settings),
+        progress=current.reader.latest_progress,
+        # On Azure each read is a SQL warehouse statement: none while no page is open, so it can stop.
+        idle_after_s=IDLE_AFTER_S if current.is_cloud else None,
+    )
 
 
 def _monitor_key(current: Settings) -> tuple[str, ...]:
-    return (*monitor_key(current), current.pipeline_target)
+    return (*monitor_key(current), *targets.target_key(current))
 
 
-def monitor(current: Settings | None = None) -> Monitor:
-    """The monitor of the active profile; monitors of other profiles are closed."""
-    current = current or settings()
-    try:
+def _active_monitor(current: Settings) -> Monitor:
+    """The monitor of ``current``'s profile (monitors of other profiles are closed); raises TargetError."""
+    active = _monitor(current, _monitor_key(current))
+    if active.closed:  # closed when another profile was active: start a fresh one
+        _monitor.clear()
         active = _monitor(current, _monitor_key(current))
-        if active.closed:  # closed when another profile was active: start a fresh one
-            _monitor.clear()
-            active = _monitor(current, _monitor_key(current))
-    except TargetError as error:
-        st.error(f"The console cannot watch Kafka: {error}.", icon=":material/cloud_off:")
-        st.stop()
     close_all(keep=active)
     return active
+
+
+def monitor(current: Settings | None = None, local_fallback: bool = False) -> Monitor:
+    """The monitor of the active profile. When the Azure target cannot be read, the page stops saying why;
+    with ``local_fallback`` (the Setup page, where the target is changed) it watches this machine instead."""
+    current = current or settings()
+    try:
+        return _active_monitor(current)
+    except TargetError as error:
+        if not local_fallback:
+            st.error(f"The console cannot watch Kafka: {error}.", icon=":material/cloud_off:")
+            st.stop()
+        st.warning(f"The Azure target cannot be read ({error}); this page watches this machine meanwhile.")
+        return _active_monitor(current.model_copy(update={"pipeline_target": "local"}))
 
 
 def banner(current: Target, current_monitor: Monitor) -> None:
@@ -86,6 +102,8 @@ def banner(current: Target, current_monitor: Monitor) -> None:
     )
     kafka = snapshot.kafka
     sampled = f"sampled {views.age(now - kafka.sampled_at)}" if kafka.sampled_at else "not sampled yet"
+    if snapshot.progress_error:
+        batch += f"; the latest read failed: {snapshot.progress_error}"
     st.info(
         f"**Numbers from {current.title}.** Aggregates: {current.source} ({batch}). "
         f"Kafka: {current_monitor.describe()} ({sampled}).",
@@ -198,7 +216,11 @@ def sidebar() -> None:
     @st.fragment(run_every=REFRESH_S if live else None)
     def state() -> None:
         current_settings = settings()
-        current_monitor = monitor(current_settings)
+        try:
+            current_monitor = _active_monitor(current_settings)
+        except TargetError as error:  # said here, and each page says what to do; Setup still works
+            st.warning(f"Not watching: {error}", icon=":material/cloud_off:")
+            return
         snapshot = current_monitor.snapshot()
         if current_settings.pipeline_target == "azure":
             ok = snapshot.kafka.reachable
@@ -209,7 +231,9 @@ def sidebar() -> None:
             st.markdown("**Kafka broker**")
         (st.success if ok else st.warning)(line, icon=":material/check_circle:" if ok else ":material/error:")
         if current_settings.pipeline_target == "azure":
-            for label, (running, state) in _cloud_run_states(current_settings).items():
+            for label, (running, state) in _cloud_run_states(
+                current_settings, targets.target_key(current_settings)
+            ).items():
                 st.markdown(f"**{label}** (Databricks)")
                 (st.success if running else st.info)(
                     state, icon=":material/play_circle:" if running else ":material/stop_circle:"
@@ -228,7 +252,7 @@ def sidebar() -> None:
 
 
 @st.cache_data(ttl=CLOUD_STATE_TTL_S, show_spinner=False)
-def _cloud_run_states(_settings: Settings) -> dict[str, tuple[bool, str]]:
+def _cloud_run_states(_settings: Settings, key: tuple[str, ...]) -> dict[str, tuple[bool, str]]:
     """The newest Databricks run of each cloud job: (running, state line); asked at most every 10 s, whatever
     the number of tabs (each ask is a REST call to the workspace)."""
     from backend.azure import cloud_jobs

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from backend import views
+from backend.aggregates import ReadError
 from backend.job_requests import ConsumerRequest, check_consumer
 from pages import _cloud, _gate, _live
 
@@ -124,8 +125,12 @@ def progress() -> None:
             icon=":material/warning:",
         )
     st.markdown(f"**Lag per partition of `{job_topic}`** (the topic's end offset minus the job's processed offset)")
+    if snapshot.kafka.offsets_note:  # why the end offsets are missing (the job on Databricks samples them)
+        st.caption(snapshot.kafka.offsets_note)
     if not snapshot.kafka.reachable:
         st.caption(f"Kafka not reachable: {snapshot.kafka.error}")
+    elif lag.empty and snapshot.kafka.offsets_note:
+        pass
     elif lag.empty:
         st.caption(f"No topic `{job_topic}` on {monitor.describe()}.")
     else:
@@ -138,6 +143,13 @@ def progress() -> None:
             st.caption(f"Total lag: {total:,} records{note}.")
         st.dataframe(lag, hide_index=True, key="consumer-lag")
 
+    try:
+        dead_letters()
+    except ReadError as error:  # a SQL warehouse that refused or is still starting: said, not a traceback
+        st.warning(f"Dead letters cannot be read now: {error}", icon=":material/hourglass_empty:")
+
+
+def dead_letters() -> None:
     dead = store.dead_letter_count()
     st.markdown(f"**Dead letters** (records that break the message contract): {dead:,}")
     if dead:
@@ -187,6 +199,13 @@ def bars(frame: pd.DataFrame, label: str, title: str, key: str) -> None:
 
 @st.fragment(run_every=run_every)
 def aggregates() -> None:
+    try:
+        draw_aggregates()
+    except ReadError as error:  # a SQL warehouse that refused or is still starting: said, not a traceback
+        st.warning(f"The aggregates cannot be read now: {error}", icon=":material/hourglass_empty:")
+
+
+def draw_aggregates() -> None:
     newest = store.latest_window_start()
     if newest is None:
         st.info("No aggregates yet: start the producer and the Spark job.")

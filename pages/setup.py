@@ -16,7 +16,7 @@ from pages import _gate, _live
 _gate.require()
 
 settings = _live.settings()
-monitor = _live.monitor(settings)
+monitor = _live.monitor(settings, local_fallback=True)  # Setup is where a broken Azure target is fixed
 
 st.title("Setup")
 

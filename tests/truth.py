@@ -206,23 +206,29 @@ def delta_txn_versions(table: Path) -> set[int]:
 
 
 def read_delta_tables(location: Path) -> Tables:
-    """The Delta tables under ``location`` summed per key, as the console's reader sums them."""
+    """The Delta tables under ``location`` summed per key, as the console's reader sums them: only the rows of
+    batches the ``batches`` ledger holds (a batch cut short by a crash counts once it is whole)."""
+    ledger = {(row["query_id"], row["batch_id"]) for row in delta_rows(location / "batches")}
+
+    def committed(table: str) -> list[dict[str, Any]]:
+        return [row for row in delta_rows(location / table) if (row["query_id"], row["batch_id"]) in ledger]
+
     windows: dict[str, list[Any]] = {}
     sentiment_sums: dict[str, list[float]] = defaultdict(list)
-    for row in delta_rows(location / "tweets_per_window"):
+    for row in committed("tweets_per_window"):
         counts = windows.setdefault(row["window_start"], [row["window_end"], 0, 0, 0, 0])
         assert counts[0] == row["window_end"], f"window {row['window_start']} ends twice differently"
         for index, column in enumerate(("tweets", "retweets", "replies", "quotes"), start=1):
             counts[index] += row[column]
         sentiment_sums[row["window_start"]].append(row["sentiment_sum"])
     hashtags: Counter[tuple[str, str]] = Counter()
-    for row in delta_rows(location / "hashtags_per_window"):
+    for row in committed("hashtags_per_window"):
         hashtags[(row["window_start"], row["hashtag"])] += row["tweets"]
     languages: Counter[tuple[str, str]] = Counter()
-    for row in delta_rows(location / "languages_per_window"):
+    for row in committed("languages_per_window"):
         languages[(row["window_start"], row["lang"])] += row["tweets"]
     late: Counter[str] = Counter()
-    for row in delta_rows(location / "late_tweets_per_window"):
+    for row in committed("late_tweets_per_window"):
         late[row["window_start"]] += row["tweets"]
     return Tables(
         windows={start: tuple(counts) for start, counts in windows.items()},

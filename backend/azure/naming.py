@@ -170,17 +170,6 @@ SQL_WAREHOUSE = NameRule(
     allowed_text="letters, digits, spaces, underscores and hyphens",
     scope="workspace",
 )
-# Ours: the consumer's --table-prefix (a catalog and schema may come first: "main.tweetstream.ts_").
-TABLE_PREFIX = NameRule(
-    what="Delta table prefix",
-    min_length=1,
-    max_length=100,
-    allowed=re.compile(r"[A-Za-z0-9_.]"),
-    allowed_text="letters, digits, underscores and periods",
-    start=re.compile(r"[A-Za-z_]"),
-    start_text="starts with a letter or underscore",
-    scope="workspace",
-)
 # Ours, not Azure's: every name derived from the prefix then complies with the rules above.
 NAME_PREFIX = NameRule(
     what="name prefix",

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from backend.aggregates import TABLE_PREFIX, TABLE_PREFIX_RULE
 from backend.azure import naming
 from backend.azure.prices import PriceTable, load_prices
 
@@ -306,7 +307,6 @@ _NAME_RULES: Mapping[str, naming.NameRule] = {
     "kafka_peering": naming.VIRTUAL_NETWORK_PEERING,
     "topic": naming.KAFKA_TOPIC,
     "databricks_warehouse": naming.SQL_WAREHOUSE,
-    "table_prefix": naming.TABLE_PREFIX,
 }
 
 
@@ -407,6 +407,9 @@ def validate(config: PlanConfig) -> list[str]:
                 problems.append(message)
         if not names.databricks_cluster.strip():
             problems.append(f"{fields['databricks_cluster']} is empty")
+        if not TABLE_PREFIX.fullmatch(names.table_prefix):
+            # The consumer's own rule (it would refuse the prefix on Databricks, after the build).
+            problems.append(f"{fields['table_prefix']} = {names.table_prefix!r}: a table prefix is {TABLE_PREFIX_RULE}")
         if names.databricks_managed_resource_group.lower() == names.resource_group.lower():
             problems.append(
                 f"{fields['databricks_managed_resource_group']} = {names.databricks_managed_resource_group!r} is "
@@ -852,7 +855,8 @@ def build_plan(config: PlanConfig, *, prices: PriceTable | None = None, spark: P
                 "The console on your machine reads the Spark job's Delta tables through it (the job writes "
                 f"{names.table_prefix}tweets_per_window and the rest).",
                 f"Billed only while it runs: it starts on the console's first query and stops after "
-                f"{dbx.warehouse_auto_stop_minutes} idle minutes. Pause the console's live updates to let it stop.",
+                f"{dbx.warehouse_auto_stop_minutes} idle minutes. The console reads only while one of its pages "
+                "is open with live updates on (and a minute after).",
             ),
         ),
     ]

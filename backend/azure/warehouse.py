@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 
+from azure.core.exceptions import AzureError
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service.sql import (
@@ -134,6 +135,9 @@ class WarehouseStatementRunner:
             return self._rows(statement_id, response)
         except DatabricksError as exc:  # the call itself refused: bad token, unknown warehouse, ...
             raise WarehouseError(exc.error_code or type(exc).__name__, str(exc)) from None
+        except (OSError, AzureError) as exc:  # the workspace unreachable, or no Entra token for it
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise WarehouseError("UNREACHABLE", f"the workspace did not answer: {first_line}") from None
 
     def _rows(self, statement_id: str, response: StatementResponse) -> Rows:
         result = response.result

@@ -164,8 +164,20 @@ def _forget_record(plan: Plan, settings: Settings) -> None:
             )
             if same:
                 forget_deployment(settings.state_dir)
+                _target_back_to_local(settings)
     except BuildRunning:
         pass
+
+
+def _target_back_to_local(settings: Settings) -> None:
+    """Nothing is left to read from on Azure: the pages read this machine again."""
+    if settings.pipeline_target == "azure":
+        from backend.targets import save_pipeline_target
+
+        try:
+            save_pipeline_target("local")
+        except (OSError, ValueError):  # the pages then say the Azure target cannot be read, and where to change it
+            log.warning("could not set the pipeline target back to local after teardown", exc_info=True)
 
 
 def teardown(
@@ -591,7 +603,9 @@ def _ensure_warehouse(plan: Plan, client: Any, report: Callable[[StepResult], No
 
     name = plan.names.databricks_warehouse
     size = plan.config.databricks.warehouse_size
-    report(StepResult("databricks.sql_warehouse", name, "creating", f"serverless, {size}"))
+    report(
+        StepResult("databricks.sql_warehouse", name, "creating", f"finding it, else creating it: serverless, {size}")
+    )
     try:
         warehouse_id, outcome = warehouse.ensure_warehouse(
             client,

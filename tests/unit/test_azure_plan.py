@@ -519,3 +519,10 @@ def test_the_example_config_is_the_one_the_readme_shows():
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert "python -m backend.azure plan --config backend/azure/example-plan.toml" in readme
     assert Path(EXAMPLE).exists()
+
+
+@pytest.mark.parametrize("prefix", ["main.", "a..b_", "a.b.c.d_", "tweet-stream_"])
+def test_a_table_prefix_the_consumer_would_refuse_is_refused_in_the_plan(prefix):
+    with pytest.raises(ConfigError) as refused:
+        build_plan(parse_config(config_data(names={"table_prefix": prefix})))
+    assert any(f"names.table_prefix = {prefix!r}: a table prefix is" in p for p in refused.value.problems)

@@ -7,11 +7,10 @@ import json
 
 import pytest
 
-from backend.aggregates import DELTA_TABLES
+from backend.aggregates import DELTA_TABLES, check_table_prefix
 from backend.delta_store import (
     BATCH_TABLES,
     batch_rows,
-    check_table_prefix,
     ledger_row,
     progress_row,
     topic_offset_rows,

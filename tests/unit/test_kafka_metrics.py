@@ -3,6 +3,7 @@ Monitor's rates from whatever a KafkaMetrics source says (offsets, or the source
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from backend.azure.ambari_metrics import (
@@ -201,3 +202,38 @@ def test_with_another_source_the_local_broker_does_not_hide_the_sources_reason(t
     snapshot = monitor.refresh()
     assert snapshot.local_broker is None
     assert snapshot.kafka.error == error
+
+
+def test_a_monitor_of_billed_reads_reads_nothing_at_start_nor_while_no_page_looks(tmp_path: Path) -> None:
+    # On Azure the progress is a SQL warehouse statement: none when the monitor is made (the page would wait
+    # for a cold warehouse), and none once no page has asked for a snapshot for idle_after_s (so it can stop).
+    settings = Settings(state_dir=tmp_path, bootstrap_servers="10.0.0.12:9092")
+    reads: list[float] = []
+
+    def progress() -> None:
+        reads.append(time.monotonic())
+        raise RuntimeError("DEADLINE_EXCEEDED: the warehouse is starting")
+
+    monitor = Monitor(
+        settings,
+        metrics=ScriptedMetrics([KafkaSample(reachable=True, sampled_at=1.0)]),
+        progress=progress,
+        interval_s=0.05,
+        idle_after_s=0.5,
+    )
+    try:
+        assert reads == []
+        monitor.snapshot()  # a page looks: the sampler starts
+        deadline = time.monotonic() + 5
+        while not reads and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reads, "no read while a page looked"
+        # The failed read is kept for the banner, not raised into the page.
+        assert monitor.snapshot().progress_error == "DEADLINE_EXCEEDED: the warehouse is starting"
+        time.sleep(0.5 + 0.3)  # no page looks any more
+        idle_since = len(reads)
+        time.sleep(0.5)
+        assert len(reads) == idle_since, f"{len(reads) - idle_since} reads while no page looked"
+        assert monitor.idle()
+    finally:
+        monitor.close()

@@ -161,3 +161,21 @@ def test_producer_values_out_of_range_are_refused_not_replaced(app, tmp_path, ke
     errors = texts(app, "error")
     assert any(line.startswith("Not started:") and said in line for line in errors), errors
     assert not JobFiles(tmp_path, "producer").pid_file.exists()
+
+
+def test_an_azure_target_without_a_deployment_says_so_and_setup_still_works(app, monkeypatch):
+    # The profile says "azure", but the wizard built nothing (or it was torn down): every page says why it
+    # cannot read, and Setup, where the target is changed, still renders with this machine's state.
+    monkeypatch.setenv("TWEETSTREAM_PIPELINE_TARGET", "azure")
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)  # a fresh session: the new profile
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    sidebar = texts(at.sidebar, "warning")
+    assert any("has not built the jobs yet" in line for line in sidebar), sidebar
+    at.switch_page("pages/consumer.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("cannot read the pipeline's numbers" in line for line in texts(at, "error")), texts(at, "error")
+    at.switch_page("pages/setup.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("this page watches this machine meanwhile" in line for line in texts(at, "warning"))
+    assert at.button(key="setup-broker-start").disabled is False

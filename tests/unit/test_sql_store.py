@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from backend.aggregates import ReadError
 from backend.azure.prices import load_prices
 from backend.azure.warehouse import ensure_warehouse, warehouse_hourly_dbu
 from backend.sql_store import SqlAggregatesReader, StatementError
@@ -196,3 +197,17 @@ def test_a_warehouse_the_api_would_refuse_is_refused_before_any_call() -> None:
         ensure_warehouse(client, "tweetstream-sql", auto_stop_mins=5)
     with pytest.raises(ValueError, match="unknown SQL warehouse size"):
         ensure_warehouse(client, "tweetstream-sql", cluster_size="Huge")
+
+
+def test_a_failed_read_is_not_sent_again_within_cache_s_and_pages_can_catch_it_as_a_read_error() -> None:
+    # A stopped or failing warehouse is asked once per cache_s, not at every redraw of every tab.
+    clock = Clock()
+    runner = Runner(StatementError("DEADLINE_EXCEEDED", "the SQL warehouse may be starting"), [("4",)])
+    reader = SqlAggregatesReader(runner, "tweetstream_", cache_s=5.0, clock=clock)
+    for _ in range(3):
+        with pytest.raises(ReadError, match="may be starting"):
+            reader.late_tweets()
+    assert len(runner.calls) == 1
+    clock.now += 5.0
+    assert reader.late_tweets() == 4
+    assert len(runner.calls) == 2
