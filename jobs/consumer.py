@@ -983,7 +983,9 @@ def sample_offsets_forever(
     try:
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient(config)
+        # librdkafka would log every failed reconnect to the job's log; the samples' own failures are logged,
+        # throttled, below.
+        admin = AdminClient({**config, "log_level": 0, "error_cb": lambda _error: None})
     except Exception as error:  # confluent-kafka missing on the cluster, or a setting it refuses
         log.warning("the topic's offsets will not be sampled: %s: %s", type(error).__name__, error)
         return
