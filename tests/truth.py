@@ -205,13 +205,19 @@ def delta_txn_versions(table: Path) -> set[int]:
     return versions
 
 
+def committed_delta_rows(location: Path, table: str) -> list[dict[str, Any]]:
+    """The rows of one Delta table under ``location`` that belong to batches the ``batches`` ledger holds,
+    as the console's reader counts them (a batch cut short by a crash counts once it is whole)."""
+    ledger = {(row["query_id"], row["batch_id"]) for row in delta_rows(location / "batches")}
+    return [row for row in delta_rows(location / table) if (row["query_id"], row["batch_id"]) in ledger]
+
+
 def read_delta_tables(location: Path) -> Tables:
     """The Delta tables under ``location`` summed per key, as the console's reader sums them: only the rows of
-    batches the ``batches`` ledger holds (a batch cut short by a crash counts once it is whole)."""
-    ledger = {(row["query_id"], row["batch_id"]) for row in delta_rows(location / "batches")}
+    batches the ``batches`` ledger holds."""
 
     def committed(table: str) -> list[dict[str, Any]]:
-        return [row for row in delta_rows(location / table) if (row["query_id"], row["batch_id"]) in ledger]
+        return committed_delta_rows(location, table)
 
     windows: dict[str, list[Any]] = {}
     sentiment_sums: dict[str, list[float]] = defaultdict(list)
@@ -366,9 +372,10 @@ class Job:
 
     def counted(self) -> tuple[int, int]:
         """(tweets in the windows, late tweets) the sink holds."""
-        if self.sink == "delta":
-            on_time = sum(r["tweets"] for r in delta_rows(self.delta_location / "tweets_per_window"))
-            return on_time, sum(r["tweets"] for r in delta_rows(self.delta_location / "late_tweets_per_window"))
+        if self.sink == "delta":  # whole batches only, as the console counts them
+            on_time = sum(r["tweets"] for r in committed_delta_rows(self.delta_location, "tweets_per_window"))
+            late = sum(r["tweets"] for r in committed_delta_rows(self.delta_location, "late_tweets_per_window"))
+            return on_time, late
         on_time = self.query("SELECT COALESCE(SUM(tweets), 0) FROM tweets_per_window")
         late = self.query("SELECT COALESCE(SUM(tweets), 0) FROM late_tweets_per_window")
         return (on_time[0][0] if on_time else 0), (late[0][0] if late else 0)

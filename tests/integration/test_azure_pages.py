@@ -34,10 +34,8 @@ from backend.delta_store import DeltaStore
 from backend.settings import PROJECT_ROOT, load_settings
 from backend.topics import TopicSpec, create_topic
 from tests.console_server import CHROMIUM, CHROMIUM_ARGS, running_server
-from tests.standins.azure_arm import CLIENT_SECRET
 from tests.standins.azure_cloud import AzureCloud
 from tests.standins.sql_warehouse import spark_executor
-from tests.support import free_port
 from tests.truth import Job, Tables, ground_truth, produce, read_delta_tables, synthetic_records
 
 pytestmark = pytest.mark.timeout(300)
@@ -83,11 +81,7 @@ def cloud(tmp_path, warehouse_spark) -> Iterator[AzureCloud]:
 def _environment(monkeypatch, tmp_path: Path, cloud: AzureCloud) -> None:
     for name in [n for n in os.environ if n.startswith(("TWEETSTREAM_", "AZURE_"))]:
         monkeypatch.delenv(name)
-    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "secrets.toml"))
-    monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(free_port()))
-    monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(free_port()))
-    for name, value in cloud.environment(CLIENT_SECRET).items():
+    for name, value in cloud.console_environment(tmp_path).items():
         monkeypatch.setenv(name, value)
 
 

@@ -18,7 +18,6 @@ from backend.azure.wizard import EXAMPLE_PLAN
 from backend.settings import PROJECT_ROOT
 from tests.standins.azure_arm import CLIENT_SECRET, ArmStandIn
 from tests.standins.azure_cloud import AzureCloud
-from tests.support import free_port
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -37,11 +36,7 @@ def arm(cloud: AzureCloud) -> ArmStandIn:
 def _environment(monkeypatch, tmp_path, cloud: AzureCloud, secret: str) -> None:
     for name in [n for n in os.environ if n.startswith(("TWEETSTREAM_", "AZURE_"))]:
         monkeypatch.delenv(name)
-    monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "secrets.toml"))
-    monkeypatch.setenv("TWEETSTREAM_KAFKA_PORT", str(free_port()))
-    monkeypatch.setenv("TWEETSTREAM_KAFKA_CONTROLLER_PORT", str(free_port()))
-    for name, value in cloud.environment(secret).items():
+    for name, value in cloud.console_environment(tmp_path, secret).items():
         monkeypatch.setenv(name, value)
 
 

@@ -89,5 +89,18 @@ class AzureCloud:
             "TWEETSTREAM_AZURE_POLLING_INTERVAL_S": "0",
         }
 
+    def console_environment(self, folder: Path, secret: str = CLIENT_SECRET) -> dict[str, str]:
+        """Everything a test's console needs to use these stand-ins and nothing of the developer's: a state
+        folder and secrets file in ``folder``, broker ports nobody uses, and ``environment()``."""
+        from tests.support import free_port
+
+        return {
+            "TWEETSTREAM_STATE_DIR": str(folder / "state"),
+            "TWEETSTREAM_SECRETS_FILE": str(folder / "secrets.toml"),
+            "TWEETSTREAM_KAFKA_PORT": str(free_port()),
+            "TWEETSTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
+            **self.environment(secret),
+        }
+
     def arm_writes(self) -> list[str]:
         return [f"{c.method} {c.path}" for c in self.arm.arm_calls() if c.method in ("PUT", "POST", "DELETE")]
