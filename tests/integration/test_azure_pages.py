@@ -179,6 +179,14 @@ def test_the_producer_and_topics_pages_draw_kafka_metrics_from_ambari(azure_cons
     text = _text(at)
     assert "Reading messages needs a Kafka connection" in text
     assert job.topic in str([frame.value.to_csv() for frame in at.dataframe]), text
+    # The other two pages render on the Azure profile too: Overview says where the numbers come from, and Setup
+    # shows the deployment with its warehouse and the target chosen.
+    _run(at, "pages/overview.py")
+    assert "The pipeline target is **Azure**" in _text(at)
+    _run(at, "pages/setup.py")
+    assert at.radio(key="azure-pipeline-target").value == "azure"
+    where = {row["what"]: row["where"] for row in at.dataframe[-1].value.to_dict("records")}
+    assert where["Delta tables"] == "tweetstream_*", where
 
 
 def test_the_consumer_page_from_delta_in_a_real_browser(azure_console, tmp_path: Path) -> None:
