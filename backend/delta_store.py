@@ -36,7 +36,6 @@ BATCH_TABLES = (
     "dead_letters",
     "batches",
 )
-# A prefix: letters, digits and '_', after at most two "identifier." parts (catalog.schema.).
 Row = tuple[Any, ...]
 
 
