@@ -35,8 +35,8 @@ $(JARS)/.resolved: $(POMS)
 # Start the local broker (a no-op when it runs) and the console on http://127.0.0.1:8501. First, refuse
 # (exit 2, saying why) a console that would listen beyond 127.0.0.1 without authentication.
 run: setup
-	$(PY) -m backend.exposure check
-	$(PY) -m backend.local_kafka start
+	$(PY) -m backend.console.exposure check
+	$(PY) -m backend.kafka.local_broker start
 	$(PY) -m streamlit run app.py
 
 # Debian's Chromium, which the browser test drives through Playwright (Playwright never downloads
@@ -76,7 +76,7 @@ bench: setup
 
 # Stop the local broker (the console itself stops with Ctrl+C).
 stop:
-	@if [ -x $(PY) ]; then $(PY) -m backend.local_kafka stop; else echo "nothing to stop: run make setup first"; fi
+	@if [ -x $(PY) ]; then $(PY) -m backend.kafka.local_broker stop; else echo "nothing to stop: run make setup first"; fi
 
 # Re-pin requirements.txt from requirements.in in a fresh virtual environment.
 lock:

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         description="Where the broker's data and every job's pid, log and status files live.",
     )
 
-    # Where the pipeline runs, and so where the console reads its numbers (backend/targets.py):
+    # Where the pipeline runs, and so where the console reads its numbers (backend/console/targets.py):
     # "local": the jobs on this machine (or any Kafka the console reaches), the SQLite store and Kafka's
     # admin client; "azure": the jobs the Azure wizard made on Databricks, their Delta tables through the
     # SQL warehouse and Kafka's metrics through the HDInsight cluster's Ambari.
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     azure_hdinsight_ssh_password: SecretStr | None = None
 
     # The console's password: what it asks for when it listens beyond the loopback interface and
-    # st.login is not configured (backend/exposure.py). Unset: such a console refuses to serve.
+    # st.login is not configured (backend/console/exposure.py). Unset: such a console refuses to serve.
     console_password: SecretStr | None = None
 
     @model_validator(mode="after")

@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="tweetstream-bench-consumer-") as folder, temporary_broker() as broker:
         from confluent_kafka.admin import AdminClient
 
-        from backend.topics import TopicSpec, create_topic
+        from backend.kafka.topics import TopicSpec, create_topic
 
         work = Path(folder)
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.store import (
+from backend.aggregates.sqlite_store import (
     AggregatesStore,
     BatchResult,
     DeadLetter,
@@ -295,7 +295,7 @@ def time_page(state_dir: Path, runs: int) -> list[PageTiming]:
     """Reruns of pages/consumer.py over ``state_dir``: one ``PageTiming`` per time range it offers."""
     from streamlit.testing.v1 import AppTest
 
-    from backend import monitor
+    from backend.console import monitor
 
     os.environ["TWEETSTREAM_STATE_DIR"] = str(state_dir)
     # Kafka on ports where nothing listens, whatever broker runs here: the same page every time

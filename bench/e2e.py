@@ -145,8 +145,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="tweetstream-bench-e2e-") as folder, temporary_broker() as broker:
         from confluent_kafka.admin import AdminClient
 
-        from backend.jobfiles import read_status
-        from backend.topics import TopicSpec, create_topic
+        from backend.kafka.topics import TopicSpec, create_topic
+        from backend.runtime.job_files import read_status
 
         work = Path(folder)
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})

@@ -16,9 +16,9 @@ import argparse
 import re
 import subprocess
 
-from backend.local_kafka import tool_command
-from backend.synthetic import SyntheticTweets
-from backend.topics import TopicSpec, create_topic
+from backend.kafka.local_broker import tool_command
+from backend.kafka.topics import TopicSpec, create_topic
+from backend.tweets.synthetic import SyntheticTweets
 from bench.support import median, print_table, send_synthetic, temporary_broker
 
 _SUMMARY = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")

@@ -1,4 +1,4 @@
-"""``python -m bench sentiment``: backend.sentiment against vaderSentiment's own scorer, row by row.
+"""``python -m bench sentiment``: backend.tweets.sentiment against vaderSentiment's own scorer, row by row.
 
 Both score the same generated texts in the same process, alternating, ``--runs`` times each, on four
 corpora: two word mixes ("tweets", tweet-like; "rules", dense in what VADER's rules look at) with ~20%
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, NEGATE, SPECIAL_CASES, SentimentIntensityAnalyzer
 
-from backend.sentiment import clear_cache, compound_scores
+from backend.tweets.sentiment import clear_cache, compound_scores
 
 # Words the rules look at besides the lexicon: negation helpers, "but", "least", idioms and stopwords.
 _RULE_WORDS = [

@@ -11,8 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from backend import local_kafka
-from backend.local_kafka import LocalBroker
+from backend.kafka import local_broker
+from backend.kafka.local_broker import LocalBroker
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,11 +30,11 @@ def temporary_broker(heap: str = "1g") -> Iterator[LocalBroker]:
     """A fresh one-node broker on free ports, its data in a temporary folder, stopped at the end."""
     with tempfile.TemporaryDirectory(prefix="tweetstream-bench-") as folder:
         broker = LocalBroker(state_dir=Path(folder), port=_free_port(), controller_port=_free_port(), heap=heap)
-        local_kafka.start(broker, timeout=120)
+        local_broker.start(broker, timeout=120)
         try:
             yield broker
         finally:
-            local_kafka.stop(broker)
+            local_broker.stop(broker)
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:

@@ -14,7 +14,7 @@ source (spark-sql-kafka-0-10):
   (exactly once by its own metadata log).
 
 With ``--sink delta`` (a Databricks job: it cannot write a SQLite file the console reads) the
-same counts are appended to Delta tables instead (backend.delta_store): one append per table and
+same counts are appended to Delta tables instead (backend.aggregates.delta_store): one append per table and
 batch, made idempotent by Delta's txnAppId/txnVersion, the ledger table last. A thread then also
 samples the topic's offsets into a Delta table, as the console cannot reach the brokers there.
 
@@ -33,7 +33,7 @@ record is in the archive like every other: nothing is silently lost.
 
 The same file runs under spark-submit on a cluster and as a Databricks Python job, where the
 Kafka connector is installed and a SparkSession already exists: the project's local helpers
-(backend.spark, backend.settings) are imported only for the local master and for defaults.
+(backend.runtime.spark, backend.settings) are imported only for the local master and for defaults.
 On a cluster, ship the ``backend`` package (``--py-files backend.zip``: the store, the job
 files, the message contract and the sentiment scorer the Python workers import) and install
 vaderSentiment, pandas and pyarrow. As a Databricks job it ships ``backend`` and ``jobs`` to the
@@ -69,10 +69,9 @@ if __package__ in (None, ""):  # run as a file (spark-submit jobs/consumer.py): 
 
 import pandas as pd  # at module level: pyspark resolves the UDF's type hints in these globals
 
-from backend.aggregates import DEFAULT_TABLE_PREFIX, SINKS, TABLE_PREFIX, TABLE_PREFIX_RULE, AggregatesWriter
-from backend.delta_store import DeltaStore  # no Spark imported here: the session comes later
-from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
-from backend.store import (
+from backend.aggregates.delta_store import DeltaStore  # no Spark imported here: the session comes later
+from backend.aggregates.interfaces import DEFAULT_TABLE_PREFIX, SINKS, TABLE_PREFIX, TABLE_PREFIX_RULE, AggregatesWriter
+from backend.aggregates.sqlite_store import (
     AggregatesStore,
     BatchResult,
     DeadLetter,
@@ -82,9 +81,16 @@ from backend.store import (
     default_store_path,
     iso_utc,
 )
+from backend.runtime.job_files import JobFiles, pid_and_lock_files, write_status
 
 # The contract's limits, shared with the producer: a value over MAX_MESSAGE_BYTES is never parsed.
-from backend.tweets import EVENT_TIME_MAX_MS, EVENT_TIME_MIN_MS, MAX_MESSAGE_BYTES, REFERENCE_TYPES, RFC3339_PATTERN
+from backend.tweets.contract import (
+    EVENT_TIME_MAX_MS,
+    EVENT_TIME_MIN_MS,
+    MAX_MESSAGE_BYTES,
+    REFERENCE_TYPES,
+    RFC3339_PATTERN,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -154,11 +160,11 @@ def spark_interval(milliseconds: int) -> str:
 
 # -- options -----------------------------------------------------------------------------
 
-_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # Kafka's rule (backend.topics needs confluent-kafka)
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # Kafka's rule (backend.kafka.topics needs confluent-kafka)
 
 
 def _on_databricks() -> bool:
-    from backend.spark import on_databricks
+    from backend.runtime.spark import on_databricks
 
     return on_databricks()
 
@@ -181,7 +187,7 @@ class ConsumerOptions:
     max_offsets_per_trigger: int | None
     master: str
     on_data_loss: str = "fail"  # or "skip": Spark's failOnDataLoss false
-    sink: str = "sqlite"  # or "delta": Delta tables (backend.delta_store), what a Databricks job writes
+    sink: str = "sqlite"  # or "delta": Delta tables (backend.aggregates.delta_store), what a Databricks job writes
     table_prefix: str = DEFAULT_TABLE_PREFIX  # --sink delta: the tables' names start with it
     delta_location: str | None = None  # --sink delta: the tables' parent folder or URI; None: managed tables
     kafka_options: dict[str, str] = field(default_factory=dict, repr=False)  # security, from the settings
@@ -424,7 +430,7 @@ def kafka_problem(options: ConsumerOptions, timeout_s: float = KAFKA_CHECK_TIMEO
     helpers cannot check (a bare cluster without them, a bootstrap list they do not parse).
     """
     try:
-        from backend.connection import ConnectionProfile, active_profile, test_connection
+        from backend.kafka.connection import ConnectionProfile, active_profile, test_connection
         from backend.settings import load_settings
     except ImportError:
         return None
@@ -477,7 +483,7 @@ def _has_null(array: str) -> str:
 
 
 # Why a record is a dead letter, or NULL when it keeps the contract: the checks of
-# backend.tweets.contract_problem (which the producer and the tests use), in the same order
+# backend.tweets.contract.contract_problem (which the producer and the tests use), in the same order
 # (the reasons' wording may differ: an empty value is "no data.id string" here, "not JSON"
 # there), then one the value alone cannot tell: a record without created_at takes its
 # Kafka timestamp as its event time, which must be in the range windows can hold.
@@ -596,7 +602,7 @@ def sentiment_udf() -> Callable[[Column], Column]:
     @F.pandas_udf("double")  # type: ignore[call-overload]
     def vader_compound(texts: pd.Series) -> pd.Series:
         # Imported on the Python worker, where the scorer's lexicon is loaded once per process.
-        from backend.sentiment import compound_scores
+        from backend.tweets.sentiment import compound_scores
 
         return pd.Series(compound_scores(texts), index=texts.index, dtype="float64")
 
@@ -942,7 +948,7 @@ def admin_config(options: ConsumerOptions) -> dict[str, Any] | None:
     if not options.kafka_options:
         return {"bootstrap.servers": options.bootstrap}
     try:
-        from backend.connection import active_profile, client_config_for
+        from backend.kafka.connection import active_profile, client_config_for
         from backend.settings import load_settings
 
         config = client_config_for(active_profile(load_settings()))
@@ -1029,7 +1035,7 @@ def session_plan(master: str, has_active_session: bool, environ: Mapping[str, st
     On Databricks the cluster's SparkContext is shared with other runs: stopping it at the
     job's exit would stop theirs, and its Python workers' environment is the cluster's.
     """
-    from backend.spark import on_databricks
+    from backend.runtime.spark import on_databricks
 
     if has_active_session:  # an embedding program (or a Databricks notebook): its session, its master
         return SessionPlan("active", stop_at_exit=False, set_worker_environment=False)
@@ -1055,12 +1061,12 @@ def spark_session(options: ConsumerOptions) -> tuple[SparkSession, bool]:
     elif plan.source == "spark-submit":
         session = SparkSession.builder.appName("tweetstream-consumer").getOrCreate()
     elif plan.source == "local":
+        from backend.runtime.spark import local_spark_session
         from backend.settings import PROJECT_ROOT
-        from backend.spark import local_spark_session
 
         if plan.set_worker_environment:
             # The Python workers run this interpreter (not whatever python3 the PATH has) and
-            # import backend.sentiment: they inherit these variables.
+            # import backend.tweets.sentiment: they inherit these variables.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             paths = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
             os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
@@ -1116,13 +1122,13 @@ def ship_packages(
     """On Databricks, send ``backend`` and ``jobs`` to the executors' Python workers as a zip; the zip.
 
     The launcher puts the bundle's folder on the driver's ``sys.path`` only, and the pandas UDF
-    imports backend.sentiment on the workers. Databricks Runtime 13.3 LTS and above distribute
+    imports backend.tweets.sentiment on the workers. Databricks Runtime 13.3 LTS and above distribute
     folders added to ``sys.path`` themselves; the zip makes it not depend on that. Through the
     SparkContext where one is reachable (dedicated access mode), else as a Spark Connect
     artifact. Elsewhere nothing happens: local mode's workers get PYTHONPATH, and spark-submit
     takes ``--py-files``. None when nothing was shipped.
     """
-    from backend.spark import on_databricks
+    from backend.runtime.spark import on_databricks
 
     if not on_databricks(environ):
         return None
@@ -1344,7 +1350,7 @@ def run(options: ConsumerOptions) -> int:
             store.create()
             record_shape(options)
             session, created = spark_session(options)
-        ship_packages(session)  # before any query: the UDF's workers import backend.sentiment
+        ship_packages(session)  # before any query: the UDF's workers import backend.tweets.sentiment
         writer = BatchWriter(
             store, options, on_batch=lambda summary: status.update(last_written=summary), cores=core_count(session)
         )
@@ -1419,7 +1425,7 @@ def sink_description(options: ConsumerOptions) -> str:
 def sink_status(options: ConsumerOptions) -> dict[str, Any]:
     """The status file's account of the sink: which, and its file or tables."""
     if options.sink == "delta":
-        from backend.aggregates import DELTA_TABLES, table_name
+        from backend.aggregates.interfaces import DELTA_TABLES, table_name
 
         return {
             "sink": "delta",
@@ -1527,7 +1533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {conflict}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        from backend import processes  # psutil: on a bare cluster there may be none, nor a console
+        from backend.runtime import processes  # psutil: on a bare cluster there may be none, nor a console
     except ImportError:
         return run(options)
     # One consumer per status file (and so per checkpoint the console uses): the console's

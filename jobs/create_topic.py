@@ -6,8 +6,8 @@ HDInsight's brokers are reachable only from their virtual network (and the peere
 one), so the setup wizard runs this as a one-off Databricks job rather than from the console.
 It uses Kafka's Java AdminClient through py4j from the active SparkSession: a Databricks
 cluster has kafka-clients (from the Spark Kafka connector) but maybe not confluent-kafka, so
-this module imports neither it nor backend.topics. Locally the project's session builder
-(backend.spark) puts the connector jars `make setup` resolved on the classpath.
+this module imports neither it nor backend.kafka.topics. Locally the project's session builder
+(backend.runtime.spark) puts the connector jars `make setup` resolved on the classpath.
 
 It prints one JSON line: ``{"outcome": "created", ...}``, ``{"outcome": "exists", "partitions":
 <found>, ...}`` or ``{"outcome": "error", "kind": "refused"|"unreached"|"failed", "error": ...}`` (refused: the
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from backend.topic_names import TopicNameError, validate_topic_name
+from backend.kafka.topic_names import TopicNameError, validate_topic_name
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -70,7 +70,7 @@ class TopicRequest:
 
 
 def check_topic_name(name: str) -> None:
-    """Raise Refused when Kafka would refuse ``name`` as a topic name (backend.topic_names' rules)."""
+    """Raise Refused when Kafka would refuse ``name`` as a topic name (backend.kafka.topic_names' rules)."""
     try:
         validate_topic_name(name)
     except TopicNameError as error:
@@ -253,7 +253,7 @@ def _session() -> tuple[SparkSession, bool]:
     we started it (then we stop it too: never the cluster's)."""
     from pyspark.sql import SparkSession
 
-    from backend.spark import local_spark_session, on_databricks
+    from backend.runtime.spark import local_spark_session, on_databricks
 
     active = SparkSession.getActiveSession()
     if active is not None:

@@ -33,12 +33,13 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from backend import processes
-from backend.connection import ClientErrors, ConnectFailed, wait_for_metadata
-from backend.jobfiles import JobFiles, pid_and_lock_files, write_status
-from backend.kafka_clients import client_config
+from backend.kafka.clients import client_config
+from backend.kafka.connection import ClientErrors, ConnectFailed, wait_for_metadata
+from backend.kafka.topics import TopicError, TopicNameError, TopicSpec, create_topic, validate_topic_name
+from backend.runtime import processes
+from backend.runtime.job_files import JobFiles, pid_and_lock_files, write_status
 from backend.settings import Settings, load_settings
-from backend.sources import (
+from backend.tweets.sources import (
     Outgoing,
     Pacer,
     ReplayClock,
@@ -48,14 +49,13 @@ from backend.sources import (
     replay_records,
     synthetic_source,
 )
-from backend.synthetic import SyntheticTweets
-from backend.topics import TopicError, TopicNameError, TopicSpec, create_topic, validate_topic_name
+from backend.tweets.synthetic import SyntheticTweets
 
 # A silent address is given up after this; a closed port, a refused login or certificate at once
-# (backend.connection.ClientErrors.terminal says which errors retrying does not fix).
+# (backend.kafka.connection.ClientErrors.terminal says which errors retrying does not fix).
 CONNECT_TIMEOUT_S = 10.0
 # Ends a "cannot reach Kafka" message, after what that says to check (is the broker running...).
-UNREACHABLE_HINT = "For the local one: python -m backend.local_kafka start"
+UNREACHABLE_HINT = "For the local one: python -m backend.kafka.local_broker start"
 STATUS_INTERVAL_S = 1.0
 SAMPLE_SIZE = 20  # the latest messages kept in the status file for the dashboard
 SAMPLE_TEXT_CHARS = 280
@@ -428,8 +428,7 @@ class ProducerJob:
 
     def _x_tweets(self) -> Iterator[Outgoing | Skipped]:
         """Tweets from X, read on a thread so a stop is seen at once, not after a read timeout."""
-        from backend import x_api
-        from backend.tweets import encode_message
+        from backend.tweets.contract import encode_message, x_api
 
         assert self.settings.x_bearer_token is not None
         config = x_api.XSourceConfig(

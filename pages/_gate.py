@@ -1,4 +1,4 @@
-"""The exposure gate (backend/exposure.py decides): app.py and every page call require() first, since
+"""The exposure gate (backend/console/exposure.py decides): app.py and every page call require() first, since
 Streamlit may run a page without app.py (its pages-directory mode, before app.py's first run)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 from pydantic import SecretStr
 
-from backend import exposure
+from backend.console import exposure
 from pages import _live
 
 SIGNED_IN = "console-signed-in"  # session state: this session gave the console password
@@ -24,7 +24,7 @@ APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
 def exposure_decision() -> tuple[exposure.Decision, SecretStr | None]:
-    """What backend/exposure.py decides for this server, and the console password when it is needed."""
+    """What backend/console/exposure.py decides for this server, and the console password when it is needed."""
     auth = st.secrets.get("auth") if st.secrets.load_if_toml_exists() else None
     return exposure.assess(
         st.get_option("server.address"),

@@ -11,13 +11,13 @@ from collections.abc import Callable
 import streamlit as st
 from confluent_kafka.admin import AdminClient
 
-from backend import supervisor, targets, views
-from backend.job_requests import RequestError
-from backend.kafka_clients import client_config
-from backend.monitor import Monitor, Snapshot, close_all, monitor_key
+from backend.console import supervisor, targets, views
+from backend.console.job_requests import RequestError
+from backend.console.monitor import Monitor, Snapshot, close_all, monitor_key
+from backend.console.supervisor import JobName
+from backend.console.targets import Target, TargetError
+from backend.kafka.clients import client_config
 from backend.settings import Settings, load_settings, secrets_file
-from backend.supervisor import JobName
-from backend.targets import Target, TargetError
 
 REFRESH_S = 2.0  # how often the live parts redraw (the monitor samples every second)
 IDLE_AFTER_S = 60.0  # on Azure, the monitor stops reading a minute after the last page redraw

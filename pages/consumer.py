@@ -9,9 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from backend import views
-from backend.aggregates import ReadError
-from backend.job_requests import ConsumerRequest, check_consumer
+from backend.aggregates.interfaces import ReadError
+from backend.console import views
+from backend.console.job_requests import ConsumerRequest, check_consumer
 from pages import _cloud, _gate, _live
 
 _gate.require()

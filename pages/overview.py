@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from backend import local_kafka
+from backend.kafka import local_broker
 from backend.settings import load_settings
 from pages import _gate
 
@@ -31,13 +31,13 @@ if settings.pipeline_target == "azure":
 st.subheader("Local Kafka broker")
 if settings.bootstrap_servers:
     st.info(f"The active connection profile is another cluster, `{settings.bootstrap}`: see the Setup page.")
-broker = local_kafka.LocalBroker.from_settings(settings)
-status = local_kafka.status(broker)
+broker = local_broker.LocalBroker.from_settings(settings)
+status = local_broker.status(broker)
 if status.running:
     st.success(f"Running at `{status.bootstrap}` (pid {status.pid}).")
 else:
     st.warning(
-        f"Stopped. Start it with `make run`, or `python -m backend.local_kafka start`; "
+        f"Stopped. Start it with `make run`, or `python -m backend.kafka.local_broker start`; "
         f"it will listen on `{status.bootstrap}`."
     )
 st.caption(f"Data, pid and log files: `{broker.kafka_dir}`")

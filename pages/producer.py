@@ -8,9 +8,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from backend import supervisor, uploads, views
-from backend.job_requests import ProducerRequest, check_producer
-from backend.monitor import ALL_MESSAGES
+from backend.console import supervisor, uploads, views
+from backend.console.job_requests import ProducerRequest, check_producer
+from backend.console.monitor import ALL_MESSAGES
 from pages import _cloud, _gate, _live
 
 _gate.require()

@@ -6,11 +6,12 @@ import time
 
 import streamlit as st
 
-from backend import checks, connection, local_kafka, targets
 from backend.azure import wizard
 from backend.azure.plan import ConfigError
+from backend.console import checks, targets
+from backend.kafka import connection, local_broker
+from backend.kafka.topics import TopicError, TopicSpec, create_topic
 from backend.settings import secrets_file
-from backend.topics import TopicError, TopicSpec, create_topic
 from pages import _gate, _live
 
 _gate.require()
@@ -41,8 +42,8 @@ for check in machine_checks():
 # -- 2. the local broker ----------------------------------------------------------------------
 
 st.header("2. Local Kafka broker")
-broker = local_kafka.LocalBroker.from_settings(settings)
-status = local_kafka.status(broker)
+broker = local_broker.LocalBroker.from_settings(settings)
+status = local_broker.status(broker)
 if settings.bootstrap_servers:
     st.info(f"The active profile is another cluster (`{settings.bootstrap}`); the local broker is not used.")
 answering = monitor.snapshot().kafka.reachable and not settings.bootstrap_servers
@@ -60,8 +61,8 @@ if start_column.button("Start broker", type="primary", disabled=status.running o
     with st.status("Starting the local Kafka broker…", expanded=True) as progress:
         began = time.monotonic()
         try:
-            current, already = local_kafka.start(broker, progress=lambda step: st.write(f"… {step}"))
-        except local_kafka.BrokerError as error:
+            current, already = local_broker.start(broker, progress=lambda step: st.write(f"… {step}"))
+        except local_broker.BrokerError as error:
             progress.update(label="The broker did not start", state="error")
             st.code(str(error), language=None)
         else:
@@ -73,7 +74,7 @@ if start_column.button("Start broker", type="primary", disabled=status.running o
 if stop_column.button("Stop broker", disabled=not status.running, key="setup-broker-stop"):
     with st.spinner("Stopping the broker (a clean shutdown takes a few seconds)…"):
         began = time.monotonic()
-        outcome = local_kafka.stop(broker)
+        outcome = local_broker.stop(broker)
     monitor.refresh()
     _live.flash("setup-broker", "info", f"Broker {outcome} after {time.monotonic() - began:.1f} s.")
     st.rerun()

@@ -9,8 +9,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from backend import messages, views
-from backend.kafka_clients import client_config
+from backend.console import views
+from backend.kafka import browser
+from backend.kafka.clients import client_config
 from pages import _gate, _live
 
 _gate.require()
@@ -107,7 +108,7 @@ with st.form("browse"):
     topic = left.selectbox("Topic", known_topics, key="browse-topic") if known_topics else left.text_input("Topic")
     partition_choice = middle.text_input("Partition (empty: all)", key="browse-partition")
     limit = right.number_input(
-        f"Messages (at most {messages.MAX_MESSAGES})", min_value=1, max_value=messages.MAX_MESSAGES, value=50
+        f"Messages (at most {browser.MAX_MESSAGES})", min_value=1, max_value=browser.MAX_MESSAGES, value=50
     )
     start_kind = left.radio("From", ["the latest", "an offset", "a time (UTC)"], horizontal=True, key="browse-from")
     offset = middle.number_input("Offset", min_value=0, value=0, step=1, key="browse-offset")
@@ -132,18 +133,18 @@ if submitted:
         st.error("Choose a topic.")
     else:
         if start_kind == "an offset":
-            start: messages.Start = messages.FromOffset(int(offset))
+            start: browser.Start = browser.FromOffset(int(offset))
         elif start_kind == "a time (UTC)":
-            start = messages.FromTimestamp(int(datetime.combine(day, moment, tzinfo=UTC).timestamp() * 1000))
+            start = browser.FromTimestamp(int(datetime.combine(day, moment, tzinfo=UTC).timestamp() * 1000))
         else:
-            start = messages.Latest(int(limit))
+            start = browser.Latest(int(limit))
         try:
             with st.spinner("Reading…"):
-                result = messages.read_messages(client_config(settings), topic, partition, start, int(limit))
-        except messages.BrowseError as error:
+                result = browser.read_messages(client_config(settings), topic, partition, start, int(limit))
+        except browser.BrowseError as error:
             st.error(str(error))
         else:
-            found = messages.search(result.messages, search_text) if search_text else result.messages
+            found = browser.search(result.messages, search_text) if search_text else result.messages
             summary = f"{len(result.messages)} messages read"
             if search_text:
                 summary += f", {len(found)} contain '{search_text}'"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend import monitor
+from backend.console import monitor
 
 
 @pytest.fixture(autouse=True)

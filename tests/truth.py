@@ -1,5 +1,5 @@
 """Records whose content a test knows, the aggregate tables they must give (computed in plain
-Python: exact counts, VADER means from vaderSentiment itself, not from backend.sentiment,
+Python: exact counts, VADER means from vaderSentiment itself, not from backend.tweets.sentiment,
 which the job uses), and the Spark consumer job run as its CLI.
 
 Shared by the consumer's integration tests and the fault scenarios.
@@ -26,10 +26,10 @@ import pyarrow.parquet as pq
 from confluent_kafka import Producer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from backend.jobfiles import read_status
+from backend.runtime.job_files import read_status
 from backend.settings import PROJECT_ROOT
-from backend.synthetic import SyntheticTweets
-from backend.tweets import contract_problem, encode_message
+from backend.tweets.contract import contract_problem, encode_message
+from backend.tweets.synthetic import SyntheticTweets
 from tests.support import kill_process_tree
 
 WINDOW_MS = 60_000

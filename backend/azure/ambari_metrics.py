@@ -25,7 +25,7 @@ into the component's host components, and "Temporal Metrics" ``path[start,end,st
   INSTALLED when stopped, ...; host-components.md).
 - End offsets per partition are not among Ambari's REST metrics at all: they come from the optional
   ``offsets`` callable (the Spark job samples them where it reaches the brokers and writes them to a
-  Delta table, ``topic_offsets`` in ``backend.aggregates``). Without it the sample has no topics and
+  Delta table, ``topic_offsets`` in ``backend.aggregates.interfaces``). Without it the sample has no topics and
   says why (lag unknown).
 
 Every call is bounded by a short timeout; any failure is a sample with ``reachable=False`` and a
@@ -43,7 +43,7 @@ import requests
 from pydantic import SecretStr
 
 from backend.azure.ambari import Ambari
-from backend.kafka_metrics import KafkaSample, PartitionOffsets
+from backend.kafka.metrics import KafkaSample, PartitionOffsets
 
 KAFKA = "KAFKA"
 KAFKA_BROKER = "KAFKA_BROKER"

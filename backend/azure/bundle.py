@@ -91,7 +91,7 @@ def _imported_names(source: str, module: str, is_package: bool) -> set[str]:
             else:
                 base = node.module or ""
             names.add(base)
-            # ``from backend import processes`` imports the module backend.processes.
+            # ``from backend.runtime import processes`` imports the module backend.runtime.processes.
             names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
 

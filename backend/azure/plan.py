@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from backend.aggregates import TABLE_PREFIX, TABLE_PREFIX_RULE
+from backend.aggregates.interfaces import TABLE_PREFIX, TABLE_PREFIX_RULE
 from backend.azure import naming
 from backend.azure.prices import PriceTable, load_prices
 
@@ -223,7 +223,7 @@ class ProjectSpark:
 
     @classmethod
     def from_repository(cls) -> ProjectSpark:
-        from backend.jars import pom_property
+        from backend.runtime.jars import pom_property
 
         return cls(pom_property("spark.version"), pom_property("scala.binary.version"))
 

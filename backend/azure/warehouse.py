@@ -27,9 +27,9 @@ from databricks.sdk.service.sql import (
     StatementState,
 )
 
+from backend.aggregates.warehouse_reader import Parameters, Rows, StatementError
 from backend.azure.plan import TAG_KEY
 from backend.azure.provision import Progress, StepResult, report
-from backend.sql_store import Parameters, Rows, StatementError
 
 WAREHOUSE = "databricks.sql_warehouse"  # the plan's and the wizard's step type
 CLUSTER_SIZE = "2X-Small"  # the smallest: the console's reads are a few small aggregations

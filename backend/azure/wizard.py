@@ -172,7 +172,7 @@ def _forget_record(plan: Plan, settings: Settings) -> None:
 def _target_back_to_local(settings: Settings) -> None:
     """Nothing is left to read from on Azure: the pages read this machine again."""
     if settings.pipeline_target == "azure":
-        from backend.targets import save_pipeline_target
+        from backend.console.targets import save_pipeline_target
 
         try:
             save_pipeline_target("local")
@@ -342,7 +342,7 @@ class LoginsMissing(RuntimeError):
 def save_logins(values: Mapping[str, str]) -> None:
     """Into the secrets file (mode 0600), before the cluster is created with them: a rerun and Ambari need
     them. Only the given keys are written; the file's other keys stay."""
-    from backend.connection import save_top_level
+    from backend.kafka.connection import save_top_level
     from backend.settings import secrets_file
 
     if values:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from backend import local_kafka, supervisor
-from backend.local_kafka import LocalBroker
+from backend.console import supervisor
+from backend.kafka import local_broker
+from backend.kafka.local_broker import LocalBroker
 from backend.settings import PROJECT_ROOT
 from tests.console_server import CHROMIUM, CHROMIUM_ARGS, ServerFailed, local_console_env, start_server, stop_server
 from tests.support import free_port
@@ -66,7 +67,7 @@ def console(tmp_path: Path) -> Iterator[Console]:
                 outcome = f"error: {error!r}"
             print(f"teardown: {name} {outcome}")
         try:
-            outcome = local_kafka.stop(broker)
+            outcome = local_broker.stop(broker)
         except Exception as error:
             outcome = f"error: {error!r}"
         print(f"teardown: broker {outcome}")

@@ -29,9 +29,10 @@ import psutil
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from backend import processes, supervisor
-from backend.jobfiles import JobFiles
-from backend.topics import TopicSpec, create_topic
+from backend.console import supervisor
+from backend.kafka.topics import TopicSpec, create_topic
+from backend.runtime import processes
+from backend.runtime.job_files import JobFiles
 from tests.faults.harness import (
     Run,
     SaslCluster,

@@ -14,11 +14,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from backend import local_kafka
-from backend.jobfiles import read_status
-from backend.local_kafka import LocalBroker
-from backend.synthetic import SyntheticTweets
-from backend.topics import TopicSpec
+from backend.kafka import local_broker
+from backend.kafka.local_broker import LocalBroker
+from backend.kafka.topics import TopicSpec
+from backend.runtime.job_files import read_status
+from backend.tweets.synthetic import SyntheticTweets
 from tests.faults.harness import (
     Run,
     check,
@@ -46,10 +46,10 @@ def stored_ids(broker: LocalBroker) -> Counter[str]:
 
 
 def kill_broker(broker: LocalBroker) -> None:
-    record = local_kafka.status(broker)
+    record = local_broker.status(broker)
     check(record.running and record.pid is not None, f"the broker is not running: {record}")
     os.kill(record.pid, signal.SIGKILL)
-    wait_until(lambda: not local_kafka.status(broker).running, 30, "the killed broker to be gone")
+    wait_until(lambda: not local_broker.status(broker).running, 30, "the killed broker to be gone")
 
 
 def producer_status(state_dir: Path) -> dict:
@@ -80,7 +80,7 @@ def broker_killed_three_times(run: Run) -> None:
             while time.monotonic() - down_since < 5:
                 disconnected += producer_status(state).get("broker_connected") is False
                 time.sleep(0.5)
-            local_kafka.start(broker, timeout=120)
+            local_broker.start(broker, timeout=120)
             run.note(
                 f"kill {kill}: broker kill -9 at {now.get('sent')} sent, {acked_then} acked; restarted after "
                 f"{time.monotonic() - down_since:.1f} s"
@@ -127,7 +127,7 @@ def broker_down_longer_than_the_delivery_timeout(run: Run) -> None:
         )
         while time.monotonic() - down_since < 25:
             time.sleep(0.5)
-        local_kafka.start(broker, timeout=120)
+        local_broker.start(broker, timeout=120)
         run.note(f"broker restarted after {time.monotonic() - down_since:.1f} s down")
         code = producer.wait(timeout=300)
         summary = producer_status(state)

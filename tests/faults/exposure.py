@@ -7,7 +7,7 @@ a. default config: the server listens on 127.0.0.1 only (the listening sockets o
    psutil; and a connection to this machine's first non-loopback address is refused);
 b. on 0.0.0.0 without authentication: every URL shows the refusal and none of the console (the
    fresh server's first request names a page: /setup), and
-   ``python -m backend.exposure check --server.address 0.0.0.0`` exits 2;
+   ``python -m backend.console.exposure check --server.address 0.0.0.0`` exits 2;
 c. on 0.0.0.0 with a console password (the fresh server's first request: /producer): the password
    form, a wrong password refused, the right one opens the console; the password is in no page
    HTML, server log or command line;
@@ -18,7 +18,7 @@ e. tweets whose text is ``<img src=x onerror=alert(1)>`` (one sent with confluen
    no <img src="x"> in the DOM, the literal text visible;
 f. on 127.0.0.1 with the console password (where a TLS proxy would forward to): the fresh server's
    first request (/topics) shows the password form, none of the console, and
-   ``python -m backend.exposure check`` says the password applies.
+   ``python -m backend.console.exposure check`` says the password applies.
 
 A page counts as drawn once its script run has ended (Streamlit marks ``stApp`` with
 ``data-test-script-state="notRunning"``), not after a fixed wait.
@@ -118,9 +118,9 @@ def connects(host: str, port: int) -> bool:
 
 
 def exposure_check(env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
-    """``python -m backend.exposure check`` as ``make run`` runs it (from the project's folder)."""
+    """``python -m backend.console.exposure check`` as ``make run`` runs it (from the project's folder)."""
     return subprocess.run(
-        [sys.executable, "-m", "backend.exposure", "check", *flags],
+        [sys.executable, "-m", "backend.console.exposure", "check", *flags],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -216,12 +216,12 @@ def exposure_scenario(run: Run) -> None:
                 check(not connects(lan_ip, server.port), f"{lan_ip}:{server.port} accepts a connection")
                 run.note(f"a. a connection to {lan_ip}:{server.port} is refused")
         default = exposure_check(check_env)
-        run.note(f"a. python -m backend.exposure check: exit {default.returncode}: {default.stdout.strip()}")
+        run.note(f"a. python -m backend.console.exposure check: exit {default.returncode}: {default.stdout.strip()}")
         check(default.returncode == 0, f"check refuses the default config: {default.stderr.strip()}")
 
         # -- b. 0.0.0.0 without authentication: refused, nothing of the console shown.
         refused = exposure_check(check_env, "--server.address", "0.0.0.0")
-        run.note(f"b. python -m backend.exposure check --server.address 0.0.0.0: exit {refused.returncode}")
+        run.note(f"b. python -m backend.console.exposure check --server.address 0.0.0.0: exit {refused.returncode}")
         check(refused.returncode == 2, f"check exits {refused.returncode}, not 2: {refused.stdout}{refused.stderr}")
         check("no authentication is configured" in refused.stderr, f"check says: {refused.stderr.strip()}")
         with served(run, "b-no-auth", env, ("--server.address", "0.0.0.0")) as server, chromium(run, dialogs) as page:

@@ -17,10 +17,10 @@ from typing import Any
 import psutil
 from confluent_kafka.admin import AdminClient
 
-from backend import local_kafka
-from backend.local_kafka import LocalBroker
+from backend.kafka import local_broker
+from backend.kafka.local_broker import LocalBroker
+from backend.kafka.topics import TopicSpec, create_topic
 from backend.settings import PROJECT_ROOT
-from backend.topics import TopicSpec, create_topic
 from tests.console_server import local_console_env, without_outside_settings
 from tests.support import free_port
 from tests.support import kill_process_tree as kill_tree  # kill -9 of a pid and its children
@@ -87,11 +87,11 @@ class Run:
         broker = LocalBroker(
             state_dir=self.folder(name), port=free_port(), controller_port=free_port(), heap="512m", **options
         )
-        local_kafka.start(broker, timeout=120)
+        local_broker.start(broker, timeout=120)
         try:
             yield broker
         finally:
-            local_kafka.stop(broker)
+            local_broker.stop(broker)
 
 
 # -- a broker whose client listener wants SASL/PLAIN ----------------------------------------
@@ -168,11 +168,11 @@ def sasl_broker(run: Run, password: str, name: str = "broker") -> Iterator[SaslC
         heap="512m",
         extra_properties=sasl_properties(port, controller_port, sasl_port, password),
     )
-    local_kafka.start(broker, timeout=120)
+    local_broker.start(broker, timeout=120)
     try:
         yield SaslCluster(broker, f"{HOST}:{sasl_port}", password)
     finally:
-        local_kafka.stop(broker)
+        local_broker.stop(broker)
 
 
 Scenario = Callable[[Run], None]
@@ -316,12 +316,12 @@ def console_environment(state_dir: Path, broker: LocalBroker) -> contextlib.Abst
 def console_app(env: Mapping[str, str], page: str) -> Iterator[Any]:
     """The console rendered in this process (AppTest) with ``env`` as the environment, ``page`` open.
 
-    At the end every monitor the pages made is closed (backend.monitor.close_all): none samples
+    At the end every monitor the pages made is closed (backend.console.monitor.close_all): none samples
     a broker the scenario stops, or a state folder it leaves, afterwards.
     """
     from streamlit.testing.v1 import AppTest
 
-    from backend.monitor import close_all
+    from backend.console.monitor import close_all
 
     with swapped_environment(env):
         try:

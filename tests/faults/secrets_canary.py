@@ -43,8 +43,8 @@ from typing import Any
 
 import psutil
 
-from backend import supervisor
-from backend.jobfiles import read_status
+from backend.console import supervisor
+from backend.runtime.job_files import read_status
 from tests.faults.harness import (
     SASL_USERNAME,
     Run,
@@ -265,7 +265,7 @@ def read_topic_sasl(cluster: SaslCluster, topic: str, timeout: float = 60.0) -> 
 def secrets_canary(run: Run) -> None:
     from playwright.sync_api import sync_playwright
 
-    from backend.connection import ConnectionProfile, save_profile
+    from backend.kafka.connection import ConnectionProfile, save_profile
     from tests.console_server import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
     from tests.standins.x_api import XApiStandIn, make_post, send_posts
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, OffsetSpec
 
-from backend.job_requests import ConsumerRequest, RequestError, check_consumer
-from backend.local_kafka import LocalBroker
+from backend.console.job_requests import ConsumerRequest, RequestError, check_consumer
+from backend.kafka.local_broker import LocalBroker
+from backend.kafka.topics import TopicSpec
 from backend.settings import Settings
-from backend.sources import synthetic_source
-from backend.synthetic import SyntheticTweets
-from backend.topics import TopicSpec
+from backend.tweets.sources import synthetic_source
+from backend.tweets.synthetic import SyntheticTweets
 from tests.faults.harness import (
     Run,
     check,

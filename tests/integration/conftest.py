@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from backend import local_kafka
-from backend.local_kafka import LocalBroker
+from backend.kafka import local_broker
+from backend.kafka.local_broker import LocalBroker
 from tests.support import free_port, unique_name
 
 
@@ -25,11 +25,11 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
         controller_port=free_port(),
         heap="512m",
     )
-    local_kafka.start(broker, timeout=120)
+    local_broker.start(broker, timeout=120)
     try:
         yield broker
     finally:
-        local_kafka.stop(broker)
+        local_broker.stop(broker)
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,7 @@ def silent_listener() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def spark():
-    from backend.spark import local_spark_session
+    from backend.runtime.spark import local_spark_session
 
     # With Delta Lake: a running JVM cannot add its jars, and the Delta tests share this session.
     session = local_spark_session("tweetstream-tests", master="local[2]", delta=True)

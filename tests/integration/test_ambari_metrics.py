@@ -11,12 +11,12 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from backend import views
+from backend.aggregates.sqlite_store import Progress
 from backend.azure.ambari import Ambari
 from backend.azure.ambari_metrics import BYTES_IN, MESSAGES_IN, AmbariKafkaMetrics
-from backend.monitor import ALL_BYTES, ALL_MESSAGES, Monitor
+from backend.console import views
+from backend.console.monitor import ALL_BYTES, ALL_MESSAGES, Monitor
 from backend.settings import Settings
-from backend.store import Progress
 from tests.standins.ambari import SINK_PERIOD_S, AmbariStandIn
 from tests.support import free_port
 

@@ -26,13 +26,13 @@ import numpy
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from backend.aggregates import DEFAULT_TABLE_PREFIX, DELTA_TABLES
+from backend.aggregates.delta_store import DeltaStore
+from backend.aggregates.interfaces import DEFAULT_TABLE_PREFIX, DELTA_TABLES
 from backend.azure import wizard
 from backend.azure.plan import build_plan, load_config
 from backend.azure.wizard import EXAMPLE_PLAN
-from backend.delta_store import DeltaStore
+from backend.kafka.topics import TopicSpec, create_topic
 from backend.settings import PROJECT_ROOT, load_settings
-from backend.topics import TopicSpec, create_topic
 from tests.console_server import CHROMIUM, CHROMIUM_ARGS, running_server
 from tests.standins.azure_cloud import AzureCloud
 from tests.standins.sql_warehouse import spark_executor

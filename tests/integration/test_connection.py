@@ -7,10 +7,10 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
-from backend import topics
-from backend.connection import ConnectionProfile, client_config_for, test_connection
-from backend.messages import Latest, read_messages
-from backend.topics import TopicSpec
+from backend.kafka import topics
+from backend.kafka.browser import Latest, read_messages
+from backend.kafka.connection import ConnectionProfile, client_config_for, test_connection
+from backend.kafka.topics import TopicSpec
 from tests.support import free_port
 
 PASSWORD = "pw-canary-5d1a"

@@ -3,7 +3,7 @@
 Every test produces records whose content it knows, runs ``python -m jobs.consumer`` as a
 subprocess (``--master local[2]``), and compares the store with a ground truth computed
 in plain Python (tests/truth.py): exact counts, and VADER means from vaderSentiment itself (not from
-backend.sentiment, which the job uses).
+backend.tweets.sentiment, which the job uses).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from backend import topics
-from backend.jars import spark_kafka_jars
-from backend.jobfiles import read_status
+from backend.kafka import topics
+from backend.kafka.topics import TopicSpec
+from backend.runtime.jars import spark_kafka_jars
+from backend.runtime.job_files import read_status
 from backend.settings import PROJECT_ROOT
-from backend.synthetic import MALFORMED_KINDS, SyntheticTweets
-from backend.topics import TopicSpec
-from backend.tweets import contract_problem, to_envelope
+from backend.tweets.contract import contract_problem, to_envelope
+from backend.tweets.synthetic import MALFORMED_KINDS, SyntheticTweets
 from tests.truth import (
     Job,
     Record,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from backend import topics
+from backend.kafka import topics
+from backend.kafka.topics import TopicNameError, validate_topic_name
 from backend.settings import PROJECT_ROOT
-from backend.topics import TopicNameError, validate_topic_name
 from jobs import create_topic
 from tests.support import free_port, unique_name
 

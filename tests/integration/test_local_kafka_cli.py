@@ -1,4 +1,4 @@
-"""`python -m backend.local_kafka start|stop|status`, run as a user would, on its own broker."""
+"""`python -m backend.kafka.local_broker start|stop|status`, run as a user would, on its own broker."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from backend import topics
+from backend.kafka import topics
+from backend.kafka.topics import TopicSpec
 from backend.settings import PROJECT_ROOT
-from backend.topics import TopicSpec
 from tests.support import free_port
 
 
 def cli(env: dict[str, str], command: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "backend.local_kafka", command],
+        [sys.executable, "-m", "backend.kafka.local_broker", command],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -119,7 +119,7 @@ def test_simultaneous_starts_give_one_broker(cli_env):
     """Two terminals (or two Start clicks) at once: one starts the broker, the other finds it."""
     both = [
         subprocess.Popen(
-            [sys.executable, "-m", "backend.local_kafka", "start"],
+            [sys.executable, "-m", "backend.kafka.local_broker", "start"],
             cwd=PROJECT_ROOT,
             env=cli_env,
             stdout=subprocess.PIPE,

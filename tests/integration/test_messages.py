@@ -7,9 +7,9 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from backend import topics
-from backend.messages import BrowseError, FromOffset, FromTimestamp, Latest, read_messages, search
-from backend.topics import TopicSpec
+from backend.kafka import topics
+from backend.kafka.browser import BrowseError, FromOffset, FromTimestamp, Latest, read_messages, search
+from backend.kafka.topics import TopicSpec
 from tests.support import free_port
 
 T0 = 1_700_000_000_000  # record timestamps, ms

@@ -10,11 +10,12 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from streamlit.testing.v1 import AppTest
 
-from backend import local_kafka, supervisor
-from backend.local_kafka import LocalBroker
+from backend.aggregates.sqlite_store import AggregatesStore
+from backend.console import supervisor
+from backend.kafka import local_broker
+from backend.kafka.local_broker import LocalBroker
+from backend.kafka.topics import describe_topic
 from backend.settings import PROJECT_ROOT
-from backend.store import AggregatesStore
-from backend.topics import describe_topic
 from tests.support import free_port
 
 
@@ -224,13 +225,13 @@ def test_setup_starts_and_stops_a_local_broker(monkeypatch, tmp_path):
         assert started, texts(app, "success") + texts(app, "error") + [c.value for c in app.code]
         print(started[0])
         assert any(line.startswith(f"Running at `127.0.0.1:{port}` (pid ") for line in texts(app, "success"))
-        assert local_kafka.status(broker).running
+        assert local_broker.status(broker).running
         assert app.button(key="setup-broker-stop").disabled is False
 
         app.button(key="setup-broker-stop").click().run()
         stopped = [line for line in texts(app, "info") if line.startswith("Broker terminated after ")]
         assert stopped, texts(app, "info")
         print(stopped[0])
-        assert not local_kafka.status(broker).running
+        assert not local_broker.status(broker).running
     finally:
-        local_kafka.stop(broker)
+        local_broker.stop(broker)

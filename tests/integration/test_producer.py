@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.jobfiles import read_status
-from backend.topics import TopicSpec, create_topic
-from backend.tweets import contract_problem
+from backend.kafka.topics import TopicSpec, create_topic
+from backend.runtime.job_files import read_status
+from backend.tweets.contract import contract_problem
 from tests.support import SHARED_TWEETS, free_port, read_topic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -186,7 +186,7 @@ def test_unreachable_broker_is_a_clear_error_at_once(tmp_path):
     assert "cannot reach Kafka" in done.stderr and "is the broker running?" in done.stderr
     assert (
         f"error: cannot reach Kafka at {bootstrap}: connection refused (is the broker running? Is the port right?). "
-        "For the local one: python -m backend.local_kafka start"
+        "For the local one: python -m backend.kafka.local_broker start"
     ) in done.stderr
     assert summary["state"] == "failed" and summary["sent"] == 0
 

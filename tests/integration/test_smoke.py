@@ -5,9 +5,9 @@ import subprocess
 
 from confluent_kafka import Consumer, Producer
 
-from backend import topics
-from backend.local_kafka import tool_command
-from backend.topics import TopicSpec
+from backend.kafka import topics
+from backend.kafka.local_broker import tool_command
+from backend.kafka.topics import TopicSpec
 
 
 def produce_numbered(bootstrap: str, topic: str, count: int) -> None:

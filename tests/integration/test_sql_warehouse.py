@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from databricks.sdk import WorkspaceClient
 
-from backend.aggregates import DELTA_TABLES, table_name
+from backend.aggregates.interfaces import DELTA_TABLES, table_name
+from backend.aggregates.sqlite_store import AggregatesStore, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
+from backend.aggregates.warehouse_reader import SparkStatementRunner, SqlAggregatesReader
 from backend.azure.databricks import workspace_client
 from backend.azure.plan import TAG_KEY
 from backend.azure.provision import StepResult
 from backend.azure.warehouse import WarehouseError, WarehouseStatementRunner, ensure_warehouse
-from backend.sql_store import SparkStatementRunner, SqlAggregatesReader
-from backend.store import AggregatesStore, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
 from tests.standins.azure_arm import ArmStandIn
 from tests.standins.azure_cloud import AzureCloud
 from tests.standins.databricks_rest import DatabricksStandIn
@@ -142,7 +142,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with Delta is already running in this process: a JVM's jars cannot change once it runs)."""
     from pyspark.sql import SparkSession
 
-    from backend.spark import local_spark_session
+    from backend.runtime.spark import local_spark_session
 
     folder = tmp_path_factory.mktemp("delta")
     running = SparkSession.getActiveSession()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import psutil
 
-from backend import supervisor
-from backend.jobfiles import JobFiles, read_status
-from backend.local_kafka import LocalBroker
+from backend.console import supervisor
+from backend.kafka.local_broker import LocalBroker
+from backend.runtime.job_files import JobFiles, read_status
 from backend.settings import PROJECT_ROOT
 
 
@@ -79,7 +79,7 @@ def test_a_job_outlives_the_dashboard_process_and_is_stopped_by_the_next_one(kaf
     env = job_env(kafka_broker, tmp_path)
     # The first "dashboard": a separate Python process that starts the job and exits.
     script = (
-        "import json, sys; from pathlib import Path; from backend import supervisor; "
+        "import json, sys; from pathlib import Path; from backend.console import supervisor; "
         f"view, _ = supervisor.start_job(Path({str(tmp_path)!r}), 'producer', "
         f"['--topic', {topic_name!r}, '--create-topic', '--rate', '50']); "
         "print(json.dumps({'pid': view.pid, 'started_at': view.started_at}))"

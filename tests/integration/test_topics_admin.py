@@ -4,8 +4,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from backend import topics
-from backend.topics import TopicError, TopicSpec
+from backend.kafka import topics
+from backend.kafka.topics import TopicError, TopicSpec
 from tests.support import free_port
 
 

@@ -1,4 +1,4 @@
-"""backend.x_api against the X API stand-in (tests/standins/x_api.py): no Kafka, no outside network.
+"""backend.tweets.x_api against the X API stand-in (tests/standins/x_api.py): no Kafka, no outside network.
 
 Waits are recorded by an injected ``sleep`` (so a 60 s backoff takes no time) except where a
 test checks real timing; a watchdog sets ``stop`` so that a broken client fails a test
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from backend.x_api import (
+from backend.tweets.x_api import (
     FIELD_PARAMS,
     RULE_TAG,
     RuleSync,

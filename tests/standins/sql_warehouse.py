@@ -395,7 +395,7 @@ def spark_executor(session: SparkSession) -> Executor:
     Spark refuses fails with error_code BAD_REQUEST and Spark's message (its error class first)."""
     from pyspark.errors import AnalysisException
 
-    from backend.sql_store import PARAMETERS_AFTER_PARSING, short_message
+    from backend.aggregates.warehouse_reader import PARAMETERS_AFTER_PARSING, short_message
 
     for key, value in PARAMETERS_AFTER_PARSING.items():
         session.conf.set(key, value)

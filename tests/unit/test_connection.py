@@ -9,7 +9,8 @@ import pytest
 from confluent_kafka import KafkaError
 from pydantic import SecretStr, ValidationError
 
-from backend.connection import (
+from backend.kafka.clients import client_config
+from backend.kafka.connection import (
     PROFILE_KEYS,
     ClientErrors,
     ConnectionProfile,
@@ -19,7 +20,6 @@ from backend.connection import (
     save_profile,
     toml_dumps,
 )
-from backend.kafka_clients import client_config
 from backend.settings import Settings
 
 KEY = "Zm9vYmFyS2V5Q2FuYXJ5+/ab12=="  # a made-up SharedAccessKey: it must never show in a message
@@ -343,7 +343,7 @@ def test_terminal_is_what_retrying_will_not_fix(errors, terminal):
 
 
 def test_a_hint_ends_only_a_cannot_reach_message():
-    hint = "For the local one: python -m backend.local_kafka start"
+    hint = "For the local one: python -m backend.kafka.local_broker start"
     refused = errors_of(REFUSED, (KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
     assert refused.explain("127.0.0.1:9", 10, hint=hint) == (
         "cannot reach Kafka at 127.0.0.1:9: connection refused (is the broker running? Is the port right?). " + hint

@@ -8,13 +8,19 @@ import time
 
 import pytest
 
-from backend import checks, supervisor, uploads, views
-from backend.job_requests import ConsumerRequest, ProducerRequest, RequestError, check_consumer, check_producer
-from backend.jobfiles import JobFiles, write_status
-from backend.monitor import KafkaSample, PartitionOffsets, RateHistory, aged_out_per_partition, lag_per_partition
-from backend.processes import ProcessRecord, write_pid_file
+from backend.aggregates.sqlite_store import Progress
+from backend.console import checks, supervisor, uploads, views
+from backend.console.job_requests import ConsumerRequest, ProducerRequest, RequestError, check_consumer, check_producer
+from backend.console.monitor import (
+    KafkaSample,
+    PartitionOffsets,
+    RateHistory,
+    aged_out_per_partition,
+    lag_per_partition,
+)
+from backend.runtime.job_files import JobFiles, write_status
+from backend.runtime.processes import ProcessRecord, write_pid_file
 from backend.settings import Settings
-from backend.store import Progress
 
 
 def test_rates_are_counter_deltas_per_second_and_a_reset_starts_afresh():
@@ -191,7 +197,7 @@ def test_a_sample_seen_twice_adds_no_rate_point():
 
 
 def test_each_status_file_has_its_own_pid_file(tmp_path):
-    from backend.jobfiles import pid_and_lock_files
+    from backend.runtime.job_files import pid_and_lock_files
 
     files = JobFiles(tmp_path, "consumer")
     assert pid_and_lock_files(files.status_file) == (files.pid_file, files.lock_file)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from backend.aggregates.sqlite_store import DeadLetter, KeyCount, WindowCounts
 from backend.settings import PROJECT_ROOT, Settings
-from backend.store import DeadLetter, KeyCount, WindowCounts
 from jobs.consumer import (
     ConsumerOptions,
     LanguageGroup,
@@ -330,7 +330,7 @@ def test_local_checkpoint_folders_are_found_and_other_uris_are_left_alone():
 
 
 def test_a_start_with_another_window_or_topic_than_the_checkpoint_is_refused_before_writing(tmp_path):
-    from backend.store import AggregatesStore, BatchResult
+    from backend.aggregates.sqlite_store import AggregatesStore, BatchResult
 
     state = LocalDefaults(tmp_path, "127.0.0.1:9092")
     first = validate(build_parser().parse_args([]), lambda: state)

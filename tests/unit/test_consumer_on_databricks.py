@@ -141,7 +141,8 @@ def project(tmp_path: Path) -> Path:
     files = {
         "run_job.py": "print('launcher')\n",
         "backend/__init__.py": "",
-        "backend/sentiment.py": "def compound_scores(texts):\n    return [0.5 for _ in texts]\n",
+        "backend/tweets/__init__.py": "",
+        "backend/tweets/sentiment.py": "def compound_scores(texts):\n    return [0.5 for _ in texts]\n",
         "backend/azure/__init__.py": "",
         "backend/azure/bundle.py": "X = 1\n",
         "backend/__pycache__/sentiment.cpython-312.pyc": "",
@@ -164,11 +165,12 @@ def test_the_zip_holds_the_python_files_of_backend_and_jobs_only(project: Path, 
             "backend/__init__.py",
             "backend/azure/__init__.py",
             "backend/azure/bundle.py",
-            "backend/sentiment.py",
+            "backend/tweets/__init__.py",
+            "backend/tweets/sentiment.py",
             "jobs/__init__.py",
             "jobs/consumer.py",
         ]
-        assert archive.read("backend/sentiment.py") == (project / "backend/sentiment.py").read_bytes()
+        assert archive.read("backend/tweets/sentiment.py") == (project / "backend/tweets/sentiment.py").read_bytes()
     assert zipped.parent == tmp_path / "out" and zipped.name.startswith("tweetstream-")
     assert [path.name for path in zipped.parent.iterdir()] == [zipped.name]  # no partial file left
 
@@ -176,7 +178,7 @@ def test_the_zip_holds_the_python_files_of_backend_and_jobs_only(project: Path, 
 def test_the_zip_is_named_by_its_content(project: Path, tmp_path: Path) -> None:
     first = packages_zip(project, tmp_path / "out")
     assert packages_zip(project, tmp_path / "out") == first  # equal files: the same zip, reused
-    (project / "backend" / "sentiment.py").write_text("CHANGED = True\n")
+    (project / "backend" / "tweets" / "sentiment.py").write_text("CHANGED = True\n")
     second = packages_zip(project, tmp_path / "out")
     assert second != first and first.exists()  # Spark never sees another file under a served name
 
@@ -185,7 +187,7 @@ def test_a_python_worker_imports_backend_from_the_zip(project: Path, tmp_path: P
     zipped = packages_zip(project, tmp_path / "out")
     script = (
         f"import sys; sys.path.insert(1, {str(zipped)!r})\n"
-        "from backend.sentiment import compound_scores; import jobs.consumer\n"
+        "from backend.tweets.sentiment import compound_scores; import jobs.consumer\n"
         "print(compound_scores(['a', 'b']), jobs.consumer.Y, jobs.consumer.__file__)"
     )
     done = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, cwd=tmp_path)
@@ -279,7 +281,7 @@ def test_a_refused_shipment_is_a_warning_not_a_failure(
 def test_the_consumer_ships_its_own_project_folder() -> None:
     # The folder that holds jobs/consumer.py: the repository here, the bundle's folder on Databricks.
     assert (consumer.PROJECT_DIR / "jobs" / "consumer.py").is_file()
-    assert (consumer.PROJECT_DIR / "backend" / "sentiment.py").is_file()
+    assert (consumer.PROJECT_DIR / "backend" / "tweets" / "sentiment.py").is_file()
 
 
 # -- dbfs: checkpoint and archive, a store on the driver's disk ---------------------------------
@@ -308,7 +310,7 @@ def test_no_note_is_written_locally_for_a_dbfs_checkpoint(tmp_path: Path, monkey
 
 
 def test_a_dbfs_checkpoint_is_checked_against_the_store_only(tmp_path: Path) -> None:
-    from backend.store import AggregatesStore, BatchResult, WindowCounts
+    from backend.aggregates.sqlite_store import AggregatesStore, BatchResult, WindowCounts
 
     store = tmp_path / "aggregates.sqlite"
     assert shape_conflict(cluster_options(store=store)) is None  # no store yet: nothing to compare

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from backend.aggregates import DELTA_TABLES, check_table_prefix
-from backend.delta_store import (
+from backend.aggregates.delta_store import (
     BATCH_TABLES,
     batch_rows,
     ledger_row,
@@ -16,7 +15,8 @@ from backend.delta_store import (
     topic_offset_rows,
     window_ms_of,
 )
-from backend.store import MAX_RAW_CHARS, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
+from backend.aggregates.interfaces import DELTA_TABLES, check_table_prefix
+from backend.aggregates.sqlite_store import MAX_RAW_CHARS, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
 
 
 def columns(table: str) -> int:

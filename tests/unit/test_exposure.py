@@ -1,4 +1,5 @@
-"""Exposure: where the console may serve and behind which login (backend/exposure.py), and app.py's gate (AppTest)."""
+"""Exposure: where the console may serve and behind which login (backend/console/exposure.py), and
+app.py's gate (AppTest)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from pydantic import SecretStr
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from backend import exposure
-from backend.exposure import Exposure, assess, decide, is_loopback, oidc_providers, password_matches
+from backend.console import exposure
+from backend.console.exposure import Exposure, assess, decide, is_loopback, oidc_providers, password_matches
 from backend.settings import PROJECT_ROOT, Settings
 from pages import _gate
 
@@ -217,7 +218,7 @@ def test_the_console_password_is_a_masked_setting_from_the_environment_or_the_se
     assert Settings().console_password == SecretStr("from-env-canary")
 
 
-# -- `python -m backend.exposure check` ---------------------------------------------------------------
+# -- `python -m backend.console.exposure check` ---------------------------------------------------------------
 
 
 def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -225,7 +226,7 @@ def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     (a subprocess: Streamlit's config and secrets are process-wide)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETSTREAM_", "STREAMLIT_"))}
     return subprocess.run(
-        [sys.executable, "-m", "backend.exposure", "check", *args],
+        [sys.executable, "-m", "backend.console.exposure", "check", *args],
         cwd=PROJECT_ROOT,
         env={**clean, "TWEETSTREAM_SECRETS_FILE": os.devnull, **env},
         capture_output=True,

@@ -4,7 +4,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from backend.jars import JavaSetupError, artifact_shipped_with, pom_property, spark_kafka_jars
+from backend.runtime.jars import JavaSetupError, artifact_shipped_with, pom_property, spark_kafka_jars
 from backend.settings import PROJECT_ROOT
 
 

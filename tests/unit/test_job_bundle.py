@@ -55,18 +55,20 @@ def test_the_bundle_holds_the_launcher_the_jobs_and_what_they_import(bundle: lis
         "jobs/consumer.py",
         "jobs/create_topic.py",
         "backend/__init__.py",
-        "backend/topics.py",  # producer: from backend.topics import ...
-        "backend/processes.py",  # producer: from backend import processes
-        "backend/store.py",  # consumer, at module level
-        "backend/sentiment.py",  # consumer, imported inside a function
-        "backend/spark.py",  # create_topic and consumer, inside functions
-        "backend/settings.py",  # through backend.jars, backend.kafka_clients...
+        "backend/kafka/topics.py",  # producer: from backend.kafka.topics import ...
+        "backend/runtime/processes.py",  # producer: from backend.runtime import processes
+        "backend/aggregates/sqlite_store.py",  # consumer, at module level
+        "backend/tweets/sentiment.py",  # consumer, imported inside a function
+        "backend/runtime/spark.py",  # create_topic and consumer, inside functions
+        "backend/settings.py",  # through backend.runtime.jars, backend.kafka.clients...
     ]:
         assert needed in paths
     assert all(path.startswith(("backend/", "jobs/")) for path in paths[1:])
     assert all(path.endswith(".py") for path in paths)
     # What no job imports stays out: the console's UI side and the Azure wizard itself.
-    assert not {"backend/monitor.py", "backend/views.py", "backend/azure/wizard.py", "app.py"} & set(paths)
+    assert not {"backend/console/monitor.py", "backend/console/views.py", "backend/azure/wizard.py", "app.py"} & set(
+        paths
+    )
     assert not any(path.startswith(("tests/", "pages/", ".state/", ".streamlit/")) for path in paths)
     for file in bundle[1:]:
         assert file.content == (PROJECT_ROOT / file.path).read_bytes()
@@ -172,7 +174,7 @@ def test_the_zip_the_consumer_ships_from_the_bundle_is_what_python_workers_need(
 ) -> None:
     """On Databricks the consumer zips its bundle's backend/ and jobs/ for the executors (the
     launcher puts the folder on the driver's sys.path only): the zip holds the bundle's files,
-    and with nothing but the zip on the path, the UDF's import of backend.sentiment works."""
+    and with nothing but the zip on the path, the UDF's import of backend.tweets.sentiment works."""
     import zipfile
 
     from jobs.consumer import packages_zip
@@ -182,7 +184,7 @@ def test_the_zip_the_consumer_ships_from_the_bundle_is_what_python_workers_need(
         assert archive.namelist() == [file.path for file in bundle[1:]]
     script = (
         f"import sys; sys.path.insert(1, {str(zipped)!r})\n"
-        "from backend.sentiment import compound_scores\n"
+        "from backend.tweets.sentiment import compound_scores\n"
         "import backend\n"
         "print(backend.__file__); print(compound_scores(['good', 'bad'])[0] > 0)"
     )

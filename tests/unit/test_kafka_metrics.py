@@ -15,8 +15,8 @@ from backend.azure.ambari_metrics import (
     metric_value,
     offsets_topics,
 )
-from backend.kafka_metrics import KafkaSample, PartitionOffsets
-from backend.monitor import ALL_BYTES, ALL_MESSAGES, Monitor, RateHistory
+from backend.console.monitor import ALL_BYTES, ALL_MESSAGES, Monitor, RateHistory
+from backend.kafka.metrics import KafkaSample, PartitionOffsets
 from backend.settings import Settings
 
 # GET .../services/KAFKA/components/KAFKA_BROKER?fields=<both rates>[start,end,15],host_components/HostRoles/state

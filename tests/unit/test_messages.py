@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from backend.messages import (
+from backend.kafka.browser import (
     MAX_MESSAGES,
     MAX_VALUE_CHARS,
     BrowseError,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from backend.jobfiles import JobFiles
+from backend.runtime.job_files import JobFiles
 from backend.settings import PROJECT_ROOT
 from tests.support import free_port
 
@@ -113,7 +113,7 @@ def test_topics_page_says_the_broker_is_stopped(app):
 
 
 def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(app, tmp_path):
-    from backend.store import AggregatesStore, BatchResult, DeadLetter, KeyCount, WindowCounts
+    from backend.aggregates.sqlite_store import AggregatesStore, BatchResult, DeadLetter, KeyCount, WindowCounts
 
     store = AggregatesStore(tmp_path / "aggregates.sqlite")
     store.create()

@@ -5,8 +5,8 @@ import time
 
 import psutil
 
-from backend import processes
-from backend.processes import ProcessRecord
+from backend.runtime import processes
+from backend.runtime.processes import ProcessRecord
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 # Ignores SIGTERM, so only SIGKILL ends it.
@@ -73,7 +73,7 @@ def test_another_process_stops_our_child_without_waiting_for_its_zombie(tmp_path
     # zombie until its parent reaps it: the terminal must not take that for a job still running.
     record = processes.spawn_detached(SLEEPER, log_file=tmp_path / "sleeper.log")
     stopper = (
-        "import sys; from backend import processes; "
+        "import sys; from backend.runtime import processes; "
         f"record = processes.ProcessRecord.from_json({record.to_json()!r}); "
         "print(processes.terminate(record, timeout=30))"
     )

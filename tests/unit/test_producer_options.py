@@ -74,7 +74,7 @@ def test_a_fatal_kafka_error_ends_the_job_failed_with_exit_1(settings, capsys):
     """librdkafka's fatal errors (e.g. a fenced idempotent producer) end the run as failed, never as finished."""
     from confluent_kafka import KafkaError, Producer
 
-    from backend.jobfiles import read_status
+    from backend.runtime.job_files import read_status
     from jobs.producer import ProducerJob
 
     options = parse_options(["--count", "5"], settings)

@@ -1,4 +1,4 @@
-"""backend.sentiment must give vaderSentiment's own compound scores, float for float."""
+"""backend.tweets.sentiment must give vaderSentiment's own compound scores, float for float."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from backend import sentiment
-from backend.sentiment import compound_score, compound_scores
+from backend.tweets import sentiment
+from backend.tweets.sentiment import compound_score, compound_scores
 from bench.sentiment import MIXES, TextMaker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

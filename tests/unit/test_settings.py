@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from backend.kafka_clients import client_config
+from backend.kafka.clients import client_config
 from backend.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.usefixtures("no_outside_settings")

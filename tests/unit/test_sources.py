@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from backend.sources import (
+from backend.tweets.contract import contract_problem
+from backend.tweets.sources import (
     MAX_REPLAY_GAP_S,
     Outgoing,
     Pacer,
@@ -14,8 +15,7 @@ from backend.sources import (
     replay_records,
     synthetic_source,
 )
-from backend.synthetic import SyntheticTweets
-from backend.tweets import contract_problem
+from backend.tweets.synthetic import SyntheticTweets
 
 V2 = {"data": {"id": "7", "text": "hello", "created_at": "2026-01-01T00:00:01.000Z"}, "includes": {"users": []}}
 V1 = {"id": 8, "id_str": "8", "text": "old", "created_at": "Thu Jan 01 00:00:03 +0000 2026", "user": {"id": 1}}

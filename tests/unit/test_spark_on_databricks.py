@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
+from backend.runtime.spark import on_databricks, session_conf
 from backend.settings import PROJECT_ROOT
-from backend.spark import on_databricks, session_conf
 
 DATABRICKS = {"DATABRICKS_RUNTIME_VERSION": "16.4"}
 LOCAL_ONLY = (
@@ -42,9 +42,9 @@ def test_locally_the_master_and_the_connector_jars_are_set():
 
 @pytest.mark.timeout(60)
 def test_importing_the_session_builder_needs_no_console_settings():
-    """A Databricks cluster has no pydantic-settings: backend.spark must import without it."""
+    """A Databricks cluster has no pydantic-settings: backend.runtime.spark must import without it."""
     probe = (
-        "import sys, backend.spark; "
+        "import sys, backend.runtime.spark; "
         "print(sorted(m for m in ('backend.settings', 'pydantic_settings') if m in sys.modules))"
     )
     result = subprocess.run(

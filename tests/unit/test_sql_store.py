@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from backend.aggregates import ReadError
+from backend.aggregates.interfaces import ReadError
+from backend.aggregates.sqlite_store import DeadLetter, Progress, Ranked, WindowRow
+from backend.aggregates.warehouse_reader import SqlAggregatesReader, StatementError
 from backend.azure.prices import load_prices
 from backend.azure.warehouse import ensure_warehouse, warehouse_hourly_dbu
-from backend.sql_store import SqlAggregatesReader, StatementError
-from backend.store import DeadLetter, Progress, Ranked, WindowRow
 
 MISSING = StatementError(
     "BAD_REQUEST",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from backend import store as store_module
-from backend.store import (
+from backend.aggregates import sqlite_store as store_module
+from backend.aggregates.sqlite_store import (
     MAX_RAW_CHARS,
     SCHEMA_VERSION,
     AggregatesStore,

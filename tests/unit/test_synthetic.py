@@ -2,8 +2,8 @@ import json
 from collections import Counter
 from datetime import UTC, datetime
 
-from backend.synthetic import LANGUAGE_SHARES, MALFORMED_KINDS, OVERSIZE_BYTES, SyntheticTweets, rfc3339
-from backend.tweets import contract_problem
+from backend.tweets.contract import contract_problem
+from backend.tweets.synthetic import LANGUAGE_SHARES, MALFORMED_KINDS, OVERSIZE_BYTES, SyntheticTweets, rfc3339
 
 
 def sample(seed: int, n: int) -> list[dict]:

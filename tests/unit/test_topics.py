@@ -1,7 +1,7 @@
 import pytest
 
-from backend.topics import MAX_TOPIC_NAME_LENGTH, PartitionInfo, TopicError, TopicInfo, TopicNameError, TopicSpec
-from backend.topics import validate_topic_name as check
+from backend.kafka.topics import MAX_TOPIC_NAME_LENGTH, PartitionInfo, TopicError, TopicInfo, TopicNameError, TopicSpec
+from backend.kafka.topics import validate_topic_name as check
 
 
 @pytest.mark.parametrize("name", ["tweets", "Tweets.v2", "tweets_raw-1", "a", "x" * MAX_TOPIC_NAME_LENGTH])

@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from backend.tweets import contract_problem, encode_message, from_v1, to_envelope, to_envelopes, v1_time_to_rfc3339
+from backend.tweets.contract import (
+    contract_problem,
+    encode_message,
+    from_v1,
+    to_envelope,
+    to_envelopes,
+    v1_time_to_rfc3339,
+)
 from tests.support import SHARED_TWEETS, shared_tweet_lines
 
 V1_RETWEET = {

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from backend.x_api import ReconnectPolicy, XApiError, XSourceConfig, is_retryable
+from backend.tweets.x_api import ReconnectPolicy, XApiError, XSourceConfig, is_retryable
 
 
 def test_a_dropped_connection_is_retried_at_once() -> None:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from backend import processes
-from backend.jobfiles import JobFiles, read_status
+from backend.runtime import processes
+from backend.runtime.job_files import JobFiles, read_status
 from backend.settings import PROJECT_ROOT
 
 JobName = Literal["producer", "consumer"]

@@ -1,6 +1,6 @@
 """The local Apache Kafka broker: one KRaft node (broker and controller) on the loopback interface.
 
-    python -m backend.local_kafka start|stop|status
+    python -m backend.kafka.local_broker start|stop|status
 
 The broker runs from the jars `make setup` resolved with Maven, in the background, with its
 data, pid file and log file under ``<state dir>/kafka/`` (``TWEETSTREAM_STATE_DIR``,
@@ -25,8 +25,8 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from backend import processes
-from backend.jars import JavaSetupError, java_executable, kafka_broker_classpath
+from backend.runtime import processes
+from backend.runtime.jars import JavaSetupError, java_executable, kafka_broker_classpath
 from backend.settings import PROJECT_ROOT, Settings, load_settings
 
 LOG4J_CONFIG = PROJECT_ROOT / "jvm" / "log4j2.properties"
@@ -131,7 +131,7 @@ def render_server_properties(broker: LocalBroker) -> str:
         "share.coordinator.state.topic.min.isr": 1,
         "default.replication.factor": 1,
         "num.partitions": 1,
-        # Topics are created on purpose (Setup page, backend.topics): a mistyped topic name
+        # Topics are created on purpose (Setup page, backend.kafka.topics): a mistyped topic name
         # in a producer is an error, not a new empty topic.
         "auto.create.topics.enable": "false",
         # No reason to wait for more group members on a one-machine setup.
@@ -141,7 +141,7 @@ def render_server_properties(broker: LocalBroker) -> str:
         "num.io.threads": 4,
     }
     settings.update(dict(broker.extra_properties))
-    lines = ["# Written by backend/local_kafka.py at every start; edits are overwritten."]
+    lines = ["# Written by backend/kafka/local_broker.py at every start; edits are overwritten."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
 
@@ -359,7 +359,7 @@ def stop(broker: LocalBroker, timeout: float = 60.0) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m backend.local_kafka",
+        prog="python -m backend.kafka.local_broker",
         description="Start, stop or query the local Kafka broker (one KRaft node on 127.0.0.1). "
         "Ports and the state directory come from TWEETSTREAM_KAFKA_PORT, "
         "TWEETSTREAM_KAFKA_CONTROLLER_PORT and TWEETSTREAM_STATE_DIR.",

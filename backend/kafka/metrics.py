@@ -21,8 +21,8 @@ from typing import Protocol
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from backend.connection import ClientErrors
-from backend.kafka_clients import client_config
+from backend.kafka.clients import client_config
+from backend.kafka.connection import ClientErrors
 from backend.settings import Settings
 
 KAFKA_TIMEOUT_S = 1.5  # per call: a sample never waits longer on an unreachable cluster

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
 
-from backend import topic_names
+from backend.kafka import topic_names
 
 MAX_TOPIC_NAME_LENGTH = topic_names.MAX_TOPIC_NAME_LENGTH
 

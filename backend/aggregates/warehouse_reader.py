@@ -1,9 +1,9 @@
 """The dashboard's reads of the Delta aggregates, in Spark SQL (what a Databricks SQL warehouse speaks).
 
-On Azure the Spark job appends its aggregates to Delta tables (``backend.aggregates.DELTA_TABLES``):
+On Azure the Spark job appends its aggregates to Delta tables (``backend.aggregates.interfaces.DELTA_TABLES``):
 one row set per micro-batch, so the reads here sum per window and per key. They count only the rows of
 batches that have their ledger row in ``batches`` (appended last), so a read never shows half of a
-batch the job is still writing: the answers equal what the SQLite store (``backend.store``) gives
+batch the job is still writing: the answers equal what the SQLite store (``backend.aggregates.sqlite_store``) gives
 after the same batches.
 
 Statements go through a ``StatementRunner``: ``backend.azure.warehouse.WarehouseStatementRunner`` on a
@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from backend.aggregates import DEFAULT_TABLE_PREFIX, DELTA_TABLES, ReadError, check_table_prefix, table_name
-from backend.store import MAX_RAW_CHARS, DeadLetter, Progress, Ranked, TimeBound, WindowRow, iso_utc
+from backend.aggregates.interfaces import DEFAULT_TABLE_PREFIX, DELTA_TABLES, ReadError, check_table_prefix, table_name
+from backend.aggregates.sqlite_store import MAX_RAW_CHARS, DeadLetter, Progress, Ranked, TimeBound, WindowRow, iso_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -61,7 +61,7 @@ class StatementRunner(Protocol):
 
 
 def _bound(value: TimeBound, default: str) -> str:
-    """A range bound as the tables hold window starts (``backend.store`` reads the same way)."""
+    """A range bound as the tables hold window starts (``backend.aggregates.sqlite_store`` reads the same way)."""
     if value is None:
         return default
     return value if isinstance(value, str) else iso_utc(value)

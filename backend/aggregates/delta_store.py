@@ -1,7 +1,7 @@
 """The aggregates store as Delta tables: what the Spark consumer writes with ``--sink delta``.
 
 On Databricks the job cannot write a SQLite file the console reads, so each micro-batch appends its
-rows to the Delta tables of ``backend.aggregates.DELTA_TABLES`` (each row carries its ``query_id``
+rows to the Delta tables of ``backend.aggregates.interfaces.DELTA_TABLES`` (each row carries its ``query_id``
 and ``batch_id``; readers sum per window). Exactly once without a transaction across tables: every
 append of a batch carries Delta's ``txnAppId`` (the streaming query's id) and ``txnVersion`` (the
 batch id), so Delta itself skips an append of a batch a table already has, and ``batches`` (the
@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from backend.aggregates import DELTA_TABLES, check_table_prefix, table_name
-from backend.store import MAX_RAW_CHARS, BatchResult, Progress
+from backend.aggregates.interfaces import DELTA_TABLES, check_table_prefix, table_name
+from backend.aggregates.sqlite_store import MAX_RAW_CHARS, BatchResult, Progress
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -1,10 +1,10 @@
 """The aggregates store as two interfaces, so that pages and the Spark job never know which store they use.
 
 - ``AggregatesWriter``: what the Spark consumer's foreachBatch and progress listener call. SQLite
-  (``backend.store.AggregatesStore``, the local pipeline) and Delta tables
-  (``backend.delta_store.DeltaStore``, the pipeline on Databricks: ``--sink delta``).
+  (``backend.aggregates.sqlite_store.AggregatesStore``, the local pipeline) and Delta tables
+  (``backend.aggregates.delta_store.DeltaStore``, the pipeline on Databricks: ``--sink delta``).
 - ``AggregatesReader``: what the pages read. SQLite locally; on Azure, the Delta tables through a
-  Databricks SQL warehouse (``backend.sql_store.SqlAggregatesReader``).
+  Databricks SQL warehouse (``backend.aggregates.warehouse_reader.SqlAggregatesReader``).
 
 The Delta tables (``DELTA_TABLES``) hold the same facts as the SQLite tables, but append-only: each
 micro-batch appends its own rows (with its ``query_id`` and ``batch_id``), idempotently with Delta's
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-from backend.store import BatchResult, DeadLetter, Progress, Ranked, TimeBound, WindowRow
+from backend.aggregates.sqlite_store import BatchResult, DeadLetter, Progress, Ranked, TimeBound, WindowRow
 
 SINKS = ("sqlite", "delta")
 DEFAULT_TABLE_PREFIX = "tweetstream_"

@@ -33,8 +33,8 @@ def delta_conf() -> dict[str, str]:
 
 def local_session_conf(master: str = "local[*]", delta: bool = False) -> dict[str, str]:
     """Spark settings for one small machine; with ``delta``, also Delta Lake's jars and extension."""
-    # Imported here: backend.jars reads the console's settings, which a cluster may not have.
-    from backend.jars import delta_jars, spark_kafka_jars
+    # Imported here: backend.runtime.jars reads the console's settings, which a cluster may not have.
+    from backend.runtime.jars import delta_jars, spark_kafka_jars
 
     cores = os.cpu_count() or 2
     jars = [*spark_kafka_jars(), *(delta_jars() if delta else [])]

@@ -1,6 +1,6 @@
 """Kafka's rules for topic names (org.apache.kafka.common.internals.Topic), with no dependencies.
 
-Kept apart from backend/topics.py (which needs confluent-kafka) so that jobs/create_topic.py, which
+Kept apart from backend/kafka/topics.py (which needs confluent-kafka) so that jobs/create_topic.py, which
 runs on Databricks where confluent-kafka may be absent, checks names by the same rules.
 """
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from backend.jars import (
+from backend.runtime.jars import (
     DELTA_JARS,
     KAFKA_BROKER_JARS,
     SPARK_KAFKA_JARS,

@@ -18,13 +18,13 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from backend.aggregates import AggregatesReader
+from backend.aggregates.interfaces import AggregatesReader
+from backend.aggregates.sqlite_store import AggregatesStore, default_store_path
 from backend.settings import Settings
-from backend.store import AggregatesStore, default_store_path
 
 if TYPE_CHECKING:
     from backend.azure.deployment import Deployment
-    from backend.kafka_metrics import KafkaMetrics
+    from backend.kafka.metrics import KafkaMetrics
 
 
 class TargetError(RuntimeError):
@@ -113,9 +113,9 @@ def active_target(settings: Settings) -> Target:
             _readers.clear()  # one reader at a time: the current deployment's, with the current identity
             # One reader per warehouse and tables: its cache then spares the warehouse the same statement
             # from every tab and redraw.
+            from backend.aggregates.warehouse_reader import SqlAggregatesReader
             from backend.azure.cloud_jobs import workspace_client
             from backend.azure.warehouse import WarehouseStatementRunner
-            from backend.sql_store import SqlAggregatesReader
 
             runner = WarehouseStatementRunner(workspace_client(settings, deployment), deployment.warehouse_id)
             try:
@@ -133,7 +133,7 @@ def active_target(settings: Settings) -> Target:
 
 def kafka_metrics(settings: Settings) -> KafkaMetrics:
     """Kafka's throughput and offsets for the active profile: the admin client, or Ambari on Azure."""
-    from backend.kafka_metrics import AdminClientMetrics
+    from backend.kafka.metrics import AdminClientMetrics
 
     if settings.pipeline_target != "azure":
         return AdminClientMetrics(settings)
@@ -173,7 +173,7 @@ def save_pipeline_target(value: str) -> str | None:
     environment overrides the file (then the saved value does not count)."""
     import os
 
-    from backend.connection import save_top_level
+    from backend.kafka.connection import save_top_level
     from backend.settings import secrets_file
 
     if value not in ("local", "azure"):

@@ -1,7 +1,7 @@
 """Where a job keeps its pid, log and status files, and how its status file is written.
 
 Every job (the producer, the Spark consumer) owns a folder ``<state_dir>/jobs/<name>/``:
-``pid`` (see backend.processes), ``log`` (its stdout and stderr) and ``status.json``,
+``pid`` (see backend.runtime.processes), ``log`` (its stdout and stderr) and ``status.json``,
 the dashboard's source of truth for what the job is doing. The status file is replaced
 atomically, so a reader never sees half of it.
 """

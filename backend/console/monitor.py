@@ -7,7 +7,7 @@ last 15 minutes. Pages read ``Monitor.snapshot()``, which returns at once with t
 sample, however slow or unreachable the cluster is. The thread samples as long as the
 console runs (viewers or not), so the history has no gaps; ``close`` ends it.
 
-Kafka is read through a ``KafkaMetrics`` (``backend.kafka_metrics``): the admin client by default,
+Kafka is read through a ``KafkaMetrics`` (``backend.kafka.metrics``): the admin client by default,
 Ambari's REST metrics for HDInsight. A topic's rate comes from its offsets' deltas when the source
 knows them, else from the source's own messages-in rate.
 
@@ -28,11 +28,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend import local_kafka, supervisor
-from backend.kafka_clients import client_config
-from backend.kafka_metrics import KAFKA_TIMEOUT_S, AdminClientMetrics, KafkaMetrics, KafkaSample, PartitionOffsets
+from backend.aggregates.sqlite_store import AggregatesStore, Progress, default_store_path
+from backend.console import supervisor
+from backend.kafka import local_broker
+from backend.kafka.clients import client_config
+from backend.kafka.metrics import KAFKA_TIMEOUT_S, AdminClientMetrics, KafkaMetrics, KafkaSample, PartitionOffsets
 from backend.settings import Settings
-from backend.store import AggregatesStore, Progress, default_store_path
 
 # Re-exported: pages and views import them from here.
 __all__ = ["KAFKA_TIMEOUT_S", "KafkaSample", "PartitionOffsets"]
@@ -96,7 +97,7 @@ class Snapshot:
 
     taken_at: float
     bootstrap: str
-    local_broker: local_kafka.BrokerStatus | None  # None when the profile is another cluster
+    local_broker: local_broker.BrokerStatus | None  # None when the profile is another cluster
     kafka: KafkaSample
     producer: supervisor.JobView
     consumer: supervisor.JobView
@@ -267,7 +268,7 @@ class Monitor:
     def _sample_local(self, read_progress: bool = True) -> Snapshot:
         """Files (pid, status) and the latest progress: fast, but on Azure the progress is a warehouse read."""
         state_dir = self.settings.state_dir
-        broker = local_kafka.status(local_kafka.LocalBroker.from_settings(self.settings)) if self.is_local else None
+        broker = local_broker.status(local_broker.LocalBroker.from_settings(self.settings)) if self.is_local else None
         progress = None
         if read_progress:
             try:

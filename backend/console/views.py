@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from backend.monitor import KafkaSample, RatePoint, aged_out_per_partition, lag_per_partition
-from backend.store import Progress
-from backend.supervisor import JobView
+from backend.aggregates.sqlite_store import Progress
+from backend.console.monitor import KafkaSample, RatePoint, aged_out_per_partition, lag_per_partition
+from backend.console.supervisor import JobView
 
 # The Consumer page's time ranges, counted back from the newest window in the store (not from
 # the clock: a replayed file's tweets may be years old).

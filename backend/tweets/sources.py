@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from backend.synthetic import SyntheticTweets
-from backend.tweets import encode_message, to_envelopes
+from backend.tweets.contract import encode_message, to_envelopes
+from backend.tweets.synthetic import SyntheticTweets
 
 # Replaying "the original timing" of an archive must not stall for hours on a quiet night:
 # no single wait is longer than this (before --speed divides it).

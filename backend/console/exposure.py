@@ -7,7 +7,7 @@ serves there as is. Anywhere else it serves only behind a login: Streamlit's ``s
 settings). A configured login applies on loopback too: the usual HTTPS setup is a TLS proxy that
 forwards to 127.0.0.1, which makes a loopback address reachable from every machine the proxy serves.
 
-``decide`` is the pure rule; ``assess`` feeds it, for pages/_gate.py and for ``python -m backend.exposure
+``decide`` is the pure rule; ``assess`` feeds it, for pages/_gate.py and for ``python -m backend.console.exposure
 check`` (which ``make run`` calls before ``streamlit run``), what Streamlit would use. Exit codes of ``check``:
 0 the console may serve, 2 it would refuse (the reason on stderr).
 """
@@ -211,7 +211,7 @@ def authlib_installed() -> bool:
     return is_authlib_installed()
 
 
-# -- `python -m backend.exposure check`: what `streamlit run app.py` would do, before it starts ----------
+# -- `python -m backend.console.exposure check`: what `streamlit run app.py` would do, before it starts ----------
 
 
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})  # what click (streamlit run's parser) accepts
@@ -261,7 +261,7 @@ def check(flags: Mapping[str, Any]) -> tuple[int, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m backend.exposure", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m backend.console.exposure", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     checking = commands.add_parser("check", help="exit 2 when the console would refuse to serve (see --help)")
     checking.add_argument("--server.address", dest="address", help="as for streamlit run (default: its config)")

@@ -30,7 +30,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
-from backend.kafka_clients import client_config
+from backend.kafka.clients import client_config
 from backend.settings import SaslMechanism, SecurityProtocol, Settings, load_settings
 
 ProfileKind = Literal["local", "cluster", "eventhubs"]

@@ -25,8 +25,8 @@ from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, TopicPartition
 
-from backend.connection import ClientErrors
-from backend.topics import TopicNameError, validate_topic_name
+from backend.kafka.connection import ClientErrors
+from backend.kafka.topics import TopicNameError, validate_topic_name
 
 MAX_MESSAGES = 500
 
@@ -164,7 +164,7 @@ def read_messages(
 ) -> BrowseResult:
     """Up to ``limit`` messages of ``topic`` (one partition, or all when None) from ``start``.
 
-    ``config`` is a librdkafka client configuration (``backend.kafka_clients.client_config``).
+    ``config`` is a librdkafka client configuration (``backend.kafka.clients.client_config``).
     Returns within about ``timeout_s`` + 1 s. Raises ValueError for a limit outside
     1..MAX_MESSAGES, BrowseError when the cluster cannot be reached in time, the topic or
     the partition does not exist, or the client is refused.
