@@ -21,13 +21,13 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-# Real tweet payloads kept beside the project (../shared); absent on a user's own clone.
-SHARED_TWEETS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tweets"
+# Real tweet payloads (X API v1.1 statuses and v2 envelopes) kept in the repository: tests/data/README.md.
+TWEET_PAYLOADS = Path(__file__).resolve().parent / "data" / "tweets"
 
 
-def shared_tweet_lines(name: str) -> list[str]:
-    """The non-empty lines of one shared payload file."""
-    return [line for line in (SHARED_TWEETS / name).read_text().splitlines() if line.strip()]
+def tweet_payload_lines(name: str) -> list[str]:
+    """The non-empty lines of one real payload file."""
+    return [line for line in (TWEET_PAYLOADS / name).read_text().splitlines() if line.strip()]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from backend.runtime.job_files import read_status
 from backend.settings import PROJECT_ROOT
 from backend.tweets.contract import contract_problem, to_envelope
 from backend.tweets.synthetic import MALFORMED_KINDS, SyntheticTweets
+from tests.support import TWEET_PAYLOADS
 from tests.truth import (
     Job,
     Record,
@@ -46,8 +47,6 @@ from tests.truth import (
     wait_for,
     window_start,
 )
-
-REAL_TWEETS = PROJECT_ROOT.parent / "shared" / "data" / "tweets"
 
 
 @pytest.fixture
@@ -298,12 +297,10 @@ def test_malformed_records_become_dead_letters_and_the_rest_is_counted(admin, jo
 
 def real_records() -> list[Record]:
     """The real payloads as the producer would send them: v1.1 converted to v2 envelopes."""
-    if not REAL_TWEETS.is_dir():
-        pytest.skip(f"the real tweet payloads are not here ({REAL_TWEETS}): shared/ is absent in this checkout")
     now = int(time.time() * 1000)
     records = []
     for name in ("v1_statuses.jsonl", "v2_tweets.jsonl"):
-        for line in (REAL_TWEETS / name).read_text().splitlines():
+        for line in (TWEET_PAYLOADS / name).read_text().splitlines():
             envelope = to_envelope(json.loads(line)) if line.strip() else None
             if envelope is not None:
                 records.append(tweet_record(envelope, now + len(records)))

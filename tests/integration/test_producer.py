@@ -15,7 +15,7 @@ import pytest
 from backend.kafka.topics import TopicSpec, create_topic
 from backend.runtime.job_files import read_status
 from backend.tweets.contract import contract_problem
-from tests.support import SHARED_TWEETS, free_port, read_topic
+from tests.support import TWEET_PAYLOADS, free_port, read_topic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,9 +76,8 @@ def test_malformed_rate_sends_that_share_of_broken_values(kafka_broker, topic, t
     assert 50 <= len(broken) <= 160
 
 
-@pytest.mark.skipif(not SHARED_TWEETS.is_dir(), reason=f"shared tweet payloads absent: {SHARED_TWEETS}")
 @pytest.mark.parametrize(("name", "rows"), [("v1_statuses.jsonl", 73), ("v2_tweets.jsonl", 112)])
-def test_shared_files_replay_completely(kafka_broker, topic, tmp_path, name, rows):
+def test_real_payload_files_replay_completely(kafka_broker, topic, tmp_path, name, rows):
     done, summary = run_producer(
         [
             "--bootstrap",
@@ -88,7 +87,7 @@ def test_shared_files_replay_completely(kafka_broker, topic, tmp_path, name, row
             "--source",
             "replay",
             "--file",
-            str(SHARED_TWEETS / name),
+            str(TWEET_PAYLOADS / name),
         ],
         tmp_path,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -13,9 +12,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from backend.tweets import sentiment
 from backend.tweets.sentiment import compound_score, compound_scores
 from bench.sentiment import MIXES, TextMaker
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SHARED_TWEETS = PROJECT_ROOT.parent / "shared" / "data" / "tweets"
+from tests.support import TWEET_PAYLOADS
 
 # The examples in vaderSentiment.py's __main__ block (the ones its README shows).
 README_SENTENCES = [
@@ -236,15 +233,15 @@ def test_generated_corpus_with_a_tiny_word_cache(vader: SentimentIntensityAnalyz
     _assert_same_as_vader(vader, texts[:100])
 
 
-def _shared_texts() -> Iterator[str]:
-    with (SHARED_TWEETS / "v1_statuses.jsonl").open(encoding="utf-8") as lines:
+def _real_texts() -> Iterator[str]:
+    with (TWEET_PAYLOADS / "v1_statuses.jsonl").open(encoding="utf-8") as lines:
         for line in lines:
             if line.strip():
                 status = json.loads(line)
                 for item in (status, status.get("retweeted_status"), status.get("quoted_status")):
                     if item:
                         yield item.get("full_text") or item["text"]
-    with (SHARED_TWEETS / "v2_tweets.jsonl").open(encoding="utf-8") as lines:
+    with (TWEET_PAYLOADS / "v2_tweets.jsonl").open(encoding="utf-8") as lines:
         for line in lines:
             if line.strip():
                 envelope = json.loads(line)
@@ -253,9 +250,8 @@ def _shared_texts() -> Iterator[str]:
                     yield tweet["text"]
 
 
-@pytest.mark.skipif(not SHARED_TWEETS.is_dir(), reason=f"no shared tweet data at {SHARED_TWEETS}")
-def test_shared_real_tweets(vader: SentimentIntensityAnalyzer) -> None:
-    texts = list(_shared_texts())
+def test_real_tweets(vader: SentimentIntensityAnalyzer) -> None:
+    texts = list(_real_texts())
     assert len(texts) >= 73 + 112
     _assert_same_as_vader(vader, texts)
 

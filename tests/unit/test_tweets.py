@@ -10,7 +10,7 @@ from backend.tweets.contract import (
     to_envelopes,
     v1_time_to_rfc3339,
 )
-from tests.support import SHARED_TWEETS, shared_tweet_lines
+from tests.support import tweet_payload_lines
 
 V1_RETWEET = {
     "created_at": "Wed Dec 23 00:08:07 +0000 2020",
@@ -116,10 +116,9 @@ def test_contract_problems_are_named(value, reason):
     assert reason in contract_problem(value)
 
 
-@pytest.mark.skipif(not SHARED_TWEETS.is_dir(), reason=f"shared tweet payloads absent: {SHARED_TWEETS}")
 @pytest.mark.parametrize(("name", "rows"), [("v1_statuses.jsonl", 73), ("v2_tweets.jsonl", 112)])
-def test_every_shared_payload_converts_and_keeps_the_contract(name, rows):
-    envelopes = [e for line in shared_tweet_lines(name) for e in to_envelopes(json.loads(line))]
+def test_every_real_payload_converts_and_keeps_the_contract(name, rows):
+    envelopes = [e for line in tweet_payload_lines(name) for e in to_envelopes(json.loads(line))]
     assert len(envelopes) == rows
     for envelope in envelopes:
         assert contract_problem(encode_message(envelope)[1]) is None
