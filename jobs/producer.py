@@ -2,7 +2,7 @@
 
     python -m jobs.producer --source synthetic --rate 1000 --count 100000
 
-Each message is keyed by the tweet id and carries the X API v2 envelope (DESIGN.md).
+Each message is keyed by the tweet id and carries the X API v2 envelope (docs/design.md).
 The Kafka producer is idempotent with acks=all: a broker restart neither loses an
 acknowledged message nor duplicates one. About once a second the job writes its status
 file (the dashboard's source of truth); at exit it prints one summary line of JSON.

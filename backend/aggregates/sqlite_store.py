@@ -1,6 +1,6 @@
 """The aggregates store: one SQLite file the Spark consumer writes and the dashboard reads.
 
-Tables (DESIGN.md, "Aggregates store"):
+Tables (docs/design.md, "The aggregates store"):
 
 - ``tweets_per_window``: per event-time window, tweets, retweets, replies, quotes and the
   mean VADER compound sentiment (``sentiment_sum`` is kept so later batches can add to it);

@@ -1,4 +1,4 @@
-"""The topic message contract (DESIGN.md): key = tweet id, value = an X API v2 envelope.
+"""The topic message contract (docs/design.md): key = tweet id, value = an X API v2 envelope.
 
 ``{"data": {...tweet...}, "includes": {"users": [...]}}`` whatever the source: an X API v1.1
 status (an archive, an old search dump) is converted to that shape here. Pure functions,
