@@ -515,8 +515,8 @@ def test_python_dash_m_backend_azure_plan(tmp_path):
     assert done.stdout == ""
 
 
-def test_the_example_config_is_the_one_the_readme_shows():
-    readme = (PROJECT_ROOT / "README.md").read_text()
+def test_the_example_config_is_the_one_docs_azure_shows():
+    readme = (PROJECT_ROOT / "docs" / "azure.md").read_text()
     assert "python -m backend.azure plan --config backend/azure/example-plan.toml" in readme
     assert Path(EXAMPLE).exists()
 
