@@ -302,7 +302,8 @@ class ProducerJob:
 
     def _x_tweets(self) -> Iterator[Outgoing | Skipped]:
         """Tweets from X, read on a thread so a stop is seen at once, not after a read timeout."""
-        from backend.tweets.contract import encode_message, x_api
+        from backend.tweets import x_api
+        from backend.tweets.contract import encode_message
 
         assert self.settings.x_bearer_token is not None
         config = x_api.XSourceConfig(
