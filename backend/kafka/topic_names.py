@@ -35,3 +35,12 @@ def validate_topic_name(name: str) -> str:
             f"topic name '{name}' contains {shown}: only ASCII letters, digits, '.', '_' and '-' are allowed"
         )
     return name
+
+
+def topic_name_problem(name: str) -> str | None:
+    """Why Kafka would refuse ``name`` as a topic name, or None (the jobs' option rules)."""
+    try:
+        validate_topic_name(name)
+    except TopicNameError as error:
+        return str(error)
+    return None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from backend.aggregates.interfaces import DEFAULT_TABLE_PREFIX, SINKS, TABLE_PREFIX, TABLE_PREFIX_RULE
 from backend.aggregates.sqlite_store import default_store_path
-from backend.kafka.topic_names import DEFAULT_TOPIC, TopicNameError, validate_topic_name
+from backend.kafka.topic_names import DEFAULT_TOPIC, topic_name_problem
 from backend.options.contract import Contract, Option, OptionsError, Values
 from backend.runtime.job_files import JobFiles
 
@@ -92,11 +92,8 @@ def _window_problem(text: str) -> str | None:
 
 
 def _topic_problem(topic: str) -> str | None:
-    try:
-        validate_topic_name(topic)
-    except TopicNameError as error:
-        return f"--topic '{topic}' is not a Kafka topic name: {error}"
-    return None
+    problem = topic_name_problem(topic)
+    return None if problem is None else f"--topic '{topic}' is not a Kafka topic name: {problem}"
 
 
 def _delta_location_problem(location: str) -> str | None:

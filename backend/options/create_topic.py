@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from backend.kafka.topic_names import TopicNameError, validate_topic_name
+from backend.kafka.topic_names import topic_name_problem
 from backend.options.contract import Contract, Option
 
 # A host name or IPv4 address, or an IPv6 address in brackets, then the port.
@@ -27,14 +27,6 @@ def _servers_problem(text: str) -> str | None:
     return None
 
 
-def _topic_problem(topic: str) -> str | None:
-    try:
-        validate_topic_name(topic)
-    except TopicNameError as error:
-        return str(error)
-    return None
-
-
 def _retention_problem(retention_ms: int) -> str | None:
     if retention_ms != -1 and retention_ms < 1:
         return f"--retention-ms is a positive number of milliseconds, or -1 (got {retention_ms})"
@@ -51,7 +43,7 @@ CREATE_TOPIC = Contract(
             help="HOST:PORT[,HOST:PORT...] of the brokers",
             rule=_servers_problem,
         ),
-        Option("--topic", required=True, help="the topic's name", rule=_topic_problem),
+        Option("--topic", required=True, help="the topic's name", rule=topic_name_problem),
         Option(
             "--partitions",
             int,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backend.kafka.topic_names import DEFAULT_TOPIC, TopicNameError, validate_topic_name
+from backend.kafka.topic_names import DEFAULT_TOPIC, topic_name_problem
 from backend.options.contract import Contract, Option, Values
 from backend.tweets.sources import ReplayFileError, check_replay_file
 
@@ -25,15 +25,6 @@ DESCRIPTION = (
     ".streamlit/secrets.toml), never from flags. Exit codes: 0 all sent and acknowledged, "
     "1 a runtime error or failed deliveries (kept in failed.jsonl), 2 invalid options."
 )
-
-
-def topic_problem(topic: str) -> str | None:
-    """Kafka's reason to refuse ``topic`` as a name (backend.kafka.topic_names), or None."""
-    try:
-        validate_topic_name(topic)
-    except TopicNameError as error:
-        return str(error)
-    return None
 
 
 def _at_least(flag: str, minimum: int, text: str | None = None) -> Any:
@@ -105,7 +96,7 @@ PRODUCER = Contract(
             default=DEFAULT_TOPIC,
             group=_KAFKA,
             help=f"topic to send to (default: {DEFAULT_TOPIC})",
-            rule=topic_problem,
+            rule=topic_name_problem,
         ),
         Option("--create-topic", bool, group=_KAFKA, help="create the topic (4 partitions) when it does not exist"),
         Option(
