@@ -58,7 +58,7 @@ def send_synthetic(bootstrap: str, topic: str, count: int, status_file: Path) ->
     done = subprocess.run(
         [
             *(sys.executable, "-m", "jobs.producer", "--bootstrap", bootstrap, "--topic", topic),
-            *("--count", str(count), "--seed", "1", "--status-file", str(status_file)),
+            *("--count", str(count), "--seed", "1", "--rate", "0", "--status-file", str(status_file)),
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,

@@ -21,17 +21,16 @@ partitions, too few brokers).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
-import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from backend.kafka.topic_names import TopicNameError, validate_topic_name
+from backend.options.contract import OptionsError
+from backend.options.create_topic import CREATE_TOPIC, servers
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -40,8 +39,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
 
-# A host name or IPv4 address, or an IPv6 address in brackets, then the port.
-_SERVER = re.compile(r"(?:\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 # Where the Java classes live: the connector library's kafka-clients, else the Databricks
 # runtime's own shaded copy.
 _KAFKA_PACKAGES = ("org.apache.kafka", "kafkashaded.org.apache.kafka")
@@ -69,51 +66,20 @@ class TopicRequest:
     timeout_s: float
 
 
-def check_topic_name(name: str) -> None:
-    """Raise Refused when Kafka would refuse ``name`` as a topic name (backend.kafka.topic_names' rules)."""
+def validate(values: Mapping[str, Any]) -> TopicRequest:
+    """The request from the parsed options (backend.options.create_topic), checked before any Spark
+    starts; raises Refused."""
     try:
-        validate_topic_name(name)
-    except TopicNameError as error:
+        CREATE_TOPIC.check(values)
+    except OptionsError as error:
         raise Refused(str(error)) from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.create_topic",
-        description="Create a Kafka topic with Kafka's Java AdminClient from the active SparkSession.",
-    )
-    parser.add_argument("--bootstrap-servers", required=True, help="HOST:PORT[,HOST:PORT...] of the brokers")
-    parser.add_argument("--topic", required=True, help="the topic's name")
-    parser.add_argument("--partitions", type=int, required=True, help="at least this many partitions")
-    parser.add_argument("--replication", type=int, required=True, help="replication factor (3 on HDInsight)")
-    parser.add_argument("--retention-ms", type=int, help="retention in ms, -1 for unlimited (default: the broker's)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the cluster (default 60)")
-    return parser
-
-
-def validate(args: argparse.Namespace) -> TopicRequest:
-    """The request, checked before any Spark starts; raises Refused."""
-    servers = [server.strip() for server in args.bootstrap_servers.split(",")]
-    for server in servers:
-        match = _SERVER.fullmatch(server)
-        if match is None or not 1 <= int(match.group(1)) <= 65535:
-            raise Refused(f"--bootstrap-servers: '{server}' is not HOST:PORT (in '{args.bootstrap_servers}')")
-    check_topic_name(args.topic)
-    if args.partitions < 1:
-        raise Refused(f"--partitions must be at least 1 (got {args.partitions})")
-    if not 1 <= args.replication <= 32767:  # Kafka's replication factor is a Java short
-        raise Refused(f"--replication must be between 1 and 32767 (got {args.replication})")
-    if args.retention_ms is not None and args.retention_ms != -1 and args.retention_ms < 1:
-        raise Refused(f"--retention-ms is a positive number of milliseconds, or -1 (got {args.retention_ms})")
-    if args.timeout <= 0:
-        raise Refused(f"--timeout must be positive (got {args.timeout:g})")
     return TopicRequest(
-        bootstrap_servers=",".join(servers),
-        topic=args.topic,
-        partitions=args.partitions,
-        replication=args.replication,
-        retention_ms=args.retention_ms,
-        timeout_s=args.timeout,
+        bootstrap_servers=",".join(servers(values["bootstrap_servers"])),
+        topic=values["topic"],
+        partitions=values["partitions"],
+        replication=values["replication"],
+        retention_ms=values["retention_ms"],
+        timeout_s=values["timeout"],
     )
 
 
@@ -263,14 +229,14 @@ def _session() -> tuple[SparkSession, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = CREATE_TOPIC.build_parser()
+    values = vars(parser.parse_args(argv))
     try:
-        request = validate(args)
+        request = validate(values)
     except Refused as error:
         parser.print_usage(sys.stderr)
         print(f"error: {error}", file=sys.stderr)
-        _print_outcome({"outcome": "error", "kind": "refused", "topic": args.topic, "error": str(error)})
+        _print_outcome({"outcome": "error", "kind": "refused", "topic": values["topic"], "error": str(error)})
         return EXIT_REFUSED
 
     session, started = _session()

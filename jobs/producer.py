@@ -16,7 +16,6 @@ never from flags, so no secret is ever on a command line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import queue
@@ -35,7 +34,8 @@ from confluent_kafka.admin import AdminClient
 
 from backend.kafka.clients import client_config
 from backend.kafka.connection import ClientErrors, ConnectFailed, wait_for_metadata
-from backend.kafka.topics import TopicError, TopicNameError, TopicSpec, create_topic, validate_topic_name
+from backend.kafka.topics import TopicError, TopicSpec, create_topic
+from backend.options.producer import PRODUCER, rate_of
 from backend.runtime import processes
 from backend.runtime.job_files import JobFiles, pid_and_lock_files, write_status
 from backend.settings import Settings, load_settings
@@ -43,9 +43,7 @@ from backend.tweets.sources import (
     Outgoing,
     Pacer,
     ReplayClock,
-    ReplayFileError,
     Skipped,
-    check_replay_file,
     replay_records,
     synthetic_source,
 )
@@ -84,152 +82,28 @@ class ProducerOptions:
     failed_file: Path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.producer",
-        description="Send tweets to a Kafka topic: key = tweet id, value = the X API v2 JSON envelope. "
-        "With neither --count nor --duration it runs until SIGTERM or Ctrl+C, then flushes and exits. "
-        "Kafka security (SSL, SASL) comes from the settings (TWEETSTREAM_KAFKA_* variables or "
-        ".streamlit/secrets.toml), never from flags. Exit codes: 0 all sent and acknowledged, "
-        "1 a runtime error or failed deliveries (kept in failed.jsonl), 2 invalid options.",
-    )
-    kafka = parser.add_argument_group("Kafka")
-    kafka.add_argument("--bootstrap", help="bootstrap servers (default: from settings, the local broker)")
-    kafka.add_argument("--topic", default="tweets", help="topic to send to (default: tweets)")
-    kafka.add_argument(
-        "--create-topic", action="store_true", help="create the topic (4 partitions) when it does not exist"
-    )
-    kafka.add_argument(
-        "--delivery-timeout",
-        type=float,
-        default=300.0,
-        metavar="S",
-        help="seconds Kafka keeps retrying one message before it counts as failed (default: 300)",
-    )
-    kafka.add_argument(
-        "--flush-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="seconds to wait at the end for outstanding acknowledgements (default: 30); "
-        "what is still unacknowledged then counts as failed and is kept in failed.jsonl",
-    )
-
-    what = parser.add_argument_group("what and how much")
-    what.add_argument(
-        "--source", choices=("synthetic", "replay", "x"), default="synthetic", help="where tweets come from"
-    )
-    what.add_argument("--rate", type=float, default=0.0, help="events per second; 0 (default): as fast as possible")
-    what.add_argument("--count", type=int, help="stop after this many events")
-    what.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
-
-    synthetic = parser.add_argument_group("--source synthetic")
-    synthetic.add_argument(
-        "--seed", type=int, help="random seed: the same seed sends the same tweets (default: a new one, printed)"
-    )
-    synthetic.add_argument(
-        "--malformed-rate",
-        type=float,
-        default=0.0,
-        metavar="F",
-        help="fraction of deliberately broken values (not JSON, wrong types, missing id, oversize), default 0",
-    )
-    synthetic.add_argument("--authors", type=int, default=3000, help="number of distinct authors (default: 3000)")
-
-    replay = parser.add_argument_group("--source replay")
-    replay.add_argument(
-        "--file", type=Path, help="JSON Lines or a JSON array of v2 envelopes or v1.1 statuses; gzip allowed"
-    )
-    replay.add_argument("--loop", action="store_true", help="start the file again at its end (same tweet ids)")
-    replay.add_argument(
-        "--speed",
-        type=float,
-        metavar="X",
-        help="replay the original timing (created_at gaps, at most 10 s each) X times faster; "
-        "without it, --rate or as fast as possible",
-    )
-
-    x = parser.add_argument_group("--source x (bearer token from the X_BEARER_TOKEN environment variable)")
-    x.add_argument("--query", help='stream rule or search query, e.g. "#Azure lang:en -is:retweet"')
-    x.add_argument(
-        "--x-mode",
-        choices=("stream", "search"),
-        default="stream",
-        help="stream: the filtered stream (default); search: poll recent search, as smaller access tiers allow",
-    )
-
-    files = parser.add_argument_group("files")
-    files.add_argument("--status-file", type=Path, help="default: <state dir>/jobs/producer/status.json")
-    return parser
-
-
 def parse_options(argv: list[str] | None, settings: Settings) -> ProducerOptions:
-    """The options, checked; argparse exits with code 2 and the reason when one is wrong."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-
-    def refuse(message: str) -> None:
-        parser.error(message)  # prints usage and the message, exits 2
-
-    if args.rate < 0:
-        refuse(f"--rate must be 0 (no limit) or positive, not {args.rate:g}")
-    if args.count is not None and args.count < 1:
-        refuse(f"--count must be at least 1, not {args.count}")
-    if args.duration is not None and args.duration <= 0:
-        refuse(f"--duration must be positive, not {args.duration:g}")
-    if not 0 <= args.malformed_rate <= 1:
-        refuse(f"--malformed-rate must be between 0 and 1, not {args.malformed_rate:g}")
-    if args.authors < 1:
-        refuse("--authors must be at least 1")
-    if args.delivery_timeout <= 0 or args.flush_timeout < 0:
-        refuse("--delivery-timeout must be positive and --flush-timeout not negative")
-    try:
-        validate_topic_name(args.topic)
-    except TopicNameError as error:
-        refuse(str(error))
-    if args.source == "replay":
-        if args.file is None:
-            refuse("--source replay needs --file PATH")
-        try:
-            check_replay_file(args.file)
-        except ReplayFileError as error:
-            refuse(str(error))
-        if args.speed is not None and args.speed <= 0:
-            refuse(f"--speed must be positive, not {args.speed:g}")
-        if args.speed is not None and args.rate:
-            refuse("--speed and --rate exclude each other: choose the original timing or a fixed rate")
-    elif args.file is not None or args.loop or args.speed is not None:
-        refuse("--file, --loop and --speed belong to --source replay")
-    if args.source == "x":
-        if settings.x_bearer_token is None:
-            refuse("--source x needs the X_BEARER_TOKEN environment variable (an X API v2 bearer token)")
-        if args.x_mode == "search" and not args.query:
-            refuse("--x-mode search needs --query")
-    elif args.query is not None:
-        refuse("--query belongs to --source x")
-    if args.source != "synthetic" and (args.malformed_rate or args.seed is not None):
-        refuse("--seed and --malformed-rate belong to --source synthetic")
-
-    files = JobFiles(settings.state_dir, "producer")
-    status_file = args.status_file or files.status_file
+    """The options, checked (backend.options.producer); a wrong one exits with code 2 and the reason."""
+    values = PRODUCER.parse(argv, settings)
+    status_file = values["status_file"] or JobFiles(settings.state_dir, "producer").status_file
     return ProducerOptions(
-        bootstrap=args.bootstrap or settings.bootstrap,
-        topic=args.topic,
-        source=args.source,
-        rate=args.rate,
-        count=args.count,
-        duration=args.duration,
-        seed=args.seed if args.seed is not None else int.from_bytes(os.urandom(3), "big"),
-        malformed_rate=args.malformed_rate,
-        authors=args.authors,
-        file=args.file,
-        loop=args.loop,
-        speed=args.speed,
-        query=args.query,
-        x_mode=args.x_mode,
-        create_topic=args.create_topic,
-        delivery_timeout=args.delivery_timeout,
-        flush_timeout=args.flush_timeout,
+        bootstrap=values["bootstrap"] or settings.bootstrap,
+        topic=values["topic"],
+        source=values["source"],
+        rate=rate_of(values),
+        count=values["count"],
+        duration=values["duration"],
+        seed=values["seed"] if values["seed"] is not None else int.from_bytes(os.urandom(3), "big"),
+        malformed_rate=values["malformed_rate"],
+        authors=values["authors"],
+        file=values["file"],
+        loop=values["loop"],
+        speed=values["speed"],
+        query=values["query"],
+        x_mode=values["x_mode"],
+        create_topic=values["create_topic"],
+        delivery_timeout=values["delivery_timeout"],
+        flush_timeout=values["flush_timeout"],
         status_file=status_file,
         failed_file=status_file.with_name("failed.jsonl"),
     )
@@ -428,7 +302,8 @@ class ProducerJob:
 
     def _x_tweets(self) -> Iterator[Outgoing | Skipped]:
         """Tweets from X, read on a thread so a stop is seen at once, not after a read timeout."""
-        from backend.tweets.contract import encode_message, x_api
+        from backend.tweets import x_api
+        from backend.tweets.contract import encode_message
 
         assert self.settings.x_bearer_token is not None
         config = x_api.XSourceConfig(

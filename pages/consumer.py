@@ -37,13 +37,16 @@ else:
 
     with st.expander("Job options", expanded=not view.running):
         left, middle, right = st.columns(3)
-        topic = left.text_input("Topic", value="tweets", key="consumer-topic")
+        defaults = ConsumerRequest()  # the job's own defaults
+        topic = left.text_input("Topic", value=defaults.topic, key="consumer-topic")
         starting = middle.radio(
             "A new checkpoint starts at", ["earliest", "latest"], horizontal=True, key="consumer-starting"
         )
-        trigger = right.text_input("Micro-batch every", value="2 seconds", key="consumer-trigger")
-        window = left.text_input("Window length", value="1 minute", key="consumer-window")
-        watermark = middle.text_input("Watermark (lateness allowed)", value="2 minutes", key="consumer-watermark")
+        trigger = right.text_input("Micro-batch every", value=defaults.trigger, key="consumer-trigger")
+        window = left.text_input("Window length", value=defaults.window, key="consumer-window")
+        watermark = middle.text_input(
+            "Watermark (lateness allowed)", value=defaults.watermark, key="consumer-watermark"
+        )
         # No min_value (see the Producer page's rate): the job's own check refuses a negative one.
         max_offsets = right.number_input(
             "Records per micro-batch at most (0 = all available)", value=0, step=10_000, key="consumer-max"

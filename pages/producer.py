@@ -11,6 +11,8 @@ import streamlit as st
 from backend.console import supervisor, uploads, views
 from backend.console.job_requests import ProducerRequest, check_producer
 from backend.console.monitor import ALL_MESSAGES
+from backend.kafka.topic_names import DEFAULT_TOPIC
+from backend.options.producer import DEFAULT_RATE
 from pages import _cloud, _gate, _live
 
 _gate.require()
@@ -41,11 +43,11 @@ if not target.is_cloud:  # on Azure the job runs on Databricks: its panel above 
             key="producer-source",
         )
         left, right = st.columns(2)
-        topic = left.text_input("Topic", value="tweets", key="producer-topic")
+        topic = left.text_input("Topic", value=DEFAULT_TOPIC, key="producer-topic")
         # No min_value or max_value on these: Streamlit would keep the last valid value under one typed
         # out of range, and Start would run with it; the producer's own check refuses it, saying why.
         rate = right.number_input(
-            "Rate (events/s; 0 = as fast as possible)", value=100.0, step=10.0, key="producer-rate"
+            "Rate (events/s; 0 = as fast as possible)", value=DEFAULT_RATE, step=10.0, key="producer-rate"
         )
         count = left.number_input("Stop after (events; 0 = run until Stop)", value=0, step=1000, key="producer-count")
         create_topic = right.checkbox("Create the topic if it does not exist (4 partitions)", value=True)

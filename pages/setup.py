@@ -10,6 +10,7 @@ from backend.azure import wizard
 from backend.azure.plan import ConfigError
 from backend.console import checks, targets
 from backend.kafka import connection, local_broker
+from backend.kafka.topic_names import DEFAULT_TOPIC
 from backend.kafka.topics import TopicError, TopicSpec, create_topic
 from backend.settings import secrets_file
 from pages import _gate, _live
@@ -177,7 +178,7 @@ _live.show_flash("setup")
 st.header("4. Topic")
 with st.form("create-topic"):
     left, middle, right = st.columns(3)
-    name = left.text_input("Name", value="tweets")
+    name = left.text_input("Name", value=DEFAULT_TOPIC)
     partitions = middle.number_input("Partitions", min_value=1, max_value=1000, value=4)
     replication = right.number_input(
         "Replication factor", min_value=1, max_value=10, value=1 if active.kind == "local" else 3

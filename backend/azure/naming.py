@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from backend.kafka.topic_names import MAX_TOPIC_NAME_LENGTH, RESERVED_TOPIC_NAMES, TOPIC_NAME_CHARACTER
+
 
 @dataclass(frozen=True)
 class NameRule:
@@ -153,13 +155,14 @@ DATABRICKS_WORKSPACE = NameRule(
     allowed_text="letters, digits, underscores and hyphens",
     scope="resource group",
 )
+# Kafka's rule, from backend.kafka.topic_names (what the jobs and the console check too).
 KAFKA_TOPIC = NameRule(
     what="Kafka topic",
     min_length=1,
-    max_length=249,
-    allowed=re.compile(r"[A-Za-z0-9._-]"),
+    max_length=MAX_TOPIC_NAME_LENGTH,
+    allowed=TOPIC_NAME_CHARACTER,
     allowed_text="letters, digits, periods, underscores and hyphens",
-    forbidden=frozenset({".", ".."}),
+    forbidden=RESERVED_TOPIC_NAMES,
     scope="cluster",
 )
 SQL_WAREHOUSE = NameRule(

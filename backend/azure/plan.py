@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from backend.aggregates.interfaces import TABLE_PREFIX, TABLE_PREFIX_RULE
 from backend.azure import naming
 from backend.azure.prices import PriceTable, load_prices
+from backend.kafka.topic_names import DEFAULT_TOPIC
 
 # The api-versions the wizard will send: the defaults of the SDK releases it is to use
 # (azure-mgmt-resource 26.0.0, azure-mgmt-network 33.1.0, azure-mgmt-storage 25.3.0,
@@ -136,7 +137,7 @@ class DatabricksConfig(_Section):
 
 
 class KafkaConfig(_Section):
-    topic: str = "tweets"
+    topic: str = DEFAULT_TOPIC
     partitions: int = Field(default=4, ge=1)
     replication: int = Field(default=3, ge=1)
 

@@ -35,6 +35,9 @@ from backend.azure import provision as _provision
 from backend.azure.plan import ConfigError, Plan, build_plan, load_config, parse_config
 from backend.azure.prices import PriceTableError, load_prices
 from backend.azure.provision import StepResult, TeardownNotConfirmed
+from backend.options.consumer import CONSUMER
+from backend.options.create_topic import CREATE_TOPIC
+from backend.options.producer import PRODUCER
 from backend.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -281,31 +284,23 @@ def job_parameters(plan: Plan, bootstrap: str) -> dict[str, list[str]]:
     """The arguments each cloud job runs with (the same CLIs as locally, through the bundle's launcher)."""
     from backend.azure import bundle
 
-    paths, topic = cloud_paths(plan), plan.names.topic
-    kafka = ["--bootstrap", bootstrap, "--topic", topic]
+    paths, kafka = cloud_paths(plan), {"bootstrap": bootstrap, "topic": plan.names.topic}
+    producer = {**kafka, "source": "synthetic", "rate": 100.0, "status_file": paths["producer_status"]}
+    consumer = {
+        **kafka,
+        "checkpoint": paths["checkpoint"],
+        "archive": paths["archive"],
+        # Delta tables the console reads through the SQL warehouse (a SQLite file on the driver
+        # would be lost with the cluster and unreadable from the console).
+        "sink": "delta",
+        "table_prefix": plan.names.table_prefix,
+        "status_file": paths["consumer_status"],
+        # The job's trigger before issue 17 (now 2 s, the console's): each batch commits to every Delta table.
+        "trigger": "5 seconds",
+    }
     return {
-        "producer": bundle.launcher_parameters(
-            "jobs.producer",
-            [*kafka, "--source", "synthetic", "--rate", "100", "--status-file", paths["producer_status"]],
-        ),
-        "consumer": bundle.launcher_parameters(
-            "jobs.consumer",
-            [
-                *kafka,
-                "--checkpoint",
-                paths["checkpoint"],
-                "--archive",
-                paths["archive"],
-                # Delta tables the console reads through the SQL warehouse (a SQLite file on the driver
-                # would be lost with the cluster and unreadable from the console).
-                "--sink",
-                "delta",
-                "--table-prefix",
-                plan.names.table_prefix,
-                "--status-file",
-                paths["consumer_status"],
-            ],
-        ),
+        "producer": bundle.launcher_parameters("jobs.producer", PRODUCER.argv(producer)),
+        "consumer": bundle.launcher_parameters("jobs.consumer", CONSUMER.argv(consumer)),
     }
 
 
@@ -647,16 +642,14 @@ def _create_topic(
     from backend.azure import bundle, databricks
 
     kafka = plan.config.kafka
-    arguments = [
-        "--bootstrap-servers",
-        bootstrap,
-        "--topic",
-        plan.names.topic,
-        "--partitions",
-        str(kafka.partitions),
-        "--replication",
-        str(kafka.replication),
-    ]
+    arguments = CREATE_TOPIC.argv(
+        {
+            "bootstrap_servers": bootstrap,
+            "topic": plan.names.topic,
+            "partitions": kafka.partitions,
+            "replication": kafka.replication,
+        }
+    )
     report(StepResult("kafka.topic", plan.names.topic, "creating", f"a one-off run on cluster {cluster_id}"))
     try:
         status = databricks.run_once(

@@ -1,23 +1,28 @@
-"""What the Producer and Consumer pages ask for, as the jobs' command-line options, checked before a start.
+"""What the Producer and Consumer pages ask for, checked by the jobs' own option contracts before a start.
 
-The jobs check their own options (and exit 2 when one is wrong); the console runs the same
-checks in-process first, so a wrong setting is refused with the job's own message and
-nothing is started.
+The jobs check their options (and exit 2 when one is wrong) with backend.options; the console
+runs the same checks in its own process first, so a wrong setting is refused with the job's own
+message and nothing is started.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from backend.kafka.topic_names import DEFAULT_TOPIC
+from backend.options import consumer
+from backend.options.consumer import CONSUMER, LocalDefaults
+from backend.options.consumer_shape import shape_conflict
+from backend.options.contract import OptionsError
+from backend.options.producer import PRODUCER
 from backend.settings import Settings
 
 ProducerSource = Literal["synthetic", "replay", "x"]
+# The requests' defaults are the jobs' own.
+_PRODUCER = PRODUCER.defaults()
+_CONSUMER = CONSUMER.defaults()
 
 
 class RequestError(ValueError):
@@ -26,114 +31,72 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class ProducerRequest:
-    source: ProducerSource = "synthetic"
-    topic: str = "tweets"
-    rate: float = 100.0  # events per second; 0: as fast as possible
+    source: ProducerSource = _PRODUCER["source"]
+    topic: str = DEFAULT_TOPIC
+    rate: float | None = None  # events per second; 0: as fast as possible; None: the job's default
     count: int | None = None  # stop after this many events; None: until Stop
     create_topic: bool = True
     # --source synthetic
-    malformed_rate: float = 0.0
+    malformed_rate: float = _PRODUCER["malformed_rate"]
     # --source replay
     file: Path | None = None
     loop: bool = False
     speed: float | None = None
     # --source x
     query: str | None = None
-    x_mode: Literal["stream", "search"] = "stream"
+    x_mode: Literal["stream", "search"] = _PRODUCER["x_mode"]
+
+    def values(self) -> dict[str, Any]:
+        """The producer's options for this request: those of its source only."""
+        values = asdict(self)
+        others = {"synthetic": ("malformed_rate",), "replay": ("file", "loop", "speed"), "x": ("query", "x_mode")}
+        for source, names in others.items():
+            if source != self.source:
+                for name in names:
+                    values.pop(name)
+        if self.malformed_rate == _PRODUCER["malformed_rate"]:
+            values.pop("malformed_rate", None)  # the default: left out, as the page's other sources do
+        return values
 
     def arguments(self) -> list[str]:
-        args = ["--source", self.source, "--topic", self.topic, "--rate", f"{self.rate:g}"]
-        if self.count is not None:
-            args += ["--count", str(self.count)]
-        if self.create_topic:
-            args.append("--create-topic")
-        if self.source == "synthetic" and self.malformed_rate:
-            args += ["--malformed-rate", f"{self.malformed_rate:g}"]
-        if self.source == "replay":
-            if self.file is not None:
-                args += ["--file", str(self.file)]
-            if self.loop:
-                args.append("--loop")
-            if self.speed is not None:
-                args += ["--speed", f"{self.speed:g}"]
-        if self.source == "x":
-            if self.query:
-                args += ["--query", self.query]
-            args += ["--x-mode", self.x_mode]
-        return args
+        return PRODUCER.argv(self.values())
 
 
 @dataclass(frozen=True)
 class ConsumerRequest:
-    topic: str = "tweets"
-    starting_offsets: Literal["earliest", "latest"] = "earliest"
-    window: str = "1 minute"
-    watermark: str = "2 minutes"
-    trigger: str = "2 seconds"
+    topic: str = DEFAULT_TOPIC
+    starting_offsets: Literal["earliest", "latest"] = _CONSUMER["starting_offsets"]
+    window: str = _CONSUMER["window"]
+    watermark: str = _CONSUMER["watermark"]
+    trigger: str = _CONSUMER["trigger"]
     max_offsets_per_trigger: int | None = None
-    on_data_loss: Literal["fail", "skip"] = "fail"
+    on_data_loss: Literal["fail", "skip"] = _CONSUMER["on_data_loss"]
+
+    def values(self) -> dict[str, Any]:
+        return asdict(self)
 
     def arguments(self) -> list[str]:
-        args = [
-            "--topic",
-            self.topic,
-            "--starting-offsets",
-            self.starting_offsets,
-            "--window",
-            self.window,
-            "--watermark",
-            self.watermark,
-            "--trigger",
-            self.trigger,
-            "--on-data-loss",
-            self.on_data_loss,
-        ]
-        if self.max_offsets_per_trigger is not None:
-            args += ["--max-offsets-per-trigger", str(self.max_offsets_per_trigger)]
-        return args
-
-
-def _argparse_refusal(parse: Callable[[], object]) -> str | None:
-    """Run ``parse``; argparse reports a wrong option by printing it and exiting 2: catch both."""
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):
-            parse()
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            lines = stderr.getvalue().strip().splitlines()
-            return lines[-1].split(": error: ", 1)[-1] if lines else "invalid options"
-    return None
+        return CONSUMER.argv(self.values())
 
 
 def check_producer(request: ProducerRequest, settings: Settings) -> list[str]:
     """The producer's arguments for ``request``, or RequestError with the producer's own reason."""
-    from jobs import producer
-
-    arguments = request.arguments()
-    refusal = _argparse_refusal(lambda: producer.parse_options(arguments, settings))
-    if refusal is not None:
-        raise RequestError(refusal)
-    return arguments
+    try:
+        PRODUCER.validate(request.values(), settings)
+    except OptionsError as error:
+        raise RequestError(str(error)) from None
+    return request.arguments()
 
 
 def check_consumer(request: ConsumerRequest, settings: Settings) -> list[str]:
     """The consumer's arguments for ``request``, or RequestError with the consumer's own reason."""
-    from jobs import consumer
-
-    arguments = request.arguments()
-    parser = consumer.build_parser()
-    parsed: list[argparse.Namespace] = []
-    refusal = _argparse_refusal(lambda: parsed.append(parser.parse_args(arguments)))
-    if refusal is not None:
-        raise RequestError(refusal)
-    defaults = consumer.LocalDefaults(settings.state_dir, settings.bootstrap)
+    defaults = LocalDefaults(settings.state_dir, settings.bootstrap)
     try:
-        options = consumer.validate(parsed[0], lambda: defaults)
-    except consumer.OptionsError as error:
+        options = consumer.validate(request.values(), lambda: defaults)
+    except OptionsError as error:
         raise RequestError(str(error)) from None
     # Another window length or topic than the store and checkpoint were written with.
-    conflict = consumer.shape_conflict(options)
+    conflict = shape_conflict(options)
     if conflict is not None:
         raise RequestError(conflict)
-    return arguments
+    return request.arguments()

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import re
 
+# The pipeline's topic unless told otherwise: the jobs, the console's pages and the Azure plan.
+DEFAULT_TOPIC = "tweets"
 MAX_TOPIC_NAME_LENGTH = 249
+TOPIC_NAME_CHARACTER = re.compile(r"[a-zA-Z0-9._-]")
+RESERVED_TOPIC_NAMES = frozenset({".", ".."})
 _LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 
 
@@ -20,14 +24,23 @@ def validate_topic_name(name: str) -> str:
     """Return ``name`` when Kafka accepts it as a topic name, else raise TopicNameError."""
     if not name:
         raise TopicNameError("a topic name cannot be empty")
-    if name in (".", ".."):
+    if name in RESERVED_TOPIC_NAMES:
         raise TopicNameError(f"'{name}' is not allowed as a topic name")
     if len(name) > MAX_TOPIC_NAME_LENGTH:
         raise TopicNameError(f"a topic name has at most {MAX_TOPIC_NAME_LENGTH} characters (this one has {len(name)})")
     if not _LEGAL_TOPIC_NAME.fullmatch(name):
-        bad = sorted({c for c in name if not _LEGAL_TOPIC_NAME.fullmatch(c)})
+        bad = sorted({c for c in name if not TOPIC_NAME_CHARACTER.fullmatch(c)})
         shown = " ".join(repr(c) for c in bad)
         raise TopicNameError(
             f"topic name '{name}' contains {shown}: only ASCII letters, digits, '.', '_' and '-' are allowed"
         )
     return name
+
+
+def topic_name_problem(name: str) -> str | None:
+    """Why Kafka would refuse ``name`` as a topic name, or None (the jobs' option rules)."""
+    try:
+        validate_topic_name(name)
+    except TopicNameError as error:
+        return str(error)
+    return None

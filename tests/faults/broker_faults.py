@@ -165,7 +165,7 @@ def broker_down_longer_than_the_delivery_timeout(run: Run) -> None:
         # Nothing is lost: failed.jsonl, sent again, fills the gap.
         code, resent = run_job(
             "jobs.producer",
-            ["--bootstrap", broker.bootstrap, "--source", "replay", "--file", str(failed_file)],
+            ["--bootstrap", broker.bootstrap, "--source", "replay", "--file", str(failed_file), "--rate", "0"],
             run.folder("resend"),
             run.workdir / "resend.log",
         )

@@ -321,7 +321,10 @@ def one_percent_bad_payloads(run: Run) -> None:
     with run.broker() as broker:
         create_topic_on(broker, TopicSpec(TOPIC, partitions=3))
         state = run.folder("state")
-        args = ["--bootstrap", broker.bootstrap, "--count", str(count), "--seed", str(seed), "--malformed-rate", "0.01"]
+        args = [
+            *("--bootstrap", broker.bootstrap, "--count", str(count), "--seed", str(seed)),
+            *("--malformed-rate", "0.01", "--rate", "0"),
+        ]
         code, summary = run_job("jobs.producer", args, state, run.workdir / "producer.log")
         check(code == 0 and summary is not None, f"the producer exited {code}")
         run.result.sent, run.result.acked = summary["sent"], summary["acked"]

@@ -18,6 +18,7 @@ import pytest
 
 from backend.kafka import topics
 from backend.kafka.topics import TopicNameError, validate_topic_name
+from backend.options.create_topic import CREATE_TOPIC
 from backend.settings import PROJECT_ROOT
 from jobs import create_topic
 from tests.support import free_port, unique_name
@@ -159,8 +160,9 @@ def test_the_name_check_agrees_with_backend_topics(name: str) -> None:
         expected = None
     except TopicNameError as error:
         expected = str(error)
+    values = {**CREATE_TOPIC.defaults(), "bootstrap_servers": "h:9092", "partitions": 1, "replication": 1}
     try:
-        create_topic.check_topic_name(name)
+        create_topic.validate({**values, "topic": name})
         got = None
     except create_topic.Refused as error:
         got = str(error)

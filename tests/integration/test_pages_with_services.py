@@ -117,7 +117,9 @@ def test_producer_page_starts_shows_and_stops_the_producer(app, topic_name, tmp_
 
 def test_consumer_page_starts_the_spark_job_charts_its_aggregates_and_stops_it(app, topic_name, tmp_path):
     # Tweets first: 3 000 synthetic ones, as fast as the producer goes.
-    supervisor.start_job(tmp_path, "producer", ["--topic", topic_name, "--create-topic", "--count", "3000"])
+    supervisor.start_job(
+        tmp_path, "producer", ["--topic", topic_name, "--create-topic", "--count", "3000", "--rate", "0"]
+    )
     wait_until(lambda: (supervisor.job_view(tmp_path, "producer").status or {}).get("state") == "finished", 60, "3000")
 
     app.switch_page("pages/consumer.py").run()

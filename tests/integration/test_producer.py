@@ -49,7 +49,8 @@ def topic(admin, topic_name):
 
 def test_n_synthetic_events_give_exactly_n_unique_valid_tweets(kafka_broker, topic, tmp_path):
     done, summary = run_producer(
-        ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--count", "20000", "--seed", "42"], tmp_path
+        ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--count", "20000", "--seed", "42", "--rate", "0"],
+        tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert summary["sent"] == summary["acked"] == 20000
@@ -67,7 +68,10 @@ def test_n_synthetic_events_give_exactly_n_unique_valid_tweets(kafka_broker, top
 
 def test_malformed_rate_sends_that_share_of_broken_values(kafka_broker, topic, tmp_path):
     done, summary = run_producer(
-        ["--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--count", "2000", "--malformed-rate", "0.05"],
+        [
+            *("--bootstrap", kafka_broker.bootstrap, "--topic", topic),
+            *("--count", "2000", "--malformed-rate", "0.05", "--rate", "0"),
+        ],
         tmp_path,
     )
     assert done.returncode == 0, done.stderr

@@ -90,20 +90,16 @@ def test_ages_have_units():
 def test_producer_requests_become_the_jobs_options_and_wrong_ones_are_refused(tmp_path):
     settings = Settings(state_dir=tmp_path)
     assert check_producer(ProducerRequest(rate=250, count=1000), settings) == [
-        "--source",
-        "synthetic",
-        "--topic",
-        "tweets",
-        "--rate",
-        "250",
-        "--count",
-        "1000",
+        "--topic=tweets",
         "--create-topic",
+        "--source=synthetic",
+        "--rate=250",
+        "--count=1000",
     ]
     replay = tmp_path / "tweets.jsonl"
     replay.write_text('{"data": {"id": "1", "text": "hi"}}\n')
     arguments = check_producer(ProducerRequest(source="replay", file=replay, loop=True, rate=0), settings)
-    assert arguments[-3:] == ["--file", str(replay), "--loop"]
+    assert arguments[-3:] == ["--rate=0", "--file=" + str(replay), "--loop"]
     refusals = {
         "replay file not found": ProducerRequest(source="replay", file=tmp_path / "missing.jsonl"),
         "--rate must be 0 (no limit) or positive": ProducerRequest(rate=-5),
@@ -117,7 +113,7 @@ def test_producer_requests_become_the_jobs_options_and_wrong_ones_are_refused(tm
 
 def test_consumer_requests_are_checked_by_the_consumers_own_rules(tmp_path):
     settings = Settings(state_dir=tmp_path)
-    assert "--trigger" in check_consumer(ConsumerRequest(trigger="1s"), settings)
+    assert "--trigger=1s" in check_consumer(ConsumerRequest(trigger="1s"), settings)
     with pytest.raises(RequestError, match="at most 1 day"):
         check_consumer(ConsumerRequest(window="2 days"), settings)
     with pytest.raises(RequestError, match="not a duration"):

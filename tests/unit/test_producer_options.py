@@ -22,7 +22,8 @@ def test_defaults(settings):
     assert options.bootstrap == "127.0.0.1:19092"
     assert options.topic == "tweets"
     assert options.source == "synthetic"
-    assert options.rate == 0 and options.count is None and options.duration is None
+    # 100 events/s, the console's rate (the job's was 0, as fast as possible, before issue 17).
+    assert options.rate == 100 and options.count is None and options.duration is None
     assert options.status_file == settings.state_dir / "jobs" / "producer" / "status.json"
     assert options.failed_file == settings.state_dir / "jobs" / "producer" / "failed.jsonl"
     assert parse_options(["--seed", "5"], settings).seed == 5
@@ -53,6 +54,9 @@ def test_replay_speed_and_rate_exclude_each_other(settings, capsys, tmp_path):
     replay.write_text("{}\n")
     message = refused(["--source", "replay", "--file", str(replay), "--speed", "2", "--rate", "5"], settings, capsys)
     assert "exclude each other" in message
+    # Without --rate, --speed keeps the file's own timing: the default rate does not stand in its way.
+    timed = parse_options(["--source", "replay", "--file", str(replay), "--speed", "2"], settings)
+    assert timed.speed == 2 and timed.rate == 0
 
 
 def test_x_needs_a_query_to_search(settings, capsys, monkeypatch):
