@@ -34,15 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.aggregates.sqlite_store import (
-    AggregatesStore,
-    BatchResult,
-    DeadLetter,
-    KeyCount,
-    Progress,
-    WindowCounts,
-    iso_utc,
-)
+from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, Progress, WindowCounts, iso_utc
+from backend.aggregates.sqlite_store import AggregatesStore
 from bench.support import PROJECT_ROOT, _free_port, print_table
 
 TARGET_MS = 150.0
