@@ -96,31 +96,18 @@ def sync_rules(session: requests.Session, config: XSourceConfig, token: str) -> 
     if config.query is None:
         return RuleSync(added=[], deleted=[], kept=[str(rule.get("value")) for rule in rules])
 
+    def post(json_body: dict) -> dict:
+        return request_json(session, "POST", url, token, "the stream rules", mode=config.mode, json_body=json_body)
+
     stale = [rule for rule in rules if rule.get("value") != config.query]
     present = len(stale) < len(rules)
     if stale:
-        answer = request_json(
-            session,
-            "POST",
-            url,
-            token,
-            "the stream rules",
-            mode=config.mode,
-            json_body={"delete": {"ids": [str(rule.get("id")) for rule in stale]}},
-        )
+        answer = post({"delete": {"ids": [str(rule.get("id")) for rule in stale]}})
         summary = (answer.get("meta") or {}).get("summary") or {}
         if summary.get("not_deleted"):
             raise XApiError(scrub(f"X did not delete stale stream rules: {problem_detail(answer)}", token))
     if not present:
-        answer = request_json(
-            session,
-            "POST",
-            url,
-            token,
-            "the stream rules",
-            mode=config.mode,
-            json_body={"add": [{"value": config.query, "tag": RULE_TAG}]},
-        )
+        answer = post({"add": [{"value": config.query, "tag": RULE_TAG}]})
         summary = (answer.get("meta") or {}).get("summary") or {}
         duplicate = any(
             isinstance(error, dict) and error.get("title") == "DuplicateRule" for error in answer.get("errors") or []
