@@ -28,21 +28,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
-from backend.aggregates.sqlite_store import (
-    AggregatesStore,
-    BatchResult,
-    DeadLetter,
-    KeyCount,
-    Progress,
-    WindowCounts,
-    iso_utc,
-)
+from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, Progress, WindowCounts, iso_utc
+from backend.aggregates.sqlite_store import AggregatesStore
 from bench.support import PROJECT_ROOT, _free_port, print_table
 
 TARGET_MS = 150.0
@@ -79,6 +72,81 @@ def _window_start(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
+class _WindowDraws:
+    """Draws one window's counts: hashtags Zipf-distributed over VOCABULARY names, languages in LANGUAGES' shares."""
+
+    def __init__(self, seed: int, hashtags_per_window: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.hashtags_per_window = hashtags_per_window
+        weights = 1.0 / np.arange(1, VOCABULARY + 1) ** ZIPF_EXPONENT
+        self.cumulative = np.cumsum(weights) / weights.sum()
+        self.names = [f"tag{rank}" for rank in range(VOCABULARY)]
+        self.lang_names = list(LANGUAGES)
+        lang_shares = np.array(list(LANGUAGES.values()))
+        self.lang_shares = lang_shares / lang_shares.sum()
+        self.seen: set[int] = set()  # the hashtags drawn so far, by rank
+
+    def add_window(self, batch: _BatchParts, start: datetime, dead_offset: int) -> int:
+        """Add one window starting at ``start`` to ``batch``; its tweets."""
+        rng = self.rng
+        key = iso_utc(start)
+        # Hashtag uses drawn one by one until the window has `hashtags_per_window` distinct ones.
+        draws = np.searchsorted(self.cumulative, rng.random(self.hashtags_per_window * 12))
+        _, first_seen = np.unique(draws, return_index=True)
+        used = draws[: np.sort(first_seen)[self.hashtags_per_window - 1] + 1]
+        ranks, counts = np.unique(used, return_counts=True)
+        self.seen.update(ranks.tolist())
+        batch.hashtags.extend(KeyCount(key, self.names[r], int(c)) for r, c in zip(ranks, counts, strict=True))
+        tweets = int(len(used) / HASHTAGS_PER_TWEET * rng.uniform(0.95, 1.05))
+        # every language at least once
+        lang_counts = rng.multinomial(tweets - len(self.lang_names), self.lang_shares) + 1
+        batch.languages.extend(
+            KeyCount(key, lang, int(c)) for lang, c in zip(self.lang_names, lang_counts, strict=True)
+        )
+        mood = float(rng.normal(0.06, 0.05))
+        batch.windows.append(
+            WindowCounts(
+                window_start=key,
+                window_end=iso_utc(start + timedelta(minutes=1)),
+                tweets=tweets,
+                retweets=int(tweets * rng.uniform(0.30, 0.36)),
+                replies=int(tweets * rng.uniform(0.15, 0.19)),
+                quotes=int(tweets * rng.uniform(0.04, 0.06)),
+                sentiment_sum=mood * tweets,
+            )
+        )
+        if rng.random() < 0.1:
+            batch.late.append(KeyCount(key, "", int(rng.integers(1, 20))))
+        if rng.random() < 0.05:
+            batch.dead.append(DeadLetter("tweets", int(rng.integers(0, 4)), dead_offset, "not JSON", "{oops"))
+        return tweets
+
+
+@dataclass
+class _BatchParts:
+    """The rows of one written batch, as they are drawn."""
+
+    windows: list[WindowCounts] = field(default_factory=list)
+    hashtags: list[KeyCount] = field(default_factory=list)
+    languages: list[KeyCount] = field(default_factory=list)
+    late: list[KeyCount] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+    def result(self, batch_id: int, last_end: datetime) -> BatchResult:
+        """The batch as the job would write it, its watermark two minutes behind its last window's end."""
+        return BatchResult(
+            query_id=QUERY_ID,
+            batch_id=batch_id,
+            windows=self.windows,
+            hashtags=self.hashtags,
+            languages=self.languages,
+            late=self.late,
+            dead_letters=self.dead,
+            max_event_time_ms=int(last_end.timestamp() * 1000),
+            watermark_ms=int((last_end - timedelta(minutes=2)).timestamp() * 1000),
+        )
+
+
 def fill_store(
     store: AggregatesStore,
     end: datetime,
@@ -89,84 +157,32 @@ def fill_store(
 ) -> Filled:
     """Write ``hours`` of one-minute windows ending at ``end`` (a minute boundary) into ``store``."""
     began = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, VOCABULARY + 1) ** ZIPF_EXPONENT
-    cumulative = np.cumsum(weights) / weights.sum()
-    names = [f"tag{rank}" for rank in range(VOCABULARY)]
-    lang_names = list(LANGUAGES)
-    lang_shares = np.array(list(LANGUAGES.values()))
-    lang_shares = lang_shares / lang_shares.sum()
-
+    draws = _WindowDraws(seed, hashtags_per_window)
     store.create()
     count = round(hours * 60)
     first = end - timedelta(minutes=count)
-    seen: set[int] = set()
     totals = {"tweets": 0, "hashtag_rows": 0, "language_rows": 0, "progress": 0, "dead": 0}
     offset = 0
     writing = 0.0
     for batch_id, batch_first in enumerate(range(0, count, batch_windows)):
-        windows: list[WindowCounts] = []
-        hashtags: list[KeyCount] = []
-        languages: list[KeyCount] = []
-        late: list[KeyCount] = []
-        dead: list[DeadLetter] = []
+        batch = _BatchParts()
         for index in range(batch_first, min(count, batch_first + batch_windows)):
-            start = first + timedelta(minutes=index)
-            key = iso_utc(start)
-            # Hashtag uses drawn one by one until the window has `hashtags_per_window` distinct ones.
-            draws = np.searchsorted(cumulative, rng.random(hashtags_per_window * 12))
-            _, first_seen = np.unique(draws, return_index=True)
-            used = draws[: np.sort(first_seen)[hashtags_per_window - 1] + 1]
-            ranks, counts = np.unique(used, return_counts=True)
-            seen.update(ranks.tolist())
-            hashtags.extend(KeyCount(key, names[r], int(c)) for r, c in zip(ranks, counts, strict=True))
-            tweets = int(len(used) / HASHTAGS_PER_TWEET * rng.uniform(0.95, 1.05))
-            lang_counts = rng.multinomial(tweets - len(lang_names), lang_shares) + 1  # every language at least once
-            languages.extend(KeyCount(key, lang, int(c)) for lang, c in zip(lang_names, lang_counts, strict=True))
-            mood = float(rng.normal(0.06, 0.05))
-            windows.append(
-                WindowCounts(
-                    window_start=key,
-                    window_end=iso_utc(start + timedelta(minutes=1)),
-                    tweets=tweets,
-                    retweets=int(tweets * rng.uniform(0.30, 0.36)),
-                    replies=int(tweets * rng.uniform(0.15, 0.19)),
-                    quotes=int(tweets * rng.uniform(0.04, 0.06)),
-                    sentiment_sum=mood * tweets,
-                )
-            )
-            if rng.random() < 0.1:
-                late.append(KeyCount(key, "", int(rng.integers(1, 20))))
-            if rng.random() < 0.05:
-                dead.append(DeadLetter("tweets", int(rng.integers(0, 4)), offset + index, "not JSON", "{oops"))
-            totals["tweets"] += tweets
-        offset += sum(w.tweets for w in windows) + len(dead)
+            totals["tweets"] += draws.add_window(batch, first + timedelta(minutes=index), offset + index)
+        offset += sum(w.tweets for w in batch.windows) + len(batch.dead)
         last_end = first + timedelta(minutes=min(count, batch_first + batch_windows))
         began_writing = time.perf_counter()
-        store.write_batch(
-            BatchResult(
-                query_id=QUERY_ID,
-                batch_id=batch_id,
-                windows=windows,
-                hashtags=hashtags,
-                languages=languages,
-                late=late,
-                dead_letters=dead,
-                max_event_time_ms=int(last_end.timestamp() * 1000),
-                watermark_ms=int((last_end - timedelta(minutes=2)).timestamp() * 1000),
-            )
-        )
+        store.write_batch(batch.result(batch_id, last_end))
         writing += time.perf_counter() - began_writing
-        totals["hashtag_rows"] += len(hashtags)
-        totals["language_rows"] += len(languages)
-        totals["dead"] += len(dead)
-    totals["progress"] = _fill_progress(store, first, end, rng)
+        totals["hashtag_rows"] += len(batch.hashtags)
+        totals["language_rows"] += len(batch.languages)
+        totals["dead"] += len(batch.dead)
+    totals["progress"] = _fill_progress(store, first, end, draws.rng)
     return Filled(
         windows=count,
         hashtag_rows=totals["hashtag_rows"],
         language_rows=totals["language_rows"],
         tweets=totals["tweets"],
-        distinct_hashtags=len(seen),
+        distinct_hashtags=len(draws.seen),
         progress_rows=totals["progress"],
         dead_letters=totals["dead"],
         seconds=time.perf_counter() - began,
@@ -335,7 +351,7 @@ def _time_reruns(app, runs: int) -> list[PageTiming]:  # type: ignore[no-untyped
     return results
 
 
-def main(argv: list[str]) -> int:
+def _options(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench dashboard", description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=24, help="hours of one-minute windows (default 24)")
     parser.add_argument("--hashtags", type=int, default=1000, help="distinct hashtags per window (default 1000)")
@@ -344,93 +360,109 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--state-dir", type=Path, help="fill (or reuse, if it has a store) this folder and keep it")
     parser.add_argument("--reads-only", action="store_true", help="time the store reads, not the page")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _filled_store(folder: Path, args: argparse.Namespace) -> tuple[AggregatesStore, datetime]:
+    """The store in ``folder``, filled unless it holds windows already; and the end of its last window."""
+    store = AggregatesStore(folder / "aggregates.sqlite")
+    existing = store.windows()
+    if existing:
+        end = datetime.fromisoformat(existing[-1].window_end.replace("Z", "+00:00"))
+        store.create()  # a store of an older schema is brought up to date, as the job would
+        print(f"reusing {store.path} (windows up to {iso_utc(end)})")
+        return store, end
+    end = _window_start(datetime.now(UTC))
+    info = fill_store(store, end, args.hours, args.hashtags, args.batch_windows, args.seed)
+    print(
+        f"filled {store.path} in {info.seconds:.1f} s ({info.write_batch_seconds:.1f} s in write_batch): "
+        f"{info.windows} windows, {info.tweets:,} tweets, "
+        f"{info.hashtag_rows:,} hashtag rows ({info.distinct_hashtags:,} distinct hashtags), "
+        f"{info.language_rows:,} language rows, {info.progress_rows:,} progress reports, "
+        f"{info.dead_letters} dead letters; {store.path.stat().st_size / 1e6:.0f} MB"
+    )
+    return store, end
+
+
+def _print_store_reads(store: AggregatesStore, empty: AggregatesStore, end: datetime, args: argparse.Namespace) -> None:
+    """Each read of the page timed over the last hour and the whole range of ``store``, and over ``empty``."""
+    hour = (end - timedelta(hours=1), end)
+    whole = (end - timedelta(hours=args.hours), end)
+    rows = []
+    one_hour = store_reads(store, *hour)
+    all_hours = store_reads(store, *whole)
+    nothing = store_reads(empty, *whole)
+    for name in one_hour:
+        rows.append(
+            [
+                name,
+                f"{time_call(one_hour[name], args.runs):.2f}",
+                f"{time_call(all_hours[name], args.runs):.2f}",
+                f"{time_call(nothing[name], args.runs):.3f}",
+            ]
+        )
+    print(f"\nstore reads, median ms of {args.runs} (after one warm-up call):")
+    print_table(["read", "last 1 h", f"last {args.hours:g} h", "empty store"], rows)
+
+
+def _print_page_timings(filled_dir: Path, empty_dir: Path, args: argparse.Namespace) -> None:
+    """The page's reruns over the filled store against the empty one, per time range, and the verdict."""
+    filled = time_page(filled_dir, args.runs)
+    blank = {timing.time_range: timing for timing in time_page(empty_dir, args.runs)}
+    print(f"\npages/consumer.py rerun (AppTest, server side), median ms of {args.runs} after a warm-up run:")
+    table = []
+    for timing in filled:
+        base = blank.get(timing.time_range)
+        base_ms = base.rerun_ms if base is not None else float("nan")
+        table.append(
+            [
+                timing.time_range,
+                f"{timing.rerun_ms:.1f}",
+                f"{timing.store_ms:.1f}",
+                f"{base_ms:.1f}",
+                f"{timing.rerun_ms / base_ms:.2f}",
+                "yes" if timing.rerun_ms <= TARGET_MS else "NO",
+            ]
+        )
+    for name, timings in (("filled", filled), ("empty", list(blank.values()))):
+        for timing in timings:
+            if timing.error:
+                print(f"  the page raised with the {name} store at {timing.time_range}: {timing.error}")
+    print_table(
+        [
+            "time range",
+            f"{args.hours:g} h in the store (ms)",
+            "of which store reads (ms)",
+            "empty store (ms)",
+            "ratio filled/empty",
+            f"≤ {TARGET_MS:.0f} ms",
+        ],
+        table,
+    )
+    worst = max(timing.rerun_ms for timing in filled)
+    verdict = "met" if worst <= TARGET_MS else "NOT met"
+    print(
+        f"\ntarget: a rerun ≤ {TARGET_MS:.0f} ms with {args.hours:g} h in the store; slowest {worst:.1f} ms: {verdict}"
+    )
+
+
+def main(argv: list[str]) -> int:
+    args = _options(argv)
     load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tweetstream-bench-") as scratch:
         filled_dir = args.state_dir or Path(scratch) / "filled"
         empty_dir = Path(scratch) / "empty"
         empty_dir.mkdir()
         filled_dir.mkdir(parents=True, exist_ok=True)
-        store = AggregatesStore(filled_dir / "aggregates.sqlite")
-        existing = store.windows()
-        if existing:
-            end = datetime.fromisoformat(existing[-1].window_end.replace("Z", "+00:00"))
-            store.create()  # a store of an older schema is brought up to date, as the job would
-            print(f"reusing {store.path} (windows up to {iso_utc(end)})")
-        else:
-            end = _window_start(datetime.now(UTC))
-            info = fill_store(store, end, args.hours, args.hashtags, args.batch_windows, args.seed)
-            print(
-                f"filled {store.path} in {info.seconds:.1f} s ({info.write_batch_seconds:.1f} s in write_batch): "
-                f"{info.windows} windows, {info.tweets:,} tweets, "
-                f"{info.hashtag_rows:,} hashtag rows ({info.distinct_hashtags:,} distinct hashtags), "
-                f"{info.language_rows:,} language rows, {info.progress_rows:,} progress reports, "
-                f"{info.dead_letters} dead letters; {store.path.stat().st_size / 1e6:.0f} MB"
-            )
-
-        hour = (end - timedelta(hours=1), end)
-        whole = (end - timedelta(hours=args.hours), end)
+        store, end = _filled_store(filled_dir, args)
         empty = AggregatesStore(empty_dir / "aggregates.sqlite")
         empty.create()  # created by the job, no batch yet
-        rows = []
-        one_hour = store_reads(store, *hour)
-        all_hours = store_reads(store, *whole)
-        nothing = store_reads(empty, *whole)
-        for name in one_hour:
-            rows.append(
-                [
-                    name,
-                    f"{time_call(one_hour[name], args.runs):.2f}",
-                    f"{time_call(all_hours[name], args.runs):.2f}",
-                    f"{time_call(nothing[name], args.runs):.3f}",
-                ]
-            )
-        print(f"\nstore reads, median ms of {args.runs} (after one warm-up call):")
-        print_table(["read", "last 1 h", f"last {args.hours:g} h", "empty store"], rows)
-
+        _print_store_reads(store, empty, end, args)
         if args.reads_only or not PAGE.exists():
             if not args.reads_only:
                 print(f"\n{PAGE.relative_to(PROJECT_ROOT)} does not exist yet: only the store reads were timed.")
             return 0
-        filled = time_page(filled_dir, args.runs)
-        blank = {timing.time_range: timing for timing in time_page(empty_dir, args.runs)}
-        print(f"\npages/consumer.py rerun (AppTest, server side), median ms of {args.runs} after a warm-up run:")
-        table = []
-        for timing in filled:
-            base = blank.get(timing.time_range)
-            base_ms = base.rerun_ms if base is not None else float("nan")
-            table.append(
-                [
-                    timing.time_range,
-                    f"{timing.rerun_ms:.1f}",
-                    f"{timing.store_ms:.1f}",
-                    f"{base_ms:.1f}",
-                    f"{timing.rerun_ms / base_ms:.2f}",
-                    "yes" if timing.rerun_ms <= TARGET_MS else "NO",
-                ]
-            )
-        for name, timings in (("filled", filled), ("empty", list(blank.values()))):
-            for timing in timings:
-                if timing.error:
-                    print(f"  the page raised with the {name} store at {timing.time_range}: {timing.error}")
-        print_table(
-            [
-                "time range",
-                f"{args.hours:g} h in the store (ms)",
-                "of which store reads (ms)",
-                "empty store (ms)",
-                "ratio filled/empty",
-                f"≤ {TARGET_MS:.0f} ms",
-            ],
-            table,
-        )
-        worst = max(timing.rerun_ms for timing in filled)
-        verdict = "met" if worst <= TARGET_MS else "NOT met"
-        print(
-            f"\ntarget: a rerun ≤ {TARGET_MS:.0f} ms with {args.hours:g} h in the store; "
-            f"slowest {worst:.1f} ms: {verdict}"
-        )
+        _print_page_timings(filled_dir, empty_dir, args)
     load = f"{load_at_start:.1f} / {os.getloadavg()[0]:.1f}"
     print(f"machine load (1-min average) at start / end: {load} on {os.cpu_count()} cores")
     return 0

@@ -129,80 +129,99 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-def main(argv: list[str]) -> int:
+@dataclass(frozen=True)
+class Run:
+    """What one run of the pipeline left to measure."""
+
+    began_ms: int  # when the producer started sending
+    catch_up_s: float  # from the producer's end to the store holding every event
+    exit_code: int  # the consumer's, after SIGTERM
+    batches: list[Batch]
+    records: list[tuple[int, int, int]]
+
+
+def _options(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench e2e", description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="measured minutes (default: 5)")
     parser.add_argument("--rate", type=int, default=5000, help="events per second sent (default: 5000)")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds sent first and left out (default: 60)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    print(
-        f"producer: python -m jobs.producer --rate {args.rate} for {args.warmup:.0f} s warm-up + {args.minutes:g} min; "
-        f"consumer: --trigger 1s, master local[2]; topic of 4 partitions, one local broker",
-        flush=True,
+
+def _start_consumer(bootstrap: str, work: Path, store: Path, status_file: Path) -> subprocess.Popen[bytes]:
+    """The consumer job on the topic, writing ``store``; its output in ``work/consumer.log``."""
+    with open(work / "consumer.log", "wb") as log:
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "jobs.consumer", "--bootstrap", bootstrap, "--topic", TOPIC),
+                *("--trigger", "1s", "--master", "local[2]", "--store", str(store)),
+                *("--checkpoint", str(work / "checkpoint"), "--archive", str(work / "archive")),
+                *("--status-file", str(status_file)),
+            ],
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _produce(bootstrap: str, work: Path, args: argparse.Namespace) -> int:
+    """Send at ``--rate`` for the warm-up and the measured minutes; the events acknowledged."""
+    duration = args.warmup + args.minutes * 60
+    produced = subprocess.run(
+        [
+            *(sys.executable, "-m", "jobs.producer", "--bootstrap", bootstrap, "--topic", TOPIC),
+            *("--rate", str(args.rate), "--duration", str(duration), "--seed", "5"),
+            *("--status-file", str(work / "producer-status.json")),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    load_at_start = os.getloadavg()[0]  # other work on the machine shows in every number here
-    with tempfile.TemporaryDirectory(prefix="tweetstream-bench-e2e-") as folder, temporary_broker() as broker:
-        from confluent_kafka.admin import AdminClient
+    sent = json.loads(produced.stdout.strip().splitlines()[-1])["acked"]
+    print(f"producer sent {sent:,} events in {duration:.0f} s ({sent / duration:,.0f}/s)", flush=True)
+    return sent
 
-        from backend.kafka.topics import TopicSpec, create_topic
-        from backend.runtime.job_files import read_status
 
-        work = Path(folder)
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-        create_topic(admin, TopicSpec(TOPIC, partitions=4))
-        del admin
-        store, status_file = work / "aggregates.sqlite", work / "status.json"
-        with open(work / "consumer.log", "wb") as log:
-            consumer = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "jobs.consumer", "--bootstrap", broker.bootstrap, "--topic", TOPIC),
-                    *("--trigger", "1s", "--master", "local[2]", "--store", str(store)),
-                    *("--checkpoint", str(work / "checkpoint"), "--archive", str(work / "archive")),
-                    *("--status-file", str(status_file)),
-                ],
-                cwd=PROJECT_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            wait_until(lambda: (read_status(status_file) or {}).get("state") == "running", 120, "the consumer")
-            began_ms = int(time.time() * 1000)
-            duration = args.warmup + args.minutes * 60
-            produced = subprocess.run(
-                [
-                    *(sys.executable, "-m", "jobs.producer", "--bootstrap", broker.bootstrap, "--topic", TOPIC),
-                    *("--rate", str(args.rate), "--duration", str(duration), "--seed", "5"),
-                    *("--status-file", str(work / "producer-status.json")),
-                ],
-                cwd=PROJECT_ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            sent = json.loads(produced.stdout.strip().splitlines()[-1])["acked"]
-            print(f"producer sent {sent:,} events in {duration:.0f} s ({sent / duration:,.0f}/s)", flush=True)
+def _run(bootstrap: str, work: Path, args: argparse.Namespace) -> Run:
+    """The consumer started, the producer run, the consumer caught up and stopped; then the store and topic read."""
+    from confluent_kafka.admin import AdminClient
 
-            def caught_up() -> bool:
-                with sqlite3.connect(store) as connection:
-                    rows = connection.execute("SELECT SUM(tweets) FROM batches").fetchone()[0] or 0
-                return rows >= sent
+    from backend.kafka.topics import TopicSpec, create_topic
+    from backend.runtime.job_files import read_status
 
-            finished_sending = time.monotonic()
-            wait_until(caught_up, 600, "the consumer to catch up")
-            catch_up_s = time.monotonic() - finished_sending
-            consumer.send_signal(signal.SIGTERM)
-            exit_code = consumer.wait(timeout=120)
-        finally:
-            if consumer.poll() is None:
-                consumer.kill()
-                consumer.wait()
-        batches = read_batches(store)
-        records = read_back(broker.bootstrap, TOPIC)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    create_topic(admin, TopicSpec(TOPIC, partitions=4))
+    del admin
+    store, status_file = work / "aggregates.sqlite", work / "status.json"
+    consumer = _start_consumer(bootstrap, work, store, status_file)
+    try:
+        wait_until(lambda: (read_status(status_file) or {}).get("state") == "running", 120, "the consumer")
+        began_ms = int(time.time() * 1000)
+        sent = _produce(bootstrap, work, args)
 
-    measured_from = began_ms + int(args.warmup * 1000)
-    lat = latencies(records, batches, measured_from)
-    measured = [b for b in batches if b.committed_at * 1000 >= measured_from]
+        def caught_up() -> bool:
+            with sqlite3.connect(store) as connection:
+                rows = connection.execute("SELECT SUM(tweets) FROM batches").fetchone()[0] or 0
+            return rows >= sent
+
+        finished_sending = time.monotonic()
+        wait_until(caught_up, 600, "the consumer to catch up")
+        catch_up_s = time.monotonic() - finished_sending
+        consumer.send_signal(signal.SIGTERM)
+        exit_code = consumer.wait(timeout=120)
+    finally:
+        if consumer.poll() is None:
+            consumer.kill()
+            consumer.wait()
+    return Run(began_ms, catch_up_s, exit_code, read_batches(store), read_back(bootstrap, TOPIC))
+
+
+def _report(run: Run, args: argparse.Namespace, load_at_start: float) -> None:
+    """The latencies and batch figures after the warm-up, and the targets met or not."""
+    measured_from = run.began_ms + int(args.warmup * 1000)
+    lat = latencies(run.records, run.batches, measured_from)
+    measured = [b for b in run.batches if b.committed_at * 1000 >= measured_from]
     durations = [b.duration_ms / 1000 for b in measured]
     median_batch = statistics.median(durations)
     keeping_up = [b for b in measured if b.processed_rows_per_second >= b.input_rows_per_second]
@@ -228,8 +247,8 @@ def main(argv: list[str]) -> int:
             ],
             ["batches with processed >= input rows/s", f"{len(keeping_up)} of {len(measured)}"],
             ["rows per busy second (all measured batches)", f"{rows_in / busy:,.0f}"],
-            ["catch-up after the producer stopped (s)", f"{catch_up_s:.1f}"],
-            ["consumer exit code after SIGTERM", str(exit_code)],
+            ["catch-up after the producer stopped (s)", f"{run.catch_up_s:.1f}"],
+            ["consumer exit code after SIGTERM", str(run.exit_code)],
             ["machine load, 1-min average, at start / end", f"{load_at_start:.1f} / {os.getloadavg()[0]:.1f}"],
         ],
     )
@@ -237,4 +256,17 @@ def main(argv: list[str]) -> int:
     bound_text = f"{TRIGGER_S:.0f} + 2 x {median_batch:.2f} = {bound:.2f} s"
     print(f"\ntarget: p95 <= trigger + 2 x median batch duration = {bound_text}: {verdict} (p95 {p95:.2f} s)")
     print(f"kept up: processed rows/s >= input rows/s in {len(keeping_up)} of {len(measured)} batches")
+
+
+def main(argv: list[str]) -> int:
+    args = _options(argv)
+    print(
+        f"producer: python -m jobs.producer --rate {args.rate} for {args.warmup:.0f} s warm-up + {args.minutes:g} min; "
+        f"consumer: --trigger 1s, master local[2]; topic of 4 partitions, one local broker",
+        flush=True,
+    )
+    load_at_start = os.getloadavg()[0]  # other work on the machine shows in every number here
+    with tempfile.TemporaryDirectory(prefix="tweetstream-bench-e2e-") as folder, temporary_broker() as broker:
+        run = _run(broker.bootstrap, Path(folder), args)
+    _report(run, args, load_at_start)
     return 0

@@ -71,16 +71,8 @@ import pandas as pd  # at module level: pyspark resolves the UDF's type hints in
 
 from backend.aggregates.delta_store import DeltaStore  # no Spark imported here: the session comes later
 from backend.aggregates.interfaces import DEFAULT_TABLE_PREFIX, SINKS, TABLE_PREFIX, TABLE_PREFIX_RULE, AggregatesWriter
-from backend.aggregates.sqlite_store import (
-    AggregatesStore,
-    BatchResult,
-    DeadLetter,
-    KeyCount,
-    Progress,
-    WindowCounts,
-    default_store_path,
-    iso_utc,
-)
+from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, Progress, WindowCounts, iso_utc
+from backend.aggregates.sqlite_store import AggregatesStore, default_store_path
 from backend.runtime.job_files import JobFiles, pid_and_lock_files, write_status
 
 # The contract's limits, shared with the producer: a value over MAX_MESSAGE_BYTES is never parsed.

@@ -302,11 +302,11 @@ class ProducerJob:
 
     def _x_tweets(self) -> Iterator[Outgoing | Skipped]:
         """Tweets from X, read on a thread so a stop is seen at once, not after a read timeout."""
-        from backend.tweets import x_api
+        from backend.tweets import x_client, x_source
         from backend.tweets.contract import encode_message
 
         assert self.settings.x_bearer_token is not None
-        config = x_api.XSourceConfig(
+        config = x_client.XSourceConfig(
             base_url=self.settings.x_api_base_url, query=self.options.query, mode=self.options.x_mode
         )
         inbox: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue(maxsize=10_000)
@@ -317,7 +317,7 @@ class ProducerJob:
         def read() -> None:
             try:
                 token = self.settings.x_bearer_token.get_secret_value()
-                for envelope in x_api.iter_tweets(config, token, self.stop, report=report):
+                for envelope in x_source.iter_tweets(config, token, self.stop, report=report):
                     inbox.put(envelope)
             except BaseException as error:  # handed to the main loop, which stops with it
                 inbox.put(error)

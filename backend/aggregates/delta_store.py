@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from backend.aggregates.interfaces import DELTA_TABLES, check_table_prefix, table_name
-from backend.aggregates.sqlite_store import MAX_RAW_CHARS, BatchResult, Progress
+from backend.aggregates.records import MAX_RAW_CHARS, BatchResult, Progress
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -6,6 +6,8 @@
 - ``AggregatesReader``: what the pages read. SQLite locally; on Azure, the Delta tables through a
   Databricks SQL warehouse (``backend.aggregates.warehouse_reader.SqlAggregatesReader``).
 
+Both take and give the records of ``backend.aggregates.records``, which no store owns.
+
 The Delta tables (``DELTA_TABLES``) hold the same facts as the SQLite tables, but append-only: each
 micro-batch appends its own rows (with its ``query_id`` and ``batch_id``), idempotently with Delta's
 ``txnAppId``/``txnVersion``, and a reader sums them per window (``GROUP BY window_start``). A batch
@@ -18,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-from backend.aggregates.sqlite_store import BatchResult, DeadLetter, Progress, Ranked, TimeBound, WindowRow
+from backend.aggregates.records import BatchResult, DeadLetter, Progress, Ranked, TimeBound, WindowRow
 
 SINKS = ("sqlite", "delta")
 DEFAULT_TABLE_PREFIX = "tweetstream_"

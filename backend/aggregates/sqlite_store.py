@@ -17,7 +17,7 @@ Tables (docs/design.md, "The aggregates store"):
   these and only the minutes at either end from the per-window tables, so a day of one-minute
   windows with 1 000 hashtags each (1.44 M rows) is read as ~24 times the hour's rows plus at most
   two hours of windows; the top hashtags are then found without summing every hashtag (see
-  ``_top_by_bounds``).
+  ``backend.aggregates.sqlite_rollups``).
 
 Window starts are ISO 8601 UTC strings (``2026-11-27T18:00:00Z``): they sort as times do.
 WAL mode lets the dashboard read while the job writes. Every micro-batch is one transaction
@@ -28,21 +28,32 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
+
+from backend.aggregates.records import (
+    MAX_RAW_CHARS,
+    BatchResult,
+    DeadLetter,
+    KeyCount,
+    Progress,
+    Ranked,
+    SentimentPoint,
+    TimeBound,
+    WindowCounts,
+    WindowRow,
+    iso_utc,
+)
+from backend.aggregates.sqlite_rollups import ROLLUPS, hour_of, range_parts, top_by_bounds
 
 # 2: hour rollups of hashtags and languages, and indexes for the dashboard's reads. A store of
 # version 1 gets them (the rollups filled from the per-window tables) the next time create() runs.
 SCHEMA_VERSION = 2
-# A dead letter keeps at most this many characters of its value: enough to see what is
-# wrong, small enough that a flood of 1 MB garbage cannot fill the disk.
-MAX_RAW_CHARS = 2000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tweets_per_window (
@@ -122,149 +133,11 @@ CREATE INDEX IF NOT EXISTS query_progress_latest ON query_progress (recorded_at,
 CREATE INDEX IF NOT EXISTS dead_letters_latest ON dead_letters (batch_id DESC, partition, offset DESC);
 """
 
-# The per-window tables that have an hour rollup: table -> (rollup, key column).
-_ROLLUPS = {
-    "hashtags_per_window": ("hashtags_per_hour", "hashtag"),
-    "languages_per_window": ("languages_per_hour", "lang"),
-}
-# What window starts look like (iso_utc); the hour of one is its first 13 characters.
-_WINDOW_START = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-
-
-# -- what a micro-batch writes -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WindowCounts:
-    """The tweets of one micro-batch that fall into one window (added to the window's totals)."""
-
-    window_start: str
-    window_end: str
-    tweets: int
-    retweets: int
-    replies: int
-    quotes: int
-    sentiment_sum: float
-
-
-@dataclass(frozen=True)
-class KeyCount:
-    """Tweets per (window, key): a hashtag, a language, or nothing for late tweets."""
-
-    window_start: str
-    key: str
-    tweets: int
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    topic: str
-    partition: int
-    offset: int
-    error: str
-    raw: str | None
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """Everything one micro-batch adds to the store, written in one transaction."""
-
-    query_id: str
-    batch_id: int
-    windows: Sequence[WindowCounts] = ()
-    hashtags: Sequence[KeyCount] = ()
-    languages: Sequence[KeyCount] = ()
-    late: Sequence[KeyCount] = ()  # key unused: late tweets per window
-    dead_letters: Sequence[DeadLetter] = ()
-    max_event_time_ms: int | None = None  # the latest event time among the batch's valid tweets
-    watermark_ms: int | None = None  # the watermark the batch was judged against
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Spark's progress report of one micro-batch."""
-
-    query_id: str
-    batch_id: int
-    input_rows: int
-    input_rows_per_second: float
-    processed_rows_per_second: float
-    batch_duration_ms: int
-    start_offsets: dict[str, int] = field(default_factory=dict)  # partition -> first offset read
-    end_offsets: dict[str, int] = field(default_factory=dict)  # partition -> offset after the last one read
-    recorded_at: float = 0.0  # seconds since the epoch
-
-
-# -- what the dashboard reads ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WindowRow:
-    window_start: str
-    window_end: str
-    tweets: int
-    retweets: int
-    replies: int
-    quotes: int
-    sentiment_avg: float
-
-
-@dataclass(frozen=True)
-class SentimentPoint:
-    window_start: str
-    sentiment_avg: float
-    tweets: int
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """A hashtag or a language with its tweets over a time range."""
-
-    key: str
-    tweets: int
-
-
-TimeBound = datetime | str | None
-
-
-def iso_utc(moment: datetime) -> str:
-    """``moment`` as the store writes window starts: ``2026-11-27T18:00:00Z`` (naive means UTC)."""
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _bound(value: TimeBound, default: str) -> str:
     if value is None:
         return default
     return value if isinstance(value, str) else iso_utc(value)
-
-
-def _hour_of(window_start: str, hours: dict[str, str]) -> str:
-    """The UTC hour ``window_start`` falls in, as a window start (``hours`` remembers those seen)."""
-    hour = hours.get(window_start)
-    if hour is None:
-        if not _WINDOW_START.fullmatch(window_start):
-            raise ValueError(f"window start {window_start!r} is not an ISO 8601 UTC time like 2026-11-27T18:00:00Z")
-        hour = hours[window_start] = window_start[:13] + ":00:00Z"
-    return hour
-
-
-def _whole_hours(since: str, until: str) -> tuple[str, str] | None:
-    """``(first, end)``: the whole UTC hours inside [since, until) are those starting in [first, end).
-
-    None when there is none, or when a bound is not a window start (then no rollup is used).
-    ``""`` and ``"~"`` (no bound) stay as they are.
-    """
-    if (since and not _WINDOW_START.fullmatch(since)) or (until != "~" and not _WINDOW_START.fullmatch(until)):
-        return None
-    first = since[:13] + ":00:00Z" if since else since
-    if first != since:
-        try:
-            first = iso_utc(datetime.strptime(first, "%Y-%m-%dT%H:%M:%SZ") + timedelta(hours=1))
-        except (OverflowError, ValueError):  # in year 9999, or not a date at all: no rollup
-            return None
-    end = until if until == "~" else until[:13] + ":00:00Z"
-    return (first, end) if first < end else None
 
 
 def default_store_path(state_dir: Path) -> Path:
@@ -317,7 +190,7 @@ class AggregatesStore:
                 if version < 2:
                     # Written by version 1 (or by version 1 code after a downgrade): the rollups
                     # are rebuilt from the per-window tables.
-                    for table, (rollup, column) in _ROLLUPS.items():
+                    for table, (rollup, column) in ROLLUPS.items():
                         connection.execute(f"DELETE FROM {rollup}")
                         connection.execute(
                             f"""
@@ -393,46 +266,10 @@ class AggregatesStore:
 
     @staticmethod
     def _apply(connection: sqlite3.Connection, result: BatchResult) -> None:
-        connection.executemany(
-            """
-            INSERT INTO tweets_per_window
-                (window_start, window_end, tweets, retweets, replies, quotes, sentiment_sum, sentiment_avg)
-            VALUES (:window_start, :window_end, :tweets, :retweets, :replies, :quotes, :sentiment_sum,
-                    :sentiment_sum / :tweets)
-            ON CONFLICT (window_start) DO UPDATE SET
-                tweets = tweets + excluded.tweets,
-                retweets = retweets + excluded.retweets,
-                replies = replies + excluded.replies,
-                quotes = quotes + excluded.quotes,
-                sentiment_sum = sentiment_sum + excluded.sentiment_sum,
-                sentiment_avg = (sentiment_sum + excluded.sentiment_sum) / (tweets + excluded.tweets)
-            """,
-            # On the right of SET, bare column names are the old values of the row.
-            [asdict(w) for w in result.windows],
-        )
-        for table, column, rows in (
-            ("hashtags_per_window", "hashtag", result.hashtags),
-            ("languages_per_window", "lang", result.languages),
-        ):
-            connection.executemany(
-                f"""
-                INSERT INTO {table} (window_start, {column}, tweets) VALUES (?, ?, ?)
-                ON CONFLICT (window_start, {column}) DO UPDATE SET tweets = tweets + excluded.tweets
-                """,
-                [(r.window_start, r.key, r.tweets) for r in rows],
-            )
-            rollup = _ROLLUPS[table][0]
-            seen: dict[str, str] = {}
-            hours: Counter[tuple[str, str]] = Counter()
-            for r in rows:
-                hours[(_hour_of(r.window_start, seen), r.key)] += r.tweets
-            connection.executemany(
-                f"""
-                INSERT INTO {rollup} (hour_start, {column}, tweets) VALUES (?, ?, ?)
-                ON CONFLICT (hour_start, {column}) DO UPDATE SET tweets = tweets + excluded.tweets
-                """,
-                [(hour, key, tweets) for (hour, key), tweets in hours.items()],
-            )
+        """Add ``result`` to every table; the caller holds the transaction."""
+        _add_windows(connection, result.windows)
+        _add_key_counts(connection, "hashtags_per_window", "hashtag", result.hashtags)
+        _add_key_counts(connection, "languages_per_window", "lang", result.languages)
         connection.executemany(
             """
             INSERT INTO late_tweets_per_window (window_start, tweets) VALUES (?, ?)
@@ -440,43 +277,8 @@ class AggregatesStore:
             """,
             [(r.window_start, r.tweets) for r in result.late],
         )
-        # DO NOTHING: a record that is already a dead letter (a store reused with a new
-        # checkpoint that re-reads the topic) stays one. (Not OR IGNORE: that would also
-        # drop a row breaking NOT NULL, silently.)
-        connection.executemany(
-            """
-            INSERT INTO dead_letters (topic, partition, offset, error, raw, batch_id) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (topic, partition, offset) DO NOTHING
-            """,
-            [
-                (
-                    d.topic,
-                    d.partition,
-                    d.offset,
-                    d.error,
-                    None if d.raw is None else d.raw[:MAX_RAW_CHARS],
-                    result.batch_id,
-                )
-                for d in result.dead_letters
-            ],
-        )
-        connection.execute(
-            """
-            INSERT INTO batches (query_id, batch_id, committed_at, tweets, late_tweets, dead_letters,
-                                 max_event_time_ms, watermark_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            (
-                result.query_id,
-                result.batch_id,
-                time.time(),  # just before COMMIT: what the end-to-end latency is measured to
-                sum(w.tweets for w in result.windows),
-                sum(r.tweets for r in result.late),
-                len(result.dead_letters),
-                result.max_event_time_ms,
-                result.watermark_ms,
-            ),
-        )
+        _add_dead_letters(connection, result.batch_id, result.dead_letters)
+        _add_ledger_row(connection, result)
 
     def record_progress(self, progress: Progress) -> None:
         """Keep Spark's progress report of a batch (replacing an earlier report of the same batch)."""
@@ -542,9 +344,9 @@ class AggregatesStore:
                 # Version 1 (the job has not run create() since the upgrade): no rollup, no ranked index.
                 current = connection.execute("PRAGMA user_version").fetchone()[0] >= 2
                 first, last = _bound(since, ""), _bound(until, "~")
-                parts = _parts(table, first, last) if current else [(table, "window_start", first, last)]
+                parts = range_parts(table, first, last) if current else [(table, "window_start", first, last)]
                 if current and limit is not None:
-                    top = _top_by_bounds(connection, parts, column, limit)
+                    top = top_by_bounds(connection, parts, column, limit)
                     if top is not None:
                         return top
                 selects = " UNION ALL ".join(
@@ -637,112 +439,91 @@ class AggregatesStore:
         return latest[0] if latest else None
 
 
-# -- reading ranges through the hour rollups ------------------------------------------------
-
-# A part of a range: (table, its time column, from, to), the rows with from <= time < to.
-Part = tuple[str, str, str, str]
+# -- the parts of one micro-batch's transaction ---------------------------------------------
 
 
-def _parts(table: str, since: str, until: str) -> list[Part]:
-    """Where the rows of ``table`` with window starts in [since, until) are summed from.
-
-    The whole hours inside the range come from the table's hour rollup, the minutes before the
-    first and after the last from the table itself.
-    """
-    rollup = _ROLLUPS.get(table)
-    hours = _whole_hours(since, until)
-    if rollup is None or hours is None:
-        return [(table, "window_start", since, until)]
-    first, end = hours
-    parts = [(rollup[0], "hour_start", first, end)]
-    if since < first:
-        parts.insert(0, (table, "window_start", since, first))
-    if end < until:
-        parts.append((table, "window_start", end, until))
-    return parts
-
-
-def _keys(connection: sqlite3.Connection, part: Part) -> list[str]:
-    """The distinct window (or hour) starts in ``part``, one index seek each."""
-    table, key, low, high = part
-    found: list[str] = []
-    (value,) = connection.execute(
-        f"SELECT MIN({key}) FROM {table} WHERE {key} >= ? AND {key} < ?", (low, high)
-    ).fetchone()
-    while value is not None:
-        found.append(value)
-        (value,) = connection.execute(
-            f"SELECT MIN({key}) FROM {table} WHERE {key} > ? AND {key} < ?", (value, high)
-        ).fetchone()
-    return found
+def _add_windows(connection: sqlite3.Connection, windows: Sequence[WindowCounts]) -> None:
+    connection.executemany(
+        """
+        INSERT INTO tweets_per_window
+            (window_start, window_end, tweets, retweets, replies, quotes, sentiment_sum, sentiment_avg)
+        VALUES (:window_start, :window_end, :tweets, :retweets, :replies, :quotes, :sentiment_sum,
+                :sentiment_sum / :tweets)
+        ON CONFLICT (window_start) DO UPDATE SET
+            tweets = tweets + excluded.tweets,
+            retweets = retweets + excluded.retweets,
+            replies = replies + excluded.replies,
+            quotes = quotes + excluded.quotes,
+            sentiment_sum = sentiment_sum + excluded.sentiment_sum,
+            sentiment_avg = (sentiment_sum + excluded.sentiment_sum) / (tweets + excluded.tweets)
+        """,
+        # On the right of SET, bare column names are the old values of the row.
+        [asdict(w) for w in windows],
+    )
 
 
-def _top_by_bounds(connection: sqlite3.Connection, parts: list[Part], column: str, limit: int) -> list[Ranked] | None:
-    """The ``limit`` keys with the most tweets over ``parts`` (ties by key), without summing every key.
-
-    Each part is cut into segments (one window, or one hour of a rollup) and the ``depth`` largest
-    counts of each segment are read from its ranked index. A key missing from a segment's list has
-    at most the list's last count there (0 when the list holds the whole segment). So a key on no
-    list has at most ``outside``, the sum of those last counts; a listed key at least the sum of its
-    listed counts and at most that plus the last counts of the lists it is missing from. Once the
-    ``limit``-th largest listed sum (``threshold``) exceeds ``outside``, only the listed keys whose
-    upper bound reaches ``threshold`` can be in the answer: those are summed exactly. Every other key
-    has fewer tweets than ``limit`` keys that are summed, so the answer is exactly that of
-    ``GROUP BY key ORDER BY SUM(tweets) DESC, key LIMIT limit``.
-
-    Hashtag counts are skewed (a few big ones, a long tail), so one round with a short list decides.
-    None when even the longer lists cannot (counts too even): the caller sums every key instead.
-    """
-    segments = [(part[0], part[1], key) for part in parts for key in _keys(connection, part)]
-    if not segments:
-        return []
-    for depth in (max(2 * limit, 20), max(8 * limit, 100)):
-        listed: dict[str, int] = {}  # key -> sum of its listed counts
-        covered: dict[str, int] = {}  # key -> sum of the last counts of the lists it is on
-        outside = 0
-        for table, key_column, key in segments:
-            rows = connection.execute(
-                f"SELECT {column}, tweets FROM {table} WHERE {key_column} = ? ORDER BY tweets DESC LIMIT ?",
-                (key, depth),
-            ).fetchall()
-            last = rows[-1][1] if len(rows) == depth else 0
-            outside += last
-            for name, tweets in rows:
-                listed[name] = listed.get(name, 0) + tweets
-                covered[name] = covered.get(name, 0) + last
-        if outside == 0:  # every list held its whole segment: the listed sums are the totals
-            totals = listed
-        else:
-            if len(listed) < limit:
-                continue
-            threshold = sorted(listed.values(), reverse=True)[limit - 1]
-            if outside >= threshold:
-                continue
-            contenders = [name for name, tweets in listed.items() if tweets + outside - covered[name] >= threshold]
-            totals = _totals(connection, segments, column, contenders)
-        ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [Ranked(key, total) for key, total in ranked]
-    return None
+def _add_key_counts(connection: sqlite3.Connection, table: str, column: str, rows: Sequence[KeyCount]) -> None:
+    """Add tweets per (window, key) to ``table`` and the same counts per hour to its rollup."""
+    connection.executemany(
+        f"""
+        INSERT INTO {table} (window_start, {column}, tweets) VALUES (?, ?, ?)
+        ON CONFLICT (window_start, {column}) DO UPDATE SET tweets = tweets + excluded.tweets
+        """,
+        [(r.window_start, r.key, r.tweets) for r in rows],
+    )
+    rollup = ROLLUPS[table][0]
+    seen: dict[str, str] = {}
+    hours: Counter[tuple[str, str]] = Counter()
+    for r in rows:
+        hours[(hour_of(r.window_start, seen), r.key)] += r.tweets
+    connection.executemany(
+        f"""
+        INSERT INTO {rollup} (hour_start, {column}, tweets) VALUES (?, ?, ?)
+        ON CONFLICT (hour_start, {column}) DO UPDATE SET tweets = tweets + excluded.tweets
+        """,
+        [(hour, key, tweets) for (hour, key), tweets in hours.items()],
+    )
 
 
-def _totals(
-    connection: sqlite3.Connection, segments: list[tuple[str, str, str]], column: str, names: list[str]
-) -> dict[str, int]:
-    """Tweets of each of ``names`` summed over ``segments``: one primary-key lookup per (segment, name)."""
-    by_table: dict[tuple[str, str], list[str]] = {}
-    for table, key_column, key in segments:
-        by_table.setdefault((table, key_column), []).append(key)
-    totals: dict[str, int] = {}
-    for (table, key_column), keys in by_table.items():
-        # CROSS JOIN keeps this join order: the table last, looked up by its whole primary key.
-        rows = connection.execute(
-            f"""
-            SELECT t.{column}, SUM(t.tweets) FROM json_each(?) AS k CROSS JOIN json_each(?) AS n
-            CROSS JOIN {table} AS t ON t.{key_column} = k.value AND t.{column} = n.value
-            GROUP BY t.{column}
-            """,
-            (json.dumps(keys), json.dumps(names)),
-        ).fetchall()
-        for name, tweets in rows:
-            totals[name] = totals.get(name, 0) + tweets
-    return totals
+def _add_dead_letters(connection: sqlite3.Connection, batch_id: int, dead_letters: Sequence[DeadLetter]) -> None:
+    # DO NOTHING: a record that is already a dead letter (a store reused with a new
+    # checkpoint that re-reads the topic) stays one. (Not OR IGNORE: that would also
+    # drop a row breaking NOT NULL, silently.)
+    connection.executemany(
+        """
+        INSERT INTO dead_letters (topic, partition, offset, error, raw, batch_id) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (topic, partition, offset) DO NOTHING
+        """,
+        [
+            (
+                d.topic,
+                d.partition,
+                d.offset,
+                d.error,
+                None if d.raw is None else d.raw[:MAX_RAW_CHARS],
+                batch_id,
+            )
+            for d in dead_letters
+        ],
+    )
+
+
+def _add_ledger_row(connection: sqlite3.Connection, result: BatchResult) -> None:
+    """The batch's row in ``batches``: the exactly-once ledger, with the time of its commit."""
+    connection.execute(
+        """
+        INSERT INTO batches (query_id, batch_id, committed_at, tweets, late_tweets, dead_letters,
+                             max_event_time_ms, watermark_ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        (
+            result.query_id,
+            result.batch_id,
+            time.time(),  # just before COMMIT: what the end-to-end latency is measured to
+            sum(w.tweets for w in result.windows),
+            sum(r.tweets for r in result.late),
+            len(result.dead_letters),
+            result.max_event_time_ms,
+            result.watermark_ms,
+        ),
+    )

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from backend.aggregates.interfaces import DEFAULT_TABLE_PREFIX, DELTA_TABLES, ReadError, check_table_prefix, table_name
-from backend.aggregates.sqlite_store import MAX_RAW_CHARS, DeadLetter, Progress, Ranked, TimeBound, WindowRow, iso_utc
+from backend.aggregates.records import MAX_RAW_CHARS, DeadLetter, Progress, Ranked, TimeBound, WindowRow, iso_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -28,7 +28,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend.aggregates.sqlite_store import AggregatesStore, Progress, default_store_path
+from backend.aggregates.records import Progress
+from backend.aggregates.sqlite_store import AggregatesStore, default_store_path
 from backend.console import supervisor
 from backend.kafka import local_broker
 from backend.kafka.clients import client_config

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from backend.aggregates.sqlite_store import Progress
+from backend.aggregates.records import Progress
 from backend.console.monitor import KafkaSample, RatePoint, aged_out_per_partition, lag_per_partition
 from backend.console.supervisor import JobView
 

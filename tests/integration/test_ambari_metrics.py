@@ -11,7 +11,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from backend.aggregates.sqlite_store import Progress
+from backend.aggregates.records import Progress
 from backend.azure.ambari import Ambari
 from backend.azure.ambari_metrics import BYTES_IN, MESSAGES_IN, AmbariKafkaMetrics
 from backend.console import views

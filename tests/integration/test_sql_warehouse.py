@@ -20,7 +20,8 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from backend.aggregates.interfaces import DELTA_TABLES, table_name
-from backend.aggregates.sqlite_store import AggregatesStore, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
+from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
+from backend.aggregates.sqlite_store import AggregatesStore
 from backend.aggregates.warehouse_reader import SparkStatementRunner, SqlAggregatesReader
 from backend.azure.databricks import workspace_client
 from backend.azure.plan import TAG_KEY

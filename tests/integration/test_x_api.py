@@ -1,4 +1,4 @@
-"""backend.tweets.x_api against the X API stand-in (tests/standins/x_api.py): no Kafka, no outside network.
+"""backend.tweets.x_source against the X API stand-in (tests/standins/x_api.py): no Kafka, no outside network.
 
 Waits are recorded by an injected ``sleep`` (so a 60 s backoff takes no time) except where a
 test checks real timing; a watchdog sets ``stop`` so that a broken client fails a test
@@ -16,15 +16,8 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from backend.tweets.x_api import (
-    FIELD_PARAMS,
-    RULE_TAG,
-    RuleSync,
-    XApiError,
-    XSourceConfig,
-    iter_tweets,
-    sync_rules,
-)
+from backend.tweets.x_client import FIELD_PARAMS, RULE_TAG, RuleSync, XApiError, XSourceConfig, sync_rules
+from backend.tweets.x_source import iter_tweets
 from tests.standins.x_api import (
     HEARTBEAT,
     OPERATIONAL_DISCONNECT,

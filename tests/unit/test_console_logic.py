@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from backend.aggregates.sqlite_store import Progress
+from backend.aggregates.records import Progress
 from backend.console import checks, supervisor, uploads, views
 from backend.console.job_requests import ConsumerRequest, ProducerRequest, RequestError, check_consumer, check_producer
 from backend.console.monitor import (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from backend.aggregates.sqlite_store import DeadLetter, KeyCount, WindowCounts
+from backend.aggregates.records import DeadLetter, KeyCount, WindowCounts
 from backend.settings import PROJECT_ROOT, Settings
 from jobs.consumer import (
     ConsumerOptions,
@@ -330,7 +330,8 @@ def test_local_checkpoint_folders_are_found_and_other_uris_are_left_alone():
 
 
 def test_a_start_with_another_window_or_topic_than_the_checkpoint_is_refused_before_writing(tmp_path):
-    from backend.aggregates.sqlite_store import AggregatesStore, BatchResult
+    from backend.aggregates.records import BatchResult
+    from backend.aggregates.sqlite_store import AggregatesStore
 
     state = LocalDefaults(tmp_path, "127.0.0.1:9092")
     first = validate(build_parser().parse_args([]), lambda: state)

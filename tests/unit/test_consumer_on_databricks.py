@@ -310,7 +310,8 @@ def test_no_note_is_written_locally_for_a_dbfs_checkpoint(tmp_path: Path, monkey
 
 
 def test_a_dbfs_checkpoint_is_checked_against_the_store_only(tmp_path: Path) -> None:
-    from backend.aggregates.sqlite_store import AggregatesStore, BatchResult, WindowCounts
+    from backend.aggregates.records import BatchResult, WindowCounts
+    from backend.aggregates.sqlite_store import AggregatesStore
 
     store = tmp_path / "aggregates.sqlite"
     assert shape_conflict(cluster_options(store=store)) is None  # no store yet: nothing to compare

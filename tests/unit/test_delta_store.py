@@ -16,7 +16,7 @@ from backend.aggregates.delta_store import (
     window_ms_of,
 )
 from backend.aggregates.interfaces import DELTA_TABLES, check_table_prefix
-from backend.aggregates.sqlite_store import MAX_RAW_CHARS, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
+from backend.aggregates.records import MAX_RAW_CHARS, BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
 
 
 def columns(table: str) -> int:

@@ -113,7 +113,8 @@ def test_topics_page_says_the_broker_is_stopped(app):
 
 
 def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(app, tmp_path):
-    from backend.aggregates.sqlite_store import AggregatesStore, BatchResult, DeadLetter, KeyCount, WindowCounts
+    from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, WindowCounts
+    from backend.aggregates.sqlite_store import AggregatesStore
 
     store = AggregatesStore(tmp_path / "aggregates.sqlite")
     store.create()

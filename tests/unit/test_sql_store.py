@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from backend.aggregates.interfaces import ReadError
-from backend.aggregates.sqlite_store import DeadLetter, Progress, Ranked, WindowRow
+from backend.aggregates.records import DeadLetter, Progress, Ranked, WindowRow
 from backend.aggregates.warehouse_reader import SqlAggregatesReader, StatementError
 from backend.azure.prices import load_prices
 from backend.azure.warehouse import ensure_warehouse, warehouse_hourly_dbu

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.aggregates import sqlite_store as store_module
-from backend.aggregates.sqlite_store import (
+from backend.aggregates import sqlite_rollups
+from backend.aggregates.records import (
     MAX_RAW_CHARS,
-    SCHEMA_VERSION,
-    AggregatesStore,
     BatchResult,
     DeadLetter,
     KeyCount,
@@ -23,6 +21,7 @@ from backend.aggregates.sqlite_store import (
     WindowRow,
     iso_utc,
 )
+from backend.aggregates.sqlite_store import SCHEMA_VERSION, AggregatesStore
 
 W1, W1_END = "2026-11-27T18:00:00Z", "2026-11-27T18:01:00Z"
 W2, W2_END = "2026-11-27T18:01:00Z", "2026-11-27T18:02:00Z"
@@ -305,8 +304,8 @@ def test_top_hashtags_and_languages_over_any_range_equal_one_group_by(store: Agg
     # Skewed counts (as hashtags are) are decided by the bounds, without summing every hashtag;
     # even ones (all ties) are too close for them: then every hashtag is summed, same answer.
     with sqlite3.connect(store.path) as connection:
-        decided = store_module._top_by_bounds(
-            connection, store_module._parts("hashtags_per_window", starts[10], "~"), "hashtag", 10
+        decided = sqlite_rollups.top_by_bounds(
+            connection, sqlite_rollups.range_parts("hashtags_per_window", starts[10], "~"), "hashtag", 10
         )
     assert (decided is not None) is skewed
 

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from backend.tweets.x_api import ReconnectPolicy, XApiError, XSourceConfig, is_retryable
+from backend.tweets.x_client import XApiError, XSourceConfig
+from backend.tweets.x_reconnect import ReconnectPolicy, is_retryable
 
 
 def test_a_dropped_connection_is_retried_at_once() -> None:
