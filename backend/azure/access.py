@@ -29,8 +29,8 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from backend.azure.arm import get_or_none
 from backend.azure.plan import Plan
-from backend.azure.provision import _get
 
 SUBSCRIPTIONS_API = "2022-12-01"
 PERMISSIONS_API = "2022-04-01"
@@ -146,7 +146,7 @@ def check_access(
     sub = subscription or plan.config.subscription_id
     client = _client(credential, sub, client_options)
     rg = plan.names.resource_group
-    group = _get(lambda: client.resource_groups.get(rg))
+    group = get_or_none(lambda: client.resource_groups.get(rg))
     if group is not None:
         scope = f"/subscriptions/{sub}/resourcegroups/{rg}"
         where = f"resource group {rg}"

@@ -35,7 +35,7 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
-from backend.azure.provision import StepResult
+from backend.azure.arm import StepResult
 
 KAFKA = "KAFKA"
 KAFKA_BROKER = "KAFKA_BROKER"

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backend.settings import Settings
+
 JOB_NAMES = ("producer", "consumer")
 
 
@@ -80,3 +82,27 @@ def save_deployment(state_dir: Path, deployment: Deployment) -> Deployment:
 def forget_deployment(state_dir: Path) -> None:
     """After teardown: nothing is left to point at."""
     deployment_file(state_dir).unlink(missing_ok=True)
+
+
+def deployment_rows(settings: Settings) -> list[dict[str, str]]:
+    """The saved deployment as (what, where) rows for the page; empty when there is none."""
+    try:
+        deployment = load_deployment(settings.state_dir)
+    except ValueError as error:
+        return [{"what": "deployment record", "where": str(error)}]
+    if deployment is None:
+        return []
+    rows = [
+        ("resource group", f"{deployment.resource_group} (subscription {deployment.subscription})"),
+        ("Ambari (cluster gateway)", deployment.gateway_url),
+        ("Kafka brokers (private IPs)", deployment.bootstrap_servers),
+        ("topic", deployment.topic),
+        ("Databricks workspace", deployment.workspace_url),
+        ("Databricks cluster", deployment.cluster_id),
+        ("job files", deployment.files_folder),
+        ("jobs", ", ".join(f"{name} {job}" for name, job in sorted(deployment.jobs.items())) or None),
+        ("SQL warehouse (the console's reads)", deployment.warehouse_id),
+        ("Delta tables", f"{deployment.table_prefix}*" if deployment.table_prefix else None),
+        ("recorded", deployment.updated),
+    ]
+    return [{"what": what, "where": where or "not yet"} for what, where in rows]
