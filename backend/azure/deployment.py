@@ -1,10 +1,6 @@
-"""What the Azure wizard built, as the console needs it later: the record of one deployment.
-
-The wizard writes it after each step that learns something (the Ambari gateway, the brokers'
-addresses, the workspace, the Databricks cluster, the jobs), so a rerun, the Producer and
-Consumer pages and teardown know where things are without asking Azure again. It holds no
-secret: the cluster logins live in the secrets file, tokens are fetched when needed.
-File: ``<state dir>/azure/deployment.json``, written atomically.
+"""What the Azure wizard built, as the console needs it later: the record of one deployment
+(``<state dir>/azure/deployment.json``, written atomically after each step that learns something). It
+holds no secret.
 """
 
 from __future__ import annotations

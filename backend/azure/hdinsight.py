@@ -1,30 +1,9 @@
 """The plan's HDInsight 5.1 Kafka cluster: create (or find) it, read its HTTPS gateway, delete it.
 
-The cluster is made as the article's template made it: Kafka 3.2 on HDInsight 5.1, head,
-worker (the brokers, with managed data disks) and ZooKeeper nodes all in the plan's Kafka
-subnet, the plan's storage account as the cluster's default file system, TLS 1.2 at least,
-the plan's tag. Its two logins (the cluster login for the HTTPS gateway and Ambari, the SSH
-login of the nodes) come in a ``ClusterLogins`` with ``SecretStr`` passwords; they and the
-storage account key go into the create request only, never into a StepResult, an exception
-message or a log line.
-
-Resume follows provision.py: a cluster with the plan's tag that is Succeeded is "exists"; one
-still being created (by a run that was cut short) is waited for; one without the tag is
-refused (NameTakenNotOurs). A tagged cluster whose creation Failed is not made again here:
-HDInsight has no in-place repair or re-create of a cluster (a PUT on an existing cluster is
-refused; only tags can be changed), so the step fails and says to delete it (teardown, or
-``delete_kafka_cluster``) and run again. Deleting needs the user's confirmation, which this
-step does not have.
-
-Creation takes about 20 minutes. The SDK's long-running operation polls the cluster's
-Azure-AsyncOperation; after each poll a GET of the cluster reads its ``clusterState``
-(Accepted, AzureVMConfiguration, HdInsightConfiguration, ... Running) and the step reports it
-as a "creating" line. The SDK polls on a thread of its own; the lines reach ``progress`` on
-the caller's thread (Streamlit draws only from there).
-
-REST calls (api-version 2021-06-01 for HDInsight, azure-mgmt-hdinsight 9.0.1's default):
-Clusters_Get, Locations_CheckNameAvailability, StorageAccounts_ListKeys (azure-mgmt-storage),
-Clusters_Create with its Azure-AsyncOperation polls, Clusters_Delete with its Location polls.
+Made as the article's template made it (Kafka 3.2, every role in the plan's subnet, the plan's storage
+account as its file system, TLS 1.2, the tag). The logins are SecretStr and go into the create request
+only, never into a result, message or log line. Resume, a Failed cluster and the ~20 minutes' progress
+lines: docs/azure-design-notes.md ("The HDInsight Kafka cluster").
 """
 
 from __future__ import annotations
@@ -61,19 +40,8 @@ from azure.mgmt.hdinsight.models import (
 from azure.mgmt.storage import StorageManagementClient
 from pydantic import SecretStr
 
-from backend.azure.arm import (
-    ARM_ERRORS,
-    HDINSIGHT_CLUSTER,
-    Progress,
-    StepResult,
-    advice_for,
-    failure,
-    get_or_none,
-    is_ours,
-    provisioning_state,
-    refusal,
-    report,
-)
+from backend.azure import arm
+from backend.azure.arm import ARM_ERRORS, HDINSIGHT_CLUSTER, Progress, StepResult, report
 from backend.azure.plan import Plan
 from backend.azure.plan_config import HDINSIGHT_KAFKA_VERSION, HDINSIGHT_VERSION, HEAD_NODES, TAG_KEY, ZOOKEEPER_NODES
 
@@ -272,7 +240,7 @@ def _cluster_advice(code: str | None, plan: Plan) -> str:
         return "Choose logins that meet HDInsight's rules (or let the wizard make random ones), then run again."
     if code == "ClusterStillCreating":
         return f"Creating {name!r} takes longer than usual: run again later to go on waiting (nothing is lost)."
-    return advice_for(code, plan, HDINSIGHT_CLUSTER)
+    return arm.advice_for(code, plan, HDINSIGHT_CLUSTER)
 
 
 def _summary(plan: Plan) -> str:
@@ -360,7 +328,7 @@ def ensure_kafka_cluster(
     show = functools.partial(report, progress)
     try:
         hdinsight = HDInsightManagementClient(credential, subscription, **options)
-        existing: Cluster | None = get_or_none(lambda: hdinsight.clusters.get(rg, name))
+        existing: Cluster | None = arm.get_or_none(lambda: hdinsight.clusters.get(rg, name))
         if existing is not None:
             return _existing_cluster(hdinsight, plan, existing, interval, show)
 
@@ -386,7 +354,7 @@ def ensure_kafka_cluster(
     except StillCreating as exc:
         return _cluster_failure(plan, "ClusterStillCreating", str(exc))
     except ARM_ERRORS as exc:
-        result = failure(plan, HDINSIGHT_CLUSTER, name, exc)
+        result = arm.failure(plan, HDINSIGHT_CLUSTER, name, exc)
         if result.error_code is not None:
             result = replace(result, advice=_cluster_advice(result.error_code, plan))
         return _scrub(result, hidden)
@@ -407,12 +375,12 @@ def _existing_cluster(
     """The result for a cluster that exists: ours and Succeeded (after waiting for a creation an earlier
     run started), or why it cannot be used."""
     name = plan.names.hdinsight_cluster
-    if not is_ours(existing, plan.config.tag_value):
-        return refusal(plan, HDINSIGHT_CLUSTER, name, f"exists without the tag {TAG_KEY}={plan.config.tag_value}")
-    state = provisioning_state(existing)
+    if not arm.is_ours(existing, plan.config.tag_value):
+        return arm.refusal(plan, HDINSIGHT_CLUSTER, name, f"exists without the tag {TAG_KEY}={plan.config.tag_value}")
+    state = arm.provisioning_state(existing)
     if state == "InProgress":
         existing = _wait_for_creation(hdinsight, plan, interval, show)
-        state = provisioning_state(existing)
+        state = arm.provisioning_state(existing)
         if state == "Succeeded":
             return StepResult(HDINSIGHT_CLUSTER, name, "created", _summary(plan) + "; started by an earlier run")
     if state == "Succeeded":
@@ -470,7 +438,7 @@ def _wait_for_creation(
     while True:
         cluster = hdinsight.clusters.get(rg, name)
         state = _cluster_state(cluster)
-        if provisioning_state(cluster) != "InProgress":
+        if arm.provisioning_state(cluster) != "InProgress":
             return cluster
         if time.monotonic() > deadline:
             raise StillCreating(f"{name} is still being created (clusterState {state}) after {CREATION_WAIT_S:.0f} s")
@@ -486,11 +454,11 @@ def our_cluster_exists(
     """Whether the plan's cluster exists with the plan's tag, made or being made (not Failed or Deleting): one
     that keeps the logins it was created with. Raises ARM's errors."""
     hdinsight = HDInsightManagementClient(credential, subscription, **dict(client_options or {}))
-    cluster = get_or_none(lambda: hdinsight.clusters.get(plan.names.resource_group, plan.names.hdinsight_cluster))
+    cluster = arm.get_or_none(lambda: hdinsight.clusters.get(plan.names.resource_group, plan.names.hdinsight_cluster))
     return (
         cluster is not None
-        and is_ours(cluster, plan.config.tag_value)
-        and provisioning_state(cluster) in ("Succeeded", "InProgress")
+        and arm.is_ours(cluster, plan.config.tag_value)
+        and arm.provisioning_state(cluster) in ("Succeeded", "InProgress")
     )
 
 
@@ -514,7 +482,7 @@ def cluster_gateway(
             return f"https://{endpoint.location}" + ("" if port == 443 else f":{port}")
     raise ClusterNotReady(
         f"HDInsight cluster {plan.names.hdinsight_cluster} has no HTTPS endpoint yet "
-        f"(provisioningState {provisioning_state(cluster)}, clusterState {_cluster_state(cluster)})"
+        f"(provisioningState {arm.provisioning_state(cluster)}, clusterState {_cluster_state(cluster)})"
     )
 
 
@@ -534,14 +502,14 @@ def delete_kafka_cluster(
     rg, name = plan.names.resource_group, plan.names.hdinsight_cluster
     try:
         hdinsight = HDInsightManagementClient(credential, subscription, **dict(client_options or {}))
-        existing = get_or_none(lambda: hdinsight.clusters.get(rg, name))
+        existing = arm.get_or_none(lambda: hdinsight.clusters.get(rg, name))
         if existing is None:
             return StepResult(HDINSIGHT_CLUSTER, name, "deleted", "not there")
-        if not is_ours(existing, plan.config.tag_value):
+        if not arm.is_ours(existing, plan.config.tag_value):
             why = f"does not carry the tag {TAG_KEY}={plan.config.tag_value}; not deleted"
-            return refusal(plan, HDINSIGHT_CLUSTER, name, why)
+            return arm.refusal(plan, HDINSIGHT_CLUSTER, name, why)
         report(progress, StepResult(HDINSIGHT_CLUSTER, name, "deleting", "this takes a few minutes"))
         hdinsight.clusters.begin_delete(rg, name).result()
         return StepResult(HDINSIGHT_CLUSTER, name, "deleted")
     except ARM_ERRORS as exc:
-        return failure(plan, HDINSIGHT_CLUSTER, name, exc)
+        return arm.failure(plan, HDINSIGHT_CLUSTER, name, exc)

@@ -20,7 +20,7 @@ from azure.mgmt.resource.resources.models import ResourceGroup
 from azure.mgmt.storage import StorageManagementClient
 from azure.mgmt.storage.models import Sku, StorageAccountCreateParameters
 
-from backend.azure import hdinsight, workspace
+from backend.azure import arm, hdinsight, workspace
 from backend.azure.arm import (
     ARM_ERRORS,
     DATABRICKS_WORKSPACE,
@@ -31,11 +31,6 @@ from backend.azure.arm import (
     VIRTUAL_NETWORK,
     Progress,
     StepResult,
-    failure,
-    get_or_none,
-    is_ours,
-    provisioning_state,
-    refusal,
     report,
 )
 from backend.azure.plan import Plan, build_plan
@@ -99,7 +94,7 @@ def provision(
         try:
             result = run(plan, clients, progress)
         except ARM_ERRORS as exc:
-            result = failure(plan, step_type, name, exc)
+            result = arm.failure(plan, step_type, name, exc)
         results.append(report(progress, result))
         if result.status == "failed":
             break
@@ -107,14 +102,14 @@ def provision(
 
 
 def _not_ours(plan: Plan, step_type: str, name: str) -> StepResult:
-    return refusal(plan, step_type, name, f"exists without the tag {TAG_KEY}={plan.config.tag_value}")
+    return arm.refusal(plan, step_type, name, f"exists without the tag {TAG_KEY}={plan.config.tag_value}")
 
 
 def _resource_group(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
     config, names = plan.config, plan.names
-    existing = get_or_none(lambda: clients.resource.resource_groups.get(names.resource_group))
+    existing = arm.get_or_none(lambda: clients.resource.resource_groups.get(names.resource_group))
     if existing is not None:
-        note = "" if is_ours(existing, config.tag_value) else "not made by the wizard: teardown keeps it"
+        note = "" if arm.is_ours(existing, config.tag_value) else "not made by the wizard: teardown keeps it"
         return StepResult(RESOURCE_GROUP, names.resource_group, "exists", note)
     report(progress, StepResult(RESOURCE_GROUP, names.resource_group, "creating"))
     clients.resource.resource_groups.create_or_update(
@@ -126,11 +121,11 @@ def _resource_group(plan: Plan, clients: _Clients, progress: Progress | None) ->
 def _network(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
     config, names = plan.config, plan.names
     rg, name = names.resource_group, names.kafka_vnet
-    existing = get_or_none(lambda: clients.network.virtual_networks.get(rg, name))
+    existing = arm.get_or_none(lambda: clients.network.virtual_networks.get(rg, name))
     subnet_note = f"subnet {names.kafka_subnet} {config.network.subnet}"
-    if existing is not None and not is_ours(existing, config.tag_value):
+    if existing is not None and not arm.is_ours(existing, config.tag_value):
         return _not_ours(plan, VIRTUAL_NETWORK, name)
-    if existing is not None and provisioning_state(existing) == "Succeeded":
+    if existing is not None and arm.provisioning_state(existing) == "Succeeded":
         subnets = {subnet.name for subnet in existing.subnets or []}
         if names.kafka_subnet in subnets:
             return StepResult(VIRTUAL_NETWORK, name, "exists", subnet_note)
@@ -151,10 +146,10 @@ def _network(plan: Plan, clients: _Clients, progress: Progress | None) -> StepRe
 def _storage(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
     config, names = plan.config, plan.names
     rg, name = names.resource_group, names.storage_account
-    existing = get_or_none(lambda: clients.storage.storage_accounts.get_properties(rg, name))
-    if existing is not None and not is_ours(existing, config.tag_value):
+    existing = arm.get_or_none(lambda: clients.storage.storage_accounts.get_properties(rg, name))
+    if existing is not None and not arm.is_ours(existing, config.tag_value):
         return _not_ours(plan, STORAGE_ACCOUNT, name)
-    if existing is not None and provisioning_state(existing) == "Succeeded":
+    if existing is not None and arm.provisioning_state(existing) == "Succeeded":
         return StepResult(STORAGE_ACCOUNT, name, "exists")
     report(progress, StepResult(STORAGE_ACCOUNT, name, "creating"))
     clients.storage.storage_accounts.begin_create(
@@ -196,7 +191,7 @@ def _tagged_ids(plan: Plan, clients: _Clients) -> list[tuple[str, str, str]]:
     """(type, name, id) of what carries the tag, in DELETE_ORDER; the Kafka network's peering (a child
     resource, which the tag filter does not list) comes first when the tagged network has it."""
     rg, value, names = plan.names.resource_group, plan.config.tag_value, plan.names
-    group = get_or_none(lambda: clients.resource.resource_groups.get(rg))
+    group = arm.get_or_none(lambda: clients.resource.resource_groups.get(rg))
     if group is None:
         return []
     tag_filter = f"tagName eq '{TAG_KEY}' and tagValue eq '{value}'"
@@ -206,14 +201,14 @@ def _tagged_ids(plan: Plan, clients: _Clients) -> list[tuple[str, str, str]]:
         if str(item.type).count("/") == 1  # top-level resources only, as ARM lists them
     ]
     if any(kind == VIRTUAL_NETWORK and name == names.kafka_vnet for kind, name, _ in found):
-        peering = get_or_none(
+        peering = arm.get_or_none(
             lambda: clients.network.virtual_network_peerings.get(rg, names.kafka_vnet, names.kafka_peering)
         )
         if peering is not None:
             found.append((KAFKA_PEERING, names.kafka_peering, str(peering.id)))
     order = {kind: number for number, kind in enumerate(DELETE_ORDER)}
     found.sort(key=lambda item: (order.get(item[0], len(order)), item[1]))
-    if is_ours(group, value):
+    if arm.is_ours(group, value):
         found.append((RESOURCE_GROUP, rg, str(group.id)))
     return found
 
@@ -290,7 +285,7 @@ def teardown(
                 record(StepResult(kind, name, "kept", "not a type this teardown deletes yet"))
                 continue
         except ARM_ERRORS as exc:
-            record(failure(plan, kind, name, exc))
+            record(arm.failure(plan, kind, name, exc))
             break
         record(StepResult(kind, name, "deleted"))
     return results

@@ -1,18 +1,6 @@
-"""The Azure Databricks workspace and the two VNet peerings between its network and Kafka's.
-
-The article made the workspace in the portal and both peerings by hand; here each is a step in
-provision.py's manner: read what exists first (resume), create it tagged when absent or left
-Failed, refuse a name held by something the wizard did not make, and turn ARM's errors into a
-failed StepResult with its code, message and what to do.
-
-- The workspace (azure-mgmt-databricks 3.0.0, api-version 2026-01-01): Premium, Hybrid compute
-  (classic clusters in a managed network), no public IPs on cluster nodes, the managed network's
-  prefix from the plan. Azure makes the managed resource group and the network ``workers-vnet``
-  in it; the Kafka-side peering needs that network's id, read from the workspace.
-- The peerings: the workspace side (``Microsoft.Databricks/workspaces/virtualNetworkPeerings``,
-  remote = the Kafka network) and the Kafka side (``Microsoft.Network/virtualNetworks/
-  virtualNetworkPeerings`` with azure-mgmt-network 33.1.0, remote = ``workers-vnet``). Traffic
-  flows only once both say Connected, so the step waits for that and says which side is stuck.
+"""The Azure Databricks workspace (Premium, Hybrid compute, no public IPs) and the two VNet peerings
+between its managed network and Kafka's, each a step that resumes as provision.py's do. Traffic flows
+only once both peerings say Connected, so that step waits and says which side is stuck.
 """
 
 from __future__ import annotations
@@ -29,19 +17,8 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import SubResource
 from azure.mgmt.network.models import VirtualNetworkPeering as NetworkPeering
 
-from backend.azure.arm import (
-    ARM_ERRORS,
-    KAFKA_PEERING,
-    WORKSPACE_PEERING,
-    Progress,
-    StepResult,
-    failure,
-    get_or_none,
-    is_ours,
-    provisioning_state,
-    refusal,
-    report,
-)
+from backend.azure import arm
+from backend.azure.arm import ARM_ERRORS, KAFKA_PEERING, WORKSPACE_PEERING, Progress, StepResult, report
 from backend.azure.arm import DATABRICKS_WORKSPACE as WORKSPACE
 from backend.azure.plan import Plan
 from backend.azure.plan_config import DATABRICKS_MANAGED_VNET, DATABRICKS_SKU, TAG_KEY
@@ -73,7 +50,7 @@ def _network(
 
 def _info(workspace: Any) -> WorkspaceInfo | None:
     properties = workspace.properties
-    if properties is None or provisioning_state(workspace) != "Succeeded" or not properties.workspace_url:
+    if properties is None or arm.provisioning_state(workspace) != "Succeeded" or not properties.workspace_url:
         return None
     managed = str(properties.managed_resource_group_id)
     return WorkspaceInfo(
@@ -115,7 +92,7 @@ def workspace_info(
     """The workspace's URL, id and managed network; None if it is absent or not Succeeded."""
     client = _databricks(credential, subscription or plan.config.subscription_id, client_options)
     rg, name = plan.names.resource_group, plan.names.databricks_workspace
-    existing = get_or_none(lambda: client.workspaces.get(rg, name))
+    existing = arm.get_or_none(lambda: client.workspaces.get(rg, name))
     return None if existing is None else _info(existing)
 
 
@@ -138,26 +115,26 @@ def ensure_workspace(
     rg, name = plan.names.resource_group, plan.names.databricks_workspace
     client = _databricks(credential, subscription or plan.config.subscription_id, client_options)
     try:
-        existing = get_or_none(lambda: client.workspaces.get(rg, name))
-        if existing is not None and not is_ours(existing, plan.config.tag_value):
-            return report(progress, refusal(plan, WORKSPACE, name, f"exists without the tag {TAG_KEY}")), None
+        existing = arm.get_or_none(lambda: client.workspaces.get(rg, name))
+        if existing is not None and not arm.is_ours(existing, plan.config.tag_value):
+            return report(progress, arm.refusal(plan, WORKSPACE, name, f"exists without the tag {TAG_KEY}")), None
         deadline = time.monotonic() + timeout_s
-        while existing is not None and provisioning_state(existing) in IN_PROGRESS:
+        while existing is not None and arm.provisioning_state(existing) in IN_PROGRESS:
             if time.monotonic() >= deadline:
                 code = "WorkspaceStillProvisioning"
-                detail = f"{code}: still {provisioning_state(existing)} after {timeout_s:g} s"
+                detail = f"{code}: still {arm.provisioning_state(existing)} after {timeout_s:g} s"
                 advice = (
                     "Azure is still making it: run this step again later (it waits for it, it does not start over)."
                 )
                 return report(progress, StepResult(WORKSPACE, name, "failed", detail, code, advice)), None
-            detail = f"{provisioning_state(existing)}: an earlier run started it; waiting for Azure to finish"
+            detail = f"{arm.provisioning_state(existing)}: an earlier run started it; waiting for Azure to finish"
             report(progress, StepResult(WORKSPACE, name, "creating", detail))
             time.sleep(progress_every_s)
-            existing = get_or_none(lambda: client.workspaces.get(rg, name))
+            existing = arm.get_or_none(lambda: client.workspaces.get(rg, name))
         info = None if existing is None else _info(existing)
         if info is not None:
             return report(progress, StepResult(WORKSPACE, name, "exists", info.url)), info
-        again = "" if existing is None else f", again (it was {provisioning_state(existing)})"
+        again = "" if existing is None else f", again (it was {arm.provisioning_state(existing)})"
         managed = plan.names.databricks_managed_resource_group
         report(progress, StepResult(WORKSPACE, name, "creating", f"Premium{again}; takes several minutes"))
         poller = client.workspaces.begin_create_or_update(rg, name, _workspace_body(plan))
@@ -170,7 +147,7 @@ def ensure_workspace(
                 report(progress, StepResult(WORKSPACE, name, "creating", detail))
         info = _info(poller.result())
     except ARM_ERRORS as exc:
-        return report(progress, failure(plan, WORKSPACE, name, exc)), None
+        return report(progress, arm.failure(plan, WORKSPACE, name, exc)), None
     if info is None:
         result = StepResult(WORKSPACE, name, "failed", "the workspace did not reach Succeeded", None, None)
         return report(progress, result), None
@@ -190,16 +167,16 @@ def delete_workspace(
     rg, name = plan.names.resource_group, plan.names.databricks_workspace
     client = _databricks(credential, subscription or plan.config.subscription_id, client_options)
     try:
-        existing = get_or_none(lambda: client.workspaces.get(rg, name))
+        existing = arm.get_or_none(lambda: client.workspaces.get(rg, name))
         if existing is None:
             return report(progress, StepResult(WORKSPACE, name, "deleted", "it was not there"))
-        if not is_ours(existing, plan.config.tag_value):
+        if not arm.is_ours(existing, plan.config.tag_value):
             return report(progress, StepResult(WORKSPACE, name, "kept", f"it has no tag {TAG_KEY}"))
         managed = str(existing.properties.managed_resource_group_id).rsplit("/", 1)[-1]
         report(progress, StepResult(WORKSPACE, name, "deleting", "takes several minutes"))
         client.workspaces.begin_delete(rg, name).result()
     except ARM_ERRORS as exc:
-        return report(progress, failure(plan, WORKSPACE, name, exc))
+        return report(progress, arm.failure(plan, WORKSPACE, name, exc))
     detail = (
         f"with it Azure deleted its managed resource group {managed} (and {DATABRICKS_MANAGED_VNET} in it) "
         f"and its peering {plan.names.databricks_peering}"
@@ -257,7 +234,7 @@ def ensure_peerings(
     try:
         info = workspace_info(plan, credential, sub, client_options=client_options)
     except ARM_ERRORS as exc:
-        return [report(progress, failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
+        return [report(progress, arm.failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
     if info is None:
         detail = f"WorkspaceNotReady: the workspace {names.databricks_workspace} does not exist or is not Succeeded"
         advice = "Create the workspace first (the step before), then run this step again."
@@ -275,7 +252,7 @@ def ensure_peerings(
         try:
             made[side.name], refused = _ensure_side(plan, side, progress)
         except ARM_ERRORS as exc:
-            return [report(progress, failure(plan, side.type, side.name, exc))]
+            return [report(progress, arm.failure(plan, side.type, side.name, exc))]
         if refused is not None:
             return [report(progress, refused)]
     return _wait_connected(plan, sides, made, progress, timeout_s, poll_s)
@@ -317,7 +294,7 @@ def _peering_sides(
             WORKSPACE_PEERING,
             peering,
             kafka_vnet_id,
-            read=lambda: get_or_none(lambda: peerings.get(rg, workspace, peering)),
+            read=lambda: arm.get_or_none(lambda: peerings.get(rg, workspace, peering)),
             create=lambda: peerings.begin_create_or_update(rg, workspace, peering, workspace_side).result(),
             delete=lambda: peerings.begin_delete(rg, workspace, peering).result(),
         ),
@@ -325,7 +302,7 @@ def _peering_sides(
             KAFKA_PEERING,
             kafka_peering,
             info.managed_vnet_id,
-            read=lambda: get_or_none(lambda: network_peerings.get(rg, vnet, kafka_peering)),
+            read=lambda: arm.get_or_none(lambda: network_peerings.get(rg, vnet, kafka_peering)),
             create=lambda: network_peerings.begin_create_or_update(rg, vnet, kafka_peering, kafka_side).result(),
             delete=lambda: network_peerings.begin_delete(rg, vnet, kafka_peering).result(),
         ),
@@ -338,7 +315,7 @@ def _ensure_side(plan: Plan, side: _PeeringSide, progress: Progress | None) -> t
     existing = side.read()
     if existing is not None and _remote_id(existing).lower() != side.remote.lower():
         why = f"exists but peers with {_remote_id(existing)}, not {side.remote}"
-        return False, refusal(plan, side.type, side.name, why)
+        return False, arm.refusal(plan, side.type, side.name, why)
     if _peering_state(existing) == "Disconnected":
         report(progress, StepResult(side.type, side.name, "deleting", "Disconnected: made again"))
         side.delete()
@@ -366,7 +343,7 @@ def _wait_connected(
         try:
             states = [_peering_state(side.read()) for side in sides]
         except ARM_ERRORS as exc:
-            return [report(progress, failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
+            return [report(progress, arm.failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
         line = f"workspace side {states[0]}, Kafka side {states[1]}"
         if all(state == "Connected" for state in states) or time.monotonic() >= deadline:
             results = []
@@ -398,13 +375,13 @@ def delete_kafka_peering(
     rg, vnet, name = plan.names.resource_group, plan.names.kafka_vnet, plan.names.kafka_peering
     client = _network(credential, subscription or plan.config.subscription_id, client_options)
     try:
-        existing = get_or_none(lambda: client.virtual_network_peerings.get(rg, vnet, name))
+        existing = arm.get_or_none(lambda: client.virtual_network_peerings.get(rg, vnet, name))
         if existing is None:
             return report(progress, StepResult(KAFKA_PEERING, name, "deleted", "it was not there"))
         report(progress, StepResult(KAFKA_PEERING, name, "deleting"))
         client.virtual_network_peerings.begin_delete(rg, vnet, name).result()
     except ARM_ERRORS as exc:
-        return report(progress, failure(plan, KAFKA_PEERING, name, exc))
+        return report(progress, arm.failure(plan, KAFKA_PEERING, name, exc))
     detail = (
         f"the workspace side {plan.names.databricks_peering} now says Disconnected: the peering step makes both "
         "again; deleting the workspace deletes that side"
