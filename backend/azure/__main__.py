@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from backend.azure.plan import ConfigError, build_plan, load_config
+from backend.azure.plan import build_plan
+from backend.azure.plan_config import ConfigError, load_config
 from backend.azure.prices import PriceTableError
 
 

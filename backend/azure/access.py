@@ -1,19 +1,7 @@
 """Before planning: which subscriptions the signed-in identity sees, whether it may create what the
-plan needs, and whether the plan's region offers HDInsight and Databricks.
-
-Three read-only ARM calls, so a missing role, an unregistered resource provider or a region
-without HDInsight is told before anything is created (and costs money), with what to ask for:
-
-- Subscriptions_List (``GET /subscriptions``, api-version 2022-12-01) and the caller's
-  permissions (``.../providers/Microsoft.Authorization/permissions``, 2022-04-01): azure-mgmt-resource
-  26.0.0 has no client for either (subscriptions and authorization are separate packages we do not
-  pin), so they go through the resource client's pipeline (``send_request``: same credential,
-  retries, endpoint and CA as every other call).
-- Providers_Get (azure-mgmt-resource's ``providers.get``, api-version 2025-04-01).
-
-Permissions are checked at the resource group if it exists, else at the subscription (the group
-will be made there). An action is allowed when some entry's actions match it and none of that
-entry's notActions do; ``*`` matches any run of characters, as in role definitions.
+plan needs, and whether the plan's region offers HDInsight and Databricks; read-only ARM calls, so
+a missing role or provider is told before anything costs money. The calls and how an action is
+matched: docs/azure-design-notes.md ("Access and region checks").
 """
 
 from __future__ import annotations
@@ -29,8 +17,8 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from backend.azure.arm import get_or_none
 from backend.azure.plan import Plan
-from backend.azure.provision import _get
 
 SUBSCRIPTIONS_API = "2022-12-01"
 PERMISSIONS_API = "2022-04-01"
@@ -146,7 +134,7 @@ def check_access(
     sub = subscription or plan.config.subscription_id
     client = _client(credential, sub, client_options)
     rg = plan.names.resource_group
-    group = _get(lambda: client.resource_groups.get(rg))
+    group = get_or_none(lambda: client.resource_groups.get(rg))
     if group is not None:
         scope = f"/subscriptions/{sub}/resourcegroups/{rg}"
         where = f"resource group {rg}"

@@ -1,28 +1,7 @@
-"""Kafka on HDInsight through Ambari's REST API: broker and ZooKeeper hosts, IP advertising, restart.
-
-The article's manual Ambari steps, done over the cluster's HTTPS gateway
-(``https://CLUSTER.azurehdinsight.net/api/v1/clusters/CLUSTER/...``, basic auth with the cluster
-login, ``X-Requested-By: ambari`` on every write), as these documents describe them:
-
-- HDInsight, "Manage HDInsight clusters by using the Ambari REST API"
-  (MicrosoftDocs/azure-docs articles/hdinsight/hdinsight-hadoop-manage-ambari-rest-api.md):
-  component hosts, a host's ``Hosts/ip``, "Update configuration" (read the desired tag, read that
-  configuration, PUT it back as a new ``desired_config`` with a new tag ``version<ns>``), and
-  "Restart a service component" (maintenance mode on, stop = state INSTALLED, wait for the
-  request's ``request_status``, start = state STARTED, wait, maintenance mode off).
-- HDInsight, "Configure Kafka for IP advertising"
-  (articles/hdinsight/kafka/apache-kafka-connect-vpn-gateway.md): the lines appended to the
-  kafka-env template and ``listeners`` = ``PLAINTEXT://0.0.0.0:9092``. Brokers then advertise
-  their IP addresses, which a client in a peered network (Databricks) can reach; the brokers'
-  host names resolve only inside the cluster's own network.
-- Ambari API v1 (apache/ambari ambari-server/docs/api/v1/): index.md (basic auth, partial
-  response ``fields=``, query predicates, asynchronous 202 answers with a request id, task
-  resources, error bodies ``{"status", "message"}``), configuration.md (desired configs,
-  ``PUT /clusters/c1`` with ``Clusters/desired_config``), components-component.md,
-  hosts-host.md, update-service.md, task-resources.md (task states).
-
-No Streamlit here. The password is a SecretStr: it goes into the Authorization header only,
-never into a message, a repr or a log line.
+"""Kafka on HDInsight through Ambari's REST API over the cluster's HTTPS gateway: broker and ZooKeeper
+hosts, IP advertising (so a peered network can reach the brokers), Kafka restarted. The password is a
+SecretStr that goes into the Authorization header only. The documents followed:
+docs/azure-design-notes.md ("Kafka through Ambari").
 """
 
 from __future__ import annotations
@@ -35,7 +14,7 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
-from backend.azure.provision import StepResult
+from backend.azure.arm import StepResult
 
 KAFKA = "KAFKA"
 KAFKA_BROKER = "KAFKA_BROKER"

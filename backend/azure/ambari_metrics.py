@@ -1,36 +1,8 @@
-"""Kafka metrics of an HDInsight cluster from Ambari's REST API, through the cluster's HTTPS gateway.
-
-A console on a laptop cannot open a Kafka connection to HDInsight's brokers (a private network),
-but it reaches the gateway ``https://CLUSTER.azurehdinsight.net``, where Ambari serves metrics. One
-GET per sample, on the KAFKA_BROKER component (Ambari API v1 index.md "Partial Response", reaching
-into the component's host components, and "Temporal Metrics" ``path[start,end,step]``)::
-
-    GET /api/v1/clusters/C/services/KAFKA/components/KAFKA_BROKER
-        ?fields=metrics/kafka/server/BrokerTopicMetrics/AllTopicsMessagesInPerSec/1MinuteRate[s,e,15],
-                metrics/kafka/server/BrokerTopicMetrics/AllTopicsBytesInPerSec/1MinuteRate[s,e,15],
-                host_components/HostRoles/state
-
-- The metric paths are the ones Ambari's KAFKA service defines in its ``metrics.json``
-  (common-services/KAFKA/*/metrics.json: ``.../AllTopicsMessagesInPerSec/1MinuteRate`` is Kafka's
-  ``kafka.server.BrokerTopicMetrics.MessagesInPerSec.1MinuteRate``, the same for BytesInPerSec) and
-  its dashboard (widgets.json "Broker Topics"). At the component level Ambari aggregates them over
-  the brokers, so the figures are the cluster's. **Ambari's REST metrics have no per-topic paths**:
-  metrics.json maps only the all-topics MBeans, and Ambari refuses a property it does not define
-  (HTTP 400, "not supported"). So per topic this source says None; the per-topic rates come from
-  the end offsets (below), the cluster-wide figure from Ambari.
-- A temporal answer is a list of ``[value, epoch seconds]`` points; the newest non-null one counts.
-  Kafka's metrics reach Ambari once a minute (the Ambari Metrics sink buffers for a minute), so a
-  point-in-time read would be no fresher; the window says how old a figure may be (WINDOW_S).
-- Each broker's state is its KAFKA_BROKER host component's ``HostRoles/state`` (STARTED,
-  INSTALLED when stopped, ...; host-components.md).
-- End offsets per partition are not among Ambari's REST metrics at all: they come from the optional
-  ``offsets`` callable (the Spark job samples them where it reaches the brokers and writes them to a
-  Delta table, ``topic_offsets`` in ``backend.aggregates.interfaces``). Without it the sample has no topics and
-  says why (lag unknown).
-
-Every call is bounded by a short timeout; any failure is a sample with ``reachable=False`` and a
-reason a user can act on; nothing raises into the Monitor. The password is a SecretStr: it goes into
-the Authorization header only, never into a message or a log line.
+"""Kafka metrics of an HDInsight cluster from Ambari's REST API, through the cluster's HTTPS gateway
+(the console cannot reach the private brokers). Cluster-wide rates and broker states come from Ambari;
+per-topic end offsets from the optional ``offsets`` callable (sampled by the Spark job). Any failure is a
+sample with ``reachable=False`` and a reason; nothing raises. Why and which paths:
+docs/azure-design-notes.md ("Kafka metrics from Ambari").
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""The files a Databricks job needs to run our jobs: a launcher plus the project modules they import.
-
-A Databricks ``spark_python_task`` runs one file with ``sys.argv = [file, *parameters]``, but
-our jobs are modules (``python -m jobs.producer``) that import ``backend``. So the bundle is
-the launcher ``run_job.py`` at its root, which puts its own folder first on ``sys.path`` and
-runs the module named by its first parameter as ``__main__``, and beside it every module of
-``backend/`` and ``jobs/`` that the job modules import, found by reading their imports with
-``ast`` (a new import is picked up without a hand-kept list). Only ``.py`` files of those two
-packages go in: no tests, settings files, secrets or ``.state``.
+"""The files a Databricks job needs to run our jobs: the launcher ``run_job.py``, which runs the module
+named by its first parameter as ``__main__``, and every module of ``backend/`` and ``jobs/`` the job
+modules import (found by reading their imports with ``ast``). Why: docs/azure-design-notes.md ("The job bundle").
 """
 
 from __future__ import annotations

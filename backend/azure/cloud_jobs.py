@@ -18,7 +18,8 @@ from azure.core.exceptions import AzureError
 from databricks.sdk.errors import DatabricksError
 
 from backend.azure import databricks
-from backend.azure.databricks import RunStatus
+from backend.azure.credentials import credential_from
+from backend.azure.databricks_jobs import RunStatus, run_status, start_run, stop_run
 from backend.azure.deployment import Deployment, load_deployment
 from backend.settings import Settings
 
@@ -89,8 +90,6 @@ _clients_lock = threading.Lock()
 def workspace_client(settings: Settings, deployment: Deployment) -> databricks.WorkspaceClient:
     """One client (and credential, with its token cache) per workspace and identity: the pages ask every
     few seconds, and a new credential each time would sign in each time."""
-    from backend.azure.wizard import credential_from
-
     if deployment.workspace_url is None or deployment.workspace_resource_id is None:
         raise ValueError("the deployment record has no workspace: run the Azure wizard's build again")
     ca_bundle = str(settings.azure_ca_bundle) if settings.azure_ca_bundle is not None else None
@@ -130,7 +129,7 @@ def job_view(settings: Settings, deployment: Deployment, name: CloudJob) -> Clou
     job_id = deployment.jobs[name]
     url = deployment.workspace_url or ""
     try:
-        status = databricks.run_status(workspace_client(settings, deployment), job_id)
+        status = run_status(workspace_client(settings, deployment), job_id)
     except Exception as exc:  # shown on the page, never a traceback (no secret is in these messages)
         return CloudJobView(name, job_id, url, None, f"cannot ask the workspace {url}: {_why(exc)}")
     return CloudJobView(name, job_id, url, status)
@@ -141,8 +140,8 @@ def start(settings: Settings, deployment: Deployment, name: CloudJob) -> tuple[b
     job_id = deployment.jobs[name]
     try:
         client = workspace_client(settings, deployment)
-        before = databricks.run_status(client, job_id)
-        run_id = databricks.start_run(client, job_id)
+        before = run_status(client, job_id)
+        run_id = start_run(client, job_id)
     except Exception as exc:  # shown on the page, never a traceback
         return False, f"Not started: {_why(exc)}"
     if before is not None and before.run_id == run_id and before.life_cycle_state in ACTIVE_STATES:
@@ -155,10 +154,10 @@ def stop(settings: Settings, deployment: Deployment, name: CloudJob) -> tuple[bo
     job_id = deployment.jobs[name]
     try:
         client = workspace_client(settings, deployment)
-        current = databricks.run_status(client, job_id)
+        current = run_status(client, job_id)
         if current is None or current.life_cycle_state not in ACTIVE_STATES:
             return False, "No run is active"
-        ended = databricks.stop_run(client, current.run_id)
+        ended = stop_run(client, current.run_id)
     except Exception as exc:  # shown on the page, never a traceback
         return False, f"Not stopped: {_why(exc)}"
     return True, f"Run {ended.run_id} {ended.life_cycle_state} ({ended.result_state or 'no result'})"

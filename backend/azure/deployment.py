@@ -1,10 +1,6 @@
-"""What the Azure wizard built, as the console needs it later: the record of one deployment.
-
-The wizard writes it after each step that learns something (the Ambari gateway, the brokers'
-addresses, the workspace, the Databricks cluster, the jobs), so a rerun, the Producer and
-Consumer pages and teardown know where things are without asking Azure again. It holds no
-secret: the cluster logins live in the secrets file, tokens are fetched when needed.
-File: ``<state dir>/azure/deployment.json``, written atomically.
+"""What the Azure wizard built, as the console needs it later: the record of one deployment
+(``<state dir>/azure/deployment.json``, written atomically after each step that learns something). It
+holds no secret.
 """
 
 from __future__ import annotations
@@ -16,6 +12,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from backend.settings import Settings
 
 JOB_NAMES = ("producer", "consumer")
 
@@ -80,3 +78,27 @@ def save_deployment(state_dir: Path, deployment: Deployment) -> Deployment:
 def forget_deployment(state_dir: Path) -> None:
     """After teardown: nothing is left to point at."""
     deployment_file(state_dir).unlink(missing_ok=True)
+
+
+def deployment_rows(settings: Settings) -> list[dict[str, str]]:
+    """The saved deployment as (what, where) rows for the page; empty when there is none."""
+    try:
+        deployment = load_deployment(settings.state_dir)
+    except ValueError as error:
+        return [{"what": "deployment record", "where": str(error)}]
+    if deployment is None:
+        return []
+    rows = [
+        ("resource group", f"{deployment.resource_group} (subscription {deployment.subscription})"),
+        ("Ambari (cluster gateway)", deployment.gateway_url),
+        ("Kafka brokers (private IPs)", deployment.bootstrap_servers),
+        ("topic", deployment.topic),
+        ("Databricks workspace", deployment.workspace_url),
+        ("Databricks cluster", deployment.cluster_id),
+        ("job files", deployment.files_folder),
+        ("jobs", ", ".join(f"{name} {job}" for name, job in sorted(deployment.jobs.items())) or None),
+        ("SQL warehouse (the console's reads)", deployment.warehouse_id),
+        ("Delta tables", f"{deployment.table_prefix}*" if deployment.table_prefix else None),
+        ("recorded", deployment.updated),
+    ]
+    return [{"what": what, "where": where or "not yet"} for what, where in rows]

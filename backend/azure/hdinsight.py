@@ -1,34 +1,14 @@
 """The plan's HDInsight 5.1 Kafka cluster: create (or find) it, read its HTTPS gateway, delete it.
 
-The cluster is made as the article's template made it: Kafka 3.2 on HDInsight 5.1, head,
-worker (the brokers, with managed data disks) and ZooKeeper nodes all in the plan's Kafka
-subnet, the plan's storage account as the cluster's default file system, TLS 1.2 at least,
-the plan's tag. Its two logins (the cluster login for the HTTPS gateway and Ambari, the SSH
-login of the nodes) come in a ``ClusterLogins`` with ``SecretStr`` passwords; they and the
-storage account key go into the create request only, never into a StepResult, an exception
-message or a log line.
-
-Resume follows provision.py: a cluster with the plan's tag that is Succeeded is "exists"; one
-still being created (by a run that was cut short) is waited for; one without the tag is
-refused (NameTakenNotOurs). A tagged cluster whose creation Failed is not made again here:
-HDInsight has no in-place repair or re-create of a cluster (a PUT on an existing cluster is
-refused; only tags can be changed), so the step fails and says to delete it (teardown, or
-``delete_kafka_cluster``) and run again. Deleting needs the user's confirmation, which this
-step does not have.
-
-Creation takes about 20 minutes. The SDK's long-running operation polls the cluster's
-Azure-AsyncOperation; after each poll a GET of the cluster reads its ``clusterState``
-(Accepted, AzureVMConfiguration, HdInsightConfiguration, ... Running) and the step reports it
-as a "creating" line. The SDK polls on a thread of its own; the lines reach ``progress`` on
-the caller's thread (Streamlit draws only from there).
-
-REST calls (api-version 2021-06-01 for HDInsight, azure-mgmt-hdinsight 9.0.1's default):
-Clusters_Get, Locations_CheckNameAvailability, StorageAccounts_ListKeys (azure-mgmt-storage),
-Clusters_Create with its Azure-AsyncOperation polls, Clusters_Delete with its Location polls.
+Made as the article's template made it (Kafka 3.2, every role in the plan's subnet, the plan's storage
+account as its file system, TLS 1.2, the tag). The logins are SecretStr and go into the create request
+only, never into a result, message or log line. Resume, a Failed cluster and the ~20 minutes' progress
+lines: docs/azure-design-notes.md ("The HDInsight Kafka cluster").
 """
 
 from __future__ import annotations
 
+import functools
 import queue
 import secrets
 import string
@@ -38,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.core.exceptions import HttpResponseError
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.hdinsight import HDInsightManagementClient
 from azure.mgmt.hdinsight.models import (
@@ -60,17 +40,11 @@ from azure.mgmt.hdinsight.models import (
 from azure.mgmt.storage import StorageManagementClient
 from pydantic import SecretStr
 
-from backend.azure.plan import (
-    HDINSIGHT_KAFKA_VERSION,
-    HDINSIGHT_VERSION,
-    HEAD_NODES,
-    TAG_KEY,
-    ZOOKEEPER_NODES,
-    Plan,
-)
-from backend.azure.provision import Progress, StepResult, _failure, _get, _ours, _state, advice_for
+from backend.azure import arm
+from backend.azure.arm import ARM_ERRORS, HDINSIGHT_CLUSTER, Progress, StepResult, report
+from backend.azure.plan import Plan
+from backend.azure.plan_config import HDINSIGHT_KAFKA_VERSION, HDINSIGHT_VERSION, HEAD_NODES, TAG_KEY, ZOOKEEPER_NODES
 
-HDINSIGHT_CLUSTER = "Microsoft.HDInsight/clusters"
 BLOB_SUFFIX = ".blob.core.windows.net"
 DEFAULT_POLL_SECONDS = 30.0  # the management clients' default polling interval
 
@@ -266,7 +240,7 @@ def _cluster_advice(code: str | None, plan: Plan) -> str:
         return "Choose logins that meet HDInsight's rules (or let the wizard make random ones), then run again."
     if code == "ClusterStillCreating":
         return f"Creating {name!r} takes longer than usual: run again later to go on waiting (nothing is lost)."
-    return advice_for(code, plan, HDINSIGHT_CLUSTER)
+    return arm.advice_for(code, plan, HDINSIGHT_CLUSTER)
 
 
 def _summary(plan: Plan) -> str:
@@ -351,67 +325,74 @@ def ensure_kafka_cluster(
     options = dict(client_options or {})
     interval = float(options.get("polling_interval", DEFAULT_POLL_SECONDS))
     hidden = [logins.gateway_password.get_secret_value(), logins.ssh_password.get_secret_value()]
-
-    def report(result: StepResult) -> StepResult:
-        if progress is not None:
-            progress(result)
-        return result
-
-    def failed(code: str, detail: str) -> StepResult:
-        return StepResult(HDINSIGHT_CLUSTER, name, "failed", f"{code}: {detail}", code, _cluster_advice(code, plan))
-
+    show = functools.partial(report, progress)
     try:
         hdinsight = HDInsightManagementClient(credential, subscription, **options)
-        existing: Cluster | None = _get(lambda: hdinsight.clusters.get(rg, name))
+        existing: Cluster | None = arm.get_or_none(lambda: hdinsight.clusters.get(rg, name))
         if existing is not None:
-            if not _ours(existing, plan.config.tag_value):
-                code = "NameTakenNotOurs"
-                return failed(code, f"{name} exists without the tag {TAG_KEY}={plan.config.tag_value}")
-            state = _state(existing)
-            if state == "InProgress":
-                existing = _wait_for_creation(hdinsight, plan, interval, report)
-                state = _state(existing)
-                if state == "Succeeded":
-                    return StepResult(
-                        HDINSIGHT_CLUSTER, name, "created", _summary(plan) + "; started by an earlier run"
-                    )
-            if state == "Succeeded":
-                version = existing.properties.cluster_version or "?"
-                detail = f"HDInsight {version}, clusterState {_cluster_state(existing)}"
-                differences = _differences(plan, existing)
-                if differences:  # a config edited after creation: say so rather than pretend it applies
-                    detail += "; differs from the plan (not changed here): " + ", ".join(differences)
-                return StepResult(HDINSIGHT_CLUSTER, name, "exists", detail)
-            if state == "Deleting":
-                return failed("ClusterDeleting", f"{name} is being deleted")
-            return failed("ClusterFailed", f"{name} is {state}: {_errors(existing)}")
+            return _existing_cluster(hdinsight, plan, existing, interval, show)
 
         # The logins' rules matter only to a cluster being created (an existing one keeps its own).
         problems = login_problems(logins)
         if problems:
-            return failed("InvalidClusterLogin", "; ".join(problems))
+            return _cluster_failure(plan, "InvalidClusterLogin", "; ".join(problems))
 
         availability = hdinsight.locations.check_name_availability(
             plan.config.region, NameAvailabilityCheckRequestParameters(name=name, type="clusters")
         )
         if availability.name_available is False:
             reason = availability.reason or "AlreadyExists"
-            return failed(reason, availability.message or f"Cluster name '{name}' is unavailable")
+            return _cluster_failure(plan, reason, availability.message or f"Cluster name '{name}' is unavailable")
 
         storage = StorageManagementClient(credential, subscription, **options)
         keys = storage.storage_accounts.list_keys(rg, names.storage_account).keys_property or []
         key = keys[0].value if keys and keys[0].value else ""
         hidden.append(key)
-        report(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"{_summary(plan)}; this takes about 20 minutes"))
-        _create(hdinsight, plan, kafka_cluster_parameters(plan, logins, key), interval, report)
+        show(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"{_summary(plan)}; this takes about 20 minutes"))
+        _create(hdinsight, plan, kafka_cluster_parameters(plan, logins, key), interval, show)
         return StepResult(HDINSIGHT_CLUSTER, name, "created", _summary(plan))
     except StillCreating as exc:
-        return failed("ClusterStillCreating", str(exc))
-    except (HttpResponseError, ClientAuthenticationError) as exc:
-        result = _failure(plan, HDINSIGHT_CLUSTER, name, exc)
+        return _cluster_failure(plan, "ClusterStillCreating", str(exc))
+    except ARM_ERRORS as exc:
+        result = arm.failure(plan, HDINSIGHT_CLUSTER, name, exc)
         if result.error_code is not None:
             result = replace(result, advice=_cluster_advice(result.error_code, plan))
         return _scrub(result, hidden)
+
+
+def _cluster_failure(plan: Plan, code: str, detail: str) -> StepResult:
+    name = plan.names.hdinsight_cluster
+    return StepResult(HDINSIGHT_CLUSTER, name, "failed", f"{code}: {detail}", code, _cluster_advice(code, plan))
+
+
+def _existing_cluster(
+    hdinsight: HDInsightManagementClient,
+    plan: Plan,
+    existing: Cluster,
+    interval: float,
+    show: Callable[[StepResult], StepResult],
+) -> StepResult:
+    """The result for a cluster that exists: ours and Succeeded (after waiting for a creation an earlier
+    run started), or why it cannot be used."""
+    name = plan.names.hdinsight_cluster
+    if not arm.is_ours(existing, plan.config.tag_value):
+        return arm.refusal(plan, HDINSIGHT_CLUSTER, name, f"exists without the tag {TAG_KEY}={plan.config.tag_value}")
+    state = arm.provisioning_state(existing)
+    if state == "InProgress":
+        existing = _wait_for_creation(hdinsight, plan, interval, show)
+        state = arm.provisioning_state(existing)
+        if state == "Succeeded":
+            return StepResult(HDINSIGHT_CLUSTER, name, "created", _summary(plan) + "; started by an earlier run")
+    if state == "Succeeded":
+        version = existing.properties.cluster_version or "?"
+        detail = f"HDInsight {version}, clusterState {_cluster_state(existing)}"
+        differences = _differences(plan, existing)
+        if differences:  # a config edited after creation: say so rather than pretend it applies
+            detail += "; differs from the plan (not changed here): " + ", ".join(differences)
+        return StepResult(HDINSIGHT_CLUSTER, name, "exists", detail)
+    if state == "Deleting":
+        return _cluster_failure(plan, "ClusterDeleting", f"{name} is being deleted")
+    return _cluster_failure(plan, "ClusterFailed", f"{name} is {state}: {_errors(existing)}")
 
 
 def _create(
@@ -419,7 +400,7 @@ def _create(
     plan: Plan,
     parameters: ClusterCreateParametersExtended,
     interval: float,
-    report: Callable[[StepResult], StepResult],
+    show: Callable[[StepResult], StepResult],
 ) -> None:
     rg, name = plan.names.resource_group, plan.names.hdinsight_cluster
     states: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -439,7 +420,7 @@ def _create(
         while not states.empty():
             state = states.get()
             if state != last:
-                report(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"clusterState {state}"))
+                show(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"clusterState {state}"))
                 last = state
         if finished:
             break
@@ -448,7 +429,7 @@ def _create(
 
 
 def _wait_for_creation(
-    hdinsight: HDInsightManagementClient, plan: Plan, interval: float, report: Callable[[StepResult], StepResult]
+    hdinsight: HDInsightManagementClient, plan: Plan, interval: float, show: Callable[[StepResult], StepResult]
 ) -> Cluster:
     """Wait for a creation an earlier run started (its operation is not ours to poll): GET until it ends."""
     rg, name = plan.names.resource_group, plan.names.hdinsight_cluster
@@ -457,12 +438,12 @@ def _wait_for_creation(
     while True:
         cluster = hdinsight.clusters.get(rg, name)
         state = _cluster_state(cluster)
-        if _state(cluster) != "InProgress":
+        if arm.provisioning_state(cluster) != "InProgress":
             return cluster
         if time.monotonic() > deadline:
             raise StillCreating(f"{name} is still being created (clusterState {state}) after {CREATION_WAIT_S:.0f} s")
         if state != last:
-            report(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"clusterState {state} (started by an earlier run)"))
+            show(StepResult(HDINSIGHT_CLUSTER, name, "creating", f"clusterState {state} (started by an earlier run)"))
             last = state
         time.sleep(interval)
 
@@ -473,9 +454,11 @@ def our_cluster_exists(
     """Whether the plan's cluster exists with the plan's tag, made or being made (not Failed or Deleting): one
     that keeps the logins it was created with. Raises ARM's errors."""
     hdinsight = HDInsightManagementClient(credential, subscription, **dict(client_options or {}))
-    cluster = _get(lambda: hdinsight.clusters.get(plan.names.resource_group, plan.names.hdinsight_cluster))
+    cluster = arm.get_or_none(lambda: hdinsight.clusters.get(plan.names.resource_group, plan.names.hdinsight_cluster))
     return (
-        cluster is not None and _ours(cluster, plan.config.tag_value) and _state(cluster) in ("Succeeded", "InProgress")
+        cluster is not None
+        and arm.is_ours(cluster, plan.config.tag_value)
+        and arm.provisioning_state(cluster) in ("Succeeded", "InProgress")
     )
 
 
@@ -499,7 +482,7 @@ def cluster_gateway(
             return f"https://{endpoint.location}" + ("" if port == 443 else f":{port}")
     raise ClusterNotReady(
         f"HDInsight cluster {plan.names.hdinsight_cluster} has no HTTPS endpoint yet "
-        f"(provisioningState {_state(cluster)}, clusterState {_cluster_state(cluster)})"
+        f"(provisioningState {arm.provisioning_state(cluster)}, clusterState {_cluster_state(cluster)})"
     )
 
 
@@ -519,18 +502,14 @@ def delete_kafka_cluster(
     rg, name = plan.names.resource_group, plan.names.hdinsight_cluster
     try:
         hdinsight = HDInsightManagementClient(credential, subscription, **dict(client_options or {}))
-        existing = _get(lambda: hdinsight.clusters.get(rg, name))
+        existing = arm.get_or_none(lambda: hdinsight.clusters.get(rg, name))
         if existing is None:
             return StepResult(HDINSIGHT_CLUSTER, name, "deleted", "not there")
-        if not _ours(existing, plan.config.tag_value):
-            code = "NameTakenNotOurs"
-            detail = f"{code}: {name} does not carry the tag {TAG_KEY}={plan.config.tag_value}; not deleted"
-            return StepResult(
-                HDINSIGHT_CLUSTER, name, "failed", detail, code, advice_for(code, plan, HDINSIGHT_CLUSTER)
-            )
-        if progress is not None:
-            progress(StepResult(HDINSIGHT_CLUSTER, name, "deleting", "this takes a few minutes"))
+        if not arm.is_ours(existing, plan.config.tag_value):
+            why = f"does not carry the tag {TAG_KEY}={plan.config.tag_value}; not deleted"
+            return arm.refusal(plan, HDINSIGHT_CLUSTER, name, why)
+        report(progress, StepResult(HDINSIGHT_CLUSTER, name, "deleting", "this takes a few minutes"))
         hdinsight.clusters.begin_delete(rg, name).result()
         return StepResult(HDINSIGHT_CLUSTER, name, "deleted")
-    except (HttpResponseError, ClientAuthenticationError) as exc:
-        return _failure(plan, HDINSIGHT_CLUSTER, name, exc)
+    except ARM_ERRORS as exc:
+        return arm.failure(plan, HDINSIGHT_CLUSTER, name, exc)

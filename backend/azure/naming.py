@@ -1,16 +1,6 @@
-"""Azure's naming rules for what the wizard creates, checked before anything is sent.
-
-Sources: "Naming rules and restrictions for Azure resources" (Azure Resource Manager docs:
-Microsoft.Resources, Microsoft.Network, Microsoft.Storage, Microsoft.HDInsight,
-Microsoft.Databricks), the resourceGroupName pattern of the Resource Manager REST spec
-(``^[-\\w\\._\\(\\)]+$``, 1-90), the Databricks workspace name length of its REST spec (3-64),
-and Kafka's own topic name check. The Databricks workspace peering has no documented rule of
-its own: it becomes a peering of the workspace's managed virtual network, so the virtual
-network peering rule applies.
-
-A name that passes here can still be refused at creation: a globally unique name (storage
-account, HDInsight cluster) may be taken by someone else, and names with reserved words or
-trademarks are refused. The messages say so where it applies.
+"""Azure's naming rules for what the wizard creates, checked before anything is sent. A name that
+passes can still be refused at creation (a globally unique name taken elsewhere); the messages say so.
+Sources: docs/azure-design-notes.md ("Naming rules").
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from databricks.sdk.service.sql import (
 )
 
 from backend.aggregates.warehouse_reader import Parameters, Rows, StatementError
-from backend.azure.plan import TAG_KEY
-from backend.azure.provision import Progress, StepResult, report
+from backend.azure.arm import Progress, StepResult, report
+from backend.azure.plan_config import TAG_KEY
 
 WAREHOUSE = "databricks.sql_warehouse"  # the plan's and the wizard's step type
 CLUSTER_SIZE = "2X-Small"  # the smallest: the console's reads are a few small aggregations
@@ -116,7 +116,7 @@ class WarehouseStatementRunner:
                 parameters=[_parameter(name, value) for name, value in parameters.items()],
             )
             statement_id = response.statement_id or ""
-            while _state(response) in _ACTIVE:
+            while provisioning_state(response) in _ACTIVE:
                 if time.monotonic() >= deadline:
                     self._cancel(statement_id)
                     raise WarehouseError(
@@ -127,7 +127,7 @@ class WarehouseStatementRunner:
                     )
                 time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
                 response = api.get_statement(statement_id)
-            if _state(response) != StatementState.SUCCEEDED:
+            if provisioning_state(response) != StatementState.SUCCEEDED:
                 error = response.status.error if response.status else None
                 code = error.error_code.value if error and error.error_code else _state_name(response)
                 message = error.message if error and error.message else f"the statement ended {_state_name(response)}"
@@ -155,12 +155,12 @@ class WarehouseStatementRunner:
             self.client.statement_execution.cancel_execution(statement_id)
 
 
-def _state(response: StatementResponse) -> StatementState | None:
+def provisioning_state(response: StatementResponse) -> StatementState | None:
     return response.status.state if response.status else None
 
 
 def _state_name(response: StatementResponse) -> str:
-    state = _state(response)
+    state = provisioning_state(response)
     return state.value if state else "UNKNOWN"
 
 

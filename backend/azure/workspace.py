@@ -1,18 +1,6 @@
-"""The Azure Databricks workspace and the two VNet peerings between its network and Kafka's.
-
-The article made the workspace in the portal and both peerings by hand; here each is a step in
-provision.py's manner: read what exists first (resume), create it tagged when absent or left
-Failed, refuse a name held by something the wizard did not make, and turn ARM's errors into a
-failed StepResult with its code, message and what to do.
-
-- The workspace (azure-mgmt-databricks 3.0.0, api-version 2026-01-01): Premium, Hybrid compute
-  (classic clusters in a managed network), no public IPs on cluster nodes, the managed network's
-  prefix from the plan. Azure makes the managed resource group and the network ``workers-vnet``
-  in it; the Kafka-side peering needs that network's id, read from the workspace.
-- The peerings: the workspace side (``Microsoft.Databricks/workspaces/virtualNetworkPeerings``,
-  remote = the Kafka network) and the Kafka side (``Microsoft.Network/virtualNetworks/
-  virtualNetworkPeerings`` with azure-mgmt-network 33.1.0, remote = ``workers-vnet``). Traffic
-  flows only once both say Connected, so the step waits for that and says which side is stuck.
+"""The Azure Databricks workspace (Premium, Hybrid compute, no public IPs) and the two VNet peerings
+between its managed network and Kafka's, each a step that resumes as provision.py's do. Traffic flows
+only once both peerings say Connected, so that step waits and says which side is stuck.
 """
 
 from __future__ import annotations
@@ -23,23 +11,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.mgmt.databricks import AzureDatabricksManagementClient
 from azure.mgmt.databricks import models as dbx
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import SubResource
 from azure.mgmt.network.models import VirtualNetworkPeering as NetworkPeering
 
-from backend.azure.plan import DATABRICKS_MANAGED_VNET, DATABRICKS_SKU, TAG_KEY, Plan
-from backend.azure.provision import Progress, StepResult, _failure, _get, _ours, _state, advice_for, report
+from backend.azure import arm
+from backend.azure.arm import ARM_ERRORS, KAFKA_PEERING, WORKSPACE_PEERING, Progress, StepResult, report
+from backend.azure.arm import DATABRICKS_WORKSPACE as WORKSPACE
+from backend.azure.plan import Plan
+from backend.azure.plan_config import DATABRICKS_MANAGED_VNET, DATABRICKS_SKU, TAG_KEY
 
-WORKSPACE = "Microsoft.Databricks/workspaces"
-WORKSPACE_PEERING = "Microsoft.Databricks/workspaces/virtualNetworkPeerings"
-KAFKA_PEERING = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"
 COMPUTE_MODE = "Hybrid"  # classic clusters in the workspace's own (managed) network, which we peer
 # A workspace in one of these states is being made by an earlier run: wait for it, do not PUT again.
 IN_PROGRESS = ("Accepted", "Running", "Ready", "Creating", "Created", "Updating")
-_ARM_ERRORS = (HttpResponseError, ClientAuthenticationError)
 
 
 @dataclass(frozen=True)
@@ -62,14 +48,9 @@ def _network(
     return NetworkManagementClient(credential, subscription, **(options or {}))
 
 
-def _refuse(plan: Plan, step_type: str, name: str, why: str) -> StepResult:
-    code = "NameTakenNotOurs"
-    return StepResult(step_type, name, "failed", f"{code}: {name} {why}", code, advice_for(code, plan, step_type))
-
-
 def _info(workspace: Any) -> WorkspaceInfo | None:
     properties = workspace.properties
-    if properties is None or _state(workspace) != "Succeeded" or not properties.workspace_url:
+    if properties is None or arm.provisioning_state(workspace) != "Succeeded" or not properties.workspace_url:
         return None
     managed = str(properties.managed_resource_group_id)
     return WorkspaceInfo(
@@ -111,7 +92,7 @@ def workspace_info(
     """The workspace's URL, id and managed network; None if it is absent or not Succeeded."""
     client = _databricks(credential, subscription or plan.config.subscription_id, client_options)
     rg, name = plan.names.resource_group, plan.names.databricks_workspace
-    existing = _get(lambda: client.workspaces.get(rg, name))
+    existing = arm.get_or_none(lambda: client.workspaces.get(rg, name))
     return None if existing is None else _info(existing)
 
 
@@ -134,26 +115,26 @@ def ensure_workspace(
     rg, name = plan.names.resource_group, plan.names.databricks_workspace
     client = _databricks(credential, subscription or plan.config.subscription_id, client_options)
     try:
-        existing = _get(lambda: client.workspaces.get(rg, name))
-        if existing is not None and not _ours(existing, plan.config.tag_value):
-            return report(progress, _refuse(plan, WORKSPACE, name, f"exists without the tag {TAG_KEY}")), None
+        existing = arm.get_or_none(lambda: client.workspaces.get(rg, name))
+        if existing is not None and not arm.is_ours(existing, plan.config.tag_value):
+            return report(progress, arm.refusal(plan, WORKSPACE, name, f"exists without the tag {TAG_KEY}")), None
         deadline = time.monotonic() + timeout_s
-        while existing is not None and _state(existing) in IN_PROGRESS:
+        while existing is not None and arm.provisioning_state(existing) in IN_PROGRESS:
             if time.monotonic() >= deadline:
                 code = "WorkspaceStillProvisioning"
-                detail = f"{code}: still {_state(existing)} after {timeout_s:g} s"
+                detail = f"{code}: still {arm.provisioning_state(existing)} after {timeout_s:g} s"
                 advice = (
                     "Azure is still making it: run this step again later (it waits for it, it does not start over)."
                 )
                 return report(progress, StepResult(WORKSPACE, name, "failed", detail, code, advice)), None
-            detail = f"{_state(existing)}: an earlier run started it; waiting for Azure to finish"
+            detail = f"{arm.provisioning_state(existing)}: an earlier run started it; waiting for Azure to finish"
             report(progress, StepResult(WORKSPACE, name, "creating", detail))
             time.sleep(progress_every_s)
-            existing = _get(lambda: client.workspaces.get(rg, name))
+            existing = arm.get_or_none(lambda: client.workspaces.get(rg, name))
         info = None if existing is None else _info(existing)
         if info is not None:
             return report(progress, StepResult(WORKSPACE, name, "exists", info.url)), info
-        again = "" if existing is None else f", again (it was {_state(existing)})"
+        again = "" if existing is None else f", again (it was {arm.provisioning_state(existing)})"
         managed = plan.names.databricks_managed_resource_group
         report(progress, StepResult(WORKSPACE, name, "creating", f"Premium{again}; takes several minutes"))
         poller = client.workspaces.begin_create_or_update(rg, name, _workspace_body(plan))
@@ -165,8 +146,8 @@ def ensure_workspace(
                 detail = f"{poller.status()} after {waited} s; Azure is making {managed} and its network"
                 report(progress, StepResult(WORKSPACE, name, "creating", detail))
         info = _info(poller.result())
-    except _ARM_ERRORS as exc:
-        return report(progress, _failure(plan, WORKSPACE, name, exc)), None
+    except ARM_ERRORS as exc:
+        return report(progress, arm.failure(plan, WORKSPACE, name, exc)), None
     if info is None:
         result = StepResult(WORKSPACE, name, "failed", "the workspace did not reach Succeeded", None, None)
         return report(progress, result), None
@@ -186,16 +167,16 @@ def delete_workspace(
     rg, name = plan.names.resource_group, plan.names.databricks_workspace
     client = _databricks(credential, subscription or plan.config.subscription_id, client_options)
     try:
-        existing = _get(lambda: client.workspaces.get(rg, name))
+        existing = arm.get_or_none(lambda: client.workspaces.get(rg, name))
         if existing is None:
             return report(progress, StepResult(WORKSPACE, name, "deleted", "it was not there"))
-        if not _ours(existing, plan.config.tag_value):
+        if not arm.is_ours(existing, plan.config.tag_value):
             return report(progress, StepResult(WORKSPACE, name, "kept", f"it has no tag {TAG_KEY}"))
         managed = str(existing.properties.managed_resource_group_id).rsplit("/", 1)[-1]
         report(progress, StepResult(WORKSPACE, name, "deleting", "takes several minutes"))
         client.workspaces.begin_delete(rg, name).result()
-    except _ARM_ERRORS as exc:
-        return report(progress, _failure(plan, WORKSPACE, name, exc))
+    except ARM_ERRORS as exc:
+        return report(progress, arm.failure(plan, WORKSPACE, name, exc))
     detail = (
         f"with it Azure deleted its managed resource group {managed} (and {DATABRICKS_MANAGED_VNET} in it) "
         f"and its peering {plan.names.databricks_peering}"
@@ -250,21 +231,10 @@ def ensure_peerings(
     """
     sub = subscription or plan.config.subscription_id
     names = plan.names
-    rg = names.resource_group
-    dbx_client = _databricks(credential, sub, client_options)
-    net_client = _network(credential, sub, client_options)
-    kafka_vnet_id = next(str(r.resource_id) for r in plan.resources if r.type == "Microsoft.Network/virtualNetworks")
-
-    def read_workspace_side() -> Any:
-        return _get(lambda: dbx_client.vnet_peering.get(rg, names.databricks_workspace, names.databricks_peering))
-
-    def read_kafka_side() -> Any:
-        return _get(lambda: net_client.virtual_network_peerings.get(rg, names.kafka_vnet, names.kafka_peering))
-
     try:
         info = workspace_info(plan, credential, sub, client_options=client_options)
-    except _ARM_ERRORS as exc:
-        return [report(progress, _failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
+    except ARM_ERRORS as exc:
+        return [report(progress, arm.failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
     if info is None:
         detail = f"WorkspaceNotReady: the workspace {names.databricks_workspace} does not exist or is not Succeeded"
         advice = "Create the workspace first (the step before), then run this step again."
@@ -274,92 +244,119 @@ def ensure_peerings(
                 StepResult(WORKSPACE_PEERING, names.databricks_peering, "failed", detail, "WorkspaceNotReady", advice),
             )
         ]
+    sides = _peering_sides(
+        plan, info, _databricks(credential, sub, client_options), _network(credential, sub, client_options)
+    )
+    made: dict[str, bool] = {}
+    for side in sides:
+        try:
+            made[side.name], refused = _ensure_side(plan, side, progress)
+        except ARM_ERRORS as exc:
+            return [report(progress, arm.failure(plan, side.type, side.name, exc))]
+        if refused is not None:
+            return [report(progress, refused)]
+    return _wait_connected(plan, sides, made, progress, timeout_s, poll_s)
 
-    # (type, name, read, create, remote it must point at)
-    sides: list[tuple[str, str, Callable[[], Any], Callable[[], Any], str]] = [
-        (
+
+@dataclass(frozen=True)
+class _PeeringSide:
+    type: str
+    name: str
+    remote: str  # the id of the network it must point at
+    read: Callable[[], Any]  # the peering, or None
+    create: Callable[[], Any]  # the peering made (ARM's long-running operation waited for)
+    delete: Callable[[], None]
+
+
+def _peering_sides(
+    plan: Plan, info: WorkspaceInfo, dbx_client: AzureDatabricksManagementClient, net_client: NetworkManagementClient
+) -> list[_PeeringSide]:
+    """The workspace side (remote: the Kafka network), then the Kafka side (remote: the managed network)."""
+    names = plan.names
+    rg = names.resource_group
+    kafka_vnet_id = next(str(r.resource_id) for r in plan.resources if r.type == "Microsoft.Network/virtualNetworks")
+    workspace_side = dbx.VirtualNetworkPeering(
+        properties=dbx.VirtualNetworkPeeringPropertiesFormat(
+            remote_virtual_network=dbx.VirtualNetworkPeeringPropertiesFormatRemoteVirtualNetwork(id=kafka_vnet_id),
+            allow_virtual_network_access=True,
+            allow_forwarded_traffic=True,
+        )
+    )
+    kafka_side = NetworkPeering(
+        remote_virtual_network=SubResource(id=info.managed_vnet_id),
+        allow_virtual_network_access=True,
+        allow_forwarded_traffic=True,
+    )
+    peerings, workspace, peering = dbx_client.vnet_peering, names.databricks_workspace, names.databricks_peering
+    network_peerings, vnet, kafka_peering = net_client.virtual_network_peerings, names.kafka_vnet, names.kafka_peering
+    return [
+        _PeeringSide(
             WORKSPACE_PEERING,
-            names.databricks_peering,
-            read_workspace_side,
-            lambda: dbx_client.vnet_peering.begin_create_or_update(
-                rg,
-                names.databricks_workspace,
-                names.databricks_peering,
-                dbx.VirtualNetworkPeering(
-                    properties=dbx.VirtualNetworkPeeringPropertiesFormat(
-                        remote_virtual_network=dbx.VirtualNetworkPeeringPropertiesFormatRemoteVirtualNetwork(
-                            id=kafka_vnet_id
-                        ),
-                        allow_virtual_network_access=True,
-                        allow_forwarded_traffic=True,
-                    )
-                ),
-            ).result(),
+            peering,
             kafka_vnet_id,
+            read=lambda: arm.get_or_none(lambda: peerings.get(rg, workspace, peering)),
+            create=lambda: peerings.begin_create_or_update(rg, workspace, peering, workspace_side).result(),
+            delete=lambda: peerings.begin_delete(rg, workspace, peering).result(),
         ),
-        (
+        _PeeringSide(
             KAFKA_PEERING,
-            names.kafka_peering,
-            read_kafka_side,
-            lambda: net_client.virtual_network_peerings.begin_create_or_update(
-                rg,
-                names.kafka_vnet,
-                names.kafka_peering,
-                NetworkPeering(
-                    remote_virtual_network=SubResource(id=info.managed_vnet_id),
-                    allow_virtual_network_access=True,
-                    allow_forwarded_traffic=True,
-                ),
-            ).result(),
+            kafka_peering,
             info.managed_vnet_id,
+            read=lambda: arm.get_or_none(lambda: network_peerings.get(rg, vnet, kafka_peering)),
+            create=lambda: network_peerings.begin_create_or_update(rg, vnet, kafka_peering, kafka_side).result(),
+            delete=lambda: network_peerings.begin_delete(rg, vnet, kafka_peering).result(),
         ),
     ]
-    made: dict[str, bool] = {}
-    for step_type, name, read, create, remote in sides:
-        try:
-            existing = read()
-            if existing is not None and _remote_id(existing).lower() != remote.lower():
-                why = f"exists but peers with {_remote_id(existing)}, not {remote}"
-                return [report(progress, _refuse(plan, step_type, name, why))]
-            state = _peering_state(existing)
-            if state == "Disconnected":  # Azure cannot reconnect one: it must be made again
-                report(progress, StepResult(step_type, name, "deleting", "Disconnected: made again"))
-                if step_type == WORKSPACE_PEERING:
-                    dbx_client.vnet_peering.begin_delete(rg, names.databricks_workspace, name).result()
-                else:
-                    net_client.virtual_network_peerings.begin_delete(rg, names.kafka_vnet, name).result()
-                existing = None
-            made[name] = existing is None
-            if existing is None:
-                towards = remote.rsplit("/", 1)[-1]
-                report(progress, StepResult(step_type, name, "creating", f"towards {towards}"))
-                state = _peering_state(create())
-                report(progress, StepResult(step_type, name, "creating", f"towards {towards}: {state}"))
-        except _ARM_ERRORS as exc:
-            return [report(progress, _failure(plan, step_type, name, exc))]
 
+
+def _ensure_side(plan: Plan, side: _PeeringSide, progress: Progress | None) -> tuple[bool, StepResult | None]:
+    """Make the side's peering if absent (or Disconnected: Azure cannot reconnect one); whether it was
+    made, or the refusal when a peering of that name points elsewhere."""
+    existing = side.read()
+    if existing is not None and _remote_id(existing).lower() != side.remote.lower():
+        why = f"exists but peers with {_remote_id(existing)}, not {side.remote}"
+        return False, arm.refusal(plan, side.type, side.name, why)
+    if _peering_state(existing) == "Disconnected":
+        report(progress, StepResult(side.type, side.name, "deleting", "Disconnected: made again"))
+        side.delete()
+        existing = None
+    if existing is None:
+        towards = side.remote.rsplit("/", 1)[-1]
+        report(progress, StepResult(side.type, side.name, "creating", f"towards {towards}"))
+        state = _peering_state(side.create())
+        report(progress, StepResult(side.type, side.name, "creating", f"towards {towards}: {state}"))
+    return existing is None, None
+
+
+def _wait_connected(
+    plan: Plan,
+    sides: list[_PeeringSide],
+    made: dict[str, bool],
+    progress: Progress | None,
+    timeout_s: float,
+    poll_s: float,
+) -> list[StepResult]:
+    """Poll both sides until both say Connected, or say which side is stuck after ``timeout_s``."""
+    names = plan.names
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            states = [_peering_state(read()) for _, _, read, _, _ in sides]
-        except _ARM_ERRORS as exc:
-            return [report(progress, _failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
+            states = [_peering_state(side.read()) for side in sides]
+        except ARM_ERRORS as exc:
+            return [report(progress, arm.failure(plan, WORKSPACE_PEERING, names.databricks_peering, exc))]
         line = f"workspace side {states[0]}, Kafka side {states[1]}"
-        if all(state == "Connected" for state in states):
-            return [
-                report(progress, StepResult(step_type, name, "created" if made[name] else "exists", "Connected"))
-                for step_type, name, _, _, _ in sides
-            ]
-        if time.monotonic() >= deadline:
+        if all(state == "Connected" for state in states) or time.monotonic() >= deadline:
             results = []
-            for (step_type, name, _, _, _), state in zip(sides, states, strict=True):
+            for side, state in zip(sides, states, strict=True):
                 if state == "Connected":
-                    results.append(StepResult(step_type, name, "created" if made[name] else "exists", "Connected"))
+                    results.append(
+                        StepResult(side.type, side.name, "created" if made[side.name] else "exists", "Connected")
+                    )
                     continue
-                side = "workspace side" if step_type == WORKSPACE_PEERING else "Kafka side"
-                detail = f"PeeringNotConnected: the {side} is still {state} after {timeout_s:g} s ({line})"
+                where = "workspace side" if side.type == WORKSPACE_PEERING else "Kafka side"
+                detail = f"PeeringNotConnected: the {where} is still {state} after {timeout_s:g} s ({line})"
                 results.append(
-                    StepResult(step_type, name, "failed", detail, "PeeringNotConnected", _peering_advice(plan))
+                    StepResult(side.type, side.name, "failed", detail, "PeeringNotConnected", _peering_advice(plan))
                 )
             return [report(progress, result) for result in results]
         report(progress, StepResult(KAFKA_PEERING, names.kafka_peering, "creating", f"waiting for Connected: {line}"))
@@ -378,13 +375,13 @@ def delete_kafka_peering(
     rg, vnet, name = plan.names.resource_group, plan.names.kafka_vnet, plan.names.kafka_peering
     client = _network(credential, subscription or plan.config.subscription_id, client_options)
     try:
-        existing = _get(lambda: client.virtual_network_peerings.get(rg, vnet, name))
+        existing = arm.get_or_none(lambda: client.virtual_network_peerings.get(rg, vnet, name))
         if existing is None:
             return report(progress, StepResult(KAFKA_PEERING, name, "deleted", "it was not there"))
         report(progress, StepResult(KAFKA_PEERING, name, "deleting"))
         client.virtual_network_peerings.begin_delete(rg, vnet, name).result()
-    except _ARM_ERRORS as exc:
-        return report(progress, _failure(plan, KAFKA_PEERING, name, exc))
+    except ARM_ERRORS as exc:
+        return report(progress, arm.failure(plan, KAFKA_PEERING, name, exc))
     detail = (
         f"the workspace side {plan.names.databricks_peering} now says Disconnected: the peering step makes both "
         "again; deleting the workspace deletes that side"

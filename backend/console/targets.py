@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from backend.aggregates.interfaces import AggregatesReader
 from backend.aggregates.sqlite_store import AggregatesStore, default_store_path
 from backend.settings import Settings
+from backend.settings_file import save_pipeline_target  # noqa: F401  (the Setup page saves it through here)
 
 if TYPE_CHECKING:
     from backend.azure.deployment import Deployment
@@ -166,19 +167,3 @@ def kafka_metrics(settings: Settings) -> KafkaMetrics:
         return sampled_at, {deployment.topic: partitions} if partitions else {}
 
     return AmbariKafkaMetrics(ambari, offsets=offsets)
-
-
-def save_pipeline_target(value: str) -> str | None:
-    """Save the profile's pipeline target ("local" or "azure") to the secrets file; the note to show when the
-    environment overrides the file (then the saved value does not count)."""
-    import os
-
-    from backend.kafka.connection import save_top_level
-    from backend.settings import secrets_file
-
-    if value not in ("local", "azure"):
-        raise ValueError(f"pipeline target must be 'local' or 'azure', not {value!r}")
-    save_top_level(secrets_file(), {"pipeline_target": value}, ["pipeline_target"])
-    if os.environ.get("TWEETSTREAM_PIPELINE_TARGET", value) != value:
-        return "TWEETSTREAM_PIPELINE_TARGET is set in the console's environment and wins over the saved value"
-    return None

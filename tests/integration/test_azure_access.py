@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from backend.azure.access import REQUIRED_ACTIONS, allowed, check_access, check_region, list_subscriptions
-from backend.azure.plan import Plan, build_plan, load_config
+from backend.azure.plan import Plan, build_plan
+from backend.azure.plan_config import load_config
 from backend.azure.provision import provision
 from tests.standins.arm_databricks import SubscriptionEntry, install_access
 from tests.standins.azure_arm import ArmStandIn

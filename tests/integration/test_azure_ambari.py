@@ -22,8 +22,9 @@ from backend.azure.ambari import (
     AmbariError,
     setup_kafka,
 )
-from backend.azure.plan import build_plan, load_config
-from backend.azure.provision import StepResult
+from backend.azure.arm import StepResult
+from backend.azure.plan import build_plan
+from backend.azure.plan_config import load_config
 from tests.standins.ambari import KAFKA_ENV_CONTENT, AmbariStandIn
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "backend" / "azure" / "example-plan.toml"

@@ -22,27 +22,21 @@ from databricks.sdk.service.compute import Library, PythonPyPiLibrary
 from pydantic import SecretStr
 
 from backend.azure import bundle
+from backend.azure.arm import StepResult
 from backend.azure.databricks import (
     ARM_SCOPE,
-    CLUSTER_PYPI,
     DATABRICKS_SCOPE,
-    RUNTIME_PROVIDED,
     DatabricksFailure,
-    ensure_cluster,
-    ensure_job,
     is_service_principal,
     put_secret,
-    pypi_pin,
-    run_once,
-    run_status,
     secret_reference,
-    start_run,
-    stop_run,
     upload_files,
     workspace_client,
 )
-from backend.azure.plan import TAG_KEY, Plan, build_plan, load_config
-from backend.azure.provision import StepResult
+from backend.azure.databricks_cluster import CLUSTER_PYPI, RUNTIME_PROVIDED, ensure_cluster, pypi_pin
+from backend.azure.databricks_jobs import ensure_job, run_once, run_status, start_run, stop_run
+from backend.azure.plan import Plan, build_plan
+from backend.azure.plan_config import TAG_KEY, load_config
 from tests.standins.azure_arm import ArmStandIn
 from tests.standins.databricks_rest import USER, DatabricksStandIn
 

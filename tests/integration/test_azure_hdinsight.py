@@ -20,6 +20,7 @@ from azure.mgmt.hdinsight import HDInsightManagementClient
 from pydantic import SecretStr
 
 import backend.azure.hdinsight as hdinsight_module
+from backend.azure.arm import StepResult
 from backend.azure.hdinsight import (
     HDINSIGHT_CLUSTER,
     ClusterLogins,
@@ -31,8 +32,9 @@ from backend.azure.hdinsight import (
     login_problems,
     new_logins,
 )
-from backend.azure.plan import API_VERSIONS, TAG_KEY, Plan, build_plan, load_config
-from backend.azure.provision import StepResult, provision
+from backend.azure.plan import Plan, build_plan
+from backend.azure.plan_config import API_VERSIONS, TAG_KEY, load_config
+from backend.azure.provision import provision
 from tests.standins.arm_hdinsight import STORAGE_KEY1, STORAGE_KEY2, hdinsight_of, install_hdinsight
 from tests.standins.azure_arm import ArmStandIn
 

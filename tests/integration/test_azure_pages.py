@@ -29,7 +29,8 @@ from streamlit.testing.v1 import AppTest
 from backend.aggregates.delta_store import DeltaStore
 from backend.aggregates.interfaces import DEFAULT_TABLE_PREFIX, DELTA_TABLES
 from backend.azure import wizard
-from backend.azure.plan import build_plan, load_config
+from backend.azure.plan import build_plan
+from backend.azure.plan_config import load_config
 from backend.azure.wizard import EXAMPLE_PLAN
 from backend.kafka.topics import TopicSpec, create_topic
 from backend.settings import PROJECT_ROOT, load_settings

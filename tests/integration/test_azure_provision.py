@@ -11,17 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.azure.plan import API_VERSIONS, TAG_KEY, Plan, build_plan, load_config
-from backend.azure.provision import (
-    RESOURCE_GROUP,
-    STORAGE_ACCOUNT,
-    VIRTUAL_NETWORK,
-    StepResult,
-    TeardownNotConfirmed,
-    find_tagged,
-    provision,
-    teardown,
-)
+from backend.azure.arm import RESOURCE_GROUP, STORAGE_ACCOUNT, VIRTUAL_NETWORK, StepResult
+from backend.azure.plan import Plan, build_plan
+from backend.azure.plan_config import API_VERSIONS, TAG_KEY, load_config
+from backend.azure.provision import TeardownNotConfirmed, find_tagged, provision, teardown
 from tests.standins.azure_arm import ArmStandIn
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "backend" / "azure" / "example-plan.toml"

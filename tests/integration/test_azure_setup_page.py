@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from backend.azure.plan import build_plan, load_config
+from backend.azure.plan import build_plan
+from backend.azure.plan_config import load_config
 from backend.azure.wizard import EXAMPLE_PLAN
 from backend.settings import PROJECT_ROOT
 from tests.standins.azure_arm import CLIENT_SECRET, ArmStandIn

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from backend.azure import cloud_jobs, wizard
+from backend.azure.arm import StepResult
 from backend.azure.deployment import load_deployment
-from backend.azure.plan import Plan, build_plan, load_config
-from backend.azure.provision import StepResult
+from backend.azure.plan import Plan, build_plan
+from backend.azure.plan_config import load_config
 from backend.settings import Settings
 from tests.standins.arm_databricks import DEFAULT_LOCATIONS, install_access
 from tests.standins.azure_arm import CLIENT_SECRET

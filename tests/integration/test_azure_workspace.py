@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.azure.plan import API_VERSIONS, TAG_KEY, Plan, build_plan, load_config
-from backend.azure.provision import StepResult, provision
+from backend.azure.arm import StepResult
+from backend.azure.plan import Plan, build_plan
+from backend.azure.plan_config import API_VERSIONS, TAG_KEY, load_config
+from backend.azure.provision import provision
 from backend.azure.workspace import (
     KAFKA_PEERING,
     WORKSPACE,

@@ -23,9 +23,9 @@ from backend.aggregates.interfaces import DELTA_TABLES, table_name
 from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
 from backend.aggregates.sqlite_store import AggregatesStore
 from backend.aggregates.warehouse_reader import SparkStatementRunner, SqlAggregatesReader
+from backend.azure.arm import StepResult
 from backend.azure.databricks import workspace_client
-from backend.azure.plan import TAG_KEY
-from backend.azure.provision import StepResult
+from backend.azure.plan_config import TAG_KEY
 from backend.azure.warehouse import WarehouseError, WarehouseStatementRunner, ensure_warehouse
 from tests.standins.azure_arm import ArmStandIn
 from tests.standins.azure_cloud import AzureCloud

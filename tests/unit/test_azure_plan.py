@@ -14,15 +14,14 @@ import pytest
 
 from backend.azure import naming
 from backend.azure.__main__ import main
-from backend.azure.plan import (
+from backend.azure.plan import build_plan
+from backend.azure.plan_checks import ProjectSpark, derive_names
+from backend.azure.plan_config import (
     API_VERSIONS,
     DATABRICKS_NODE_TYPES,
     HDINSIGHT_SIZES,
     TAG_KEY,
     ConfigError,
-    ProjectSpark,
-    build_plan,
-    derive_names,
     load_config,
     parse_config,
 )

@@ -18,9 +18,9 @@ from backend.kafka.connection import (
     client_config_for,
     profile_from_eventhubs,
     save_profile,
-    toml_dumps,
 )
 from backend.settings import Settings
+from backend.settings_file import toml_dumps
 
 KEY = "Zm9vYmFyS2V5Q2FuYXJ5+/ab12=="  # a made-up SharedAccessKey: it must never show in a message
 CONNECTION_STRING = (
