@@ -1,47 +1,38 @@
 """The Producer and Consumer pages' "On Azure Databricks" panel: the cloud job's newest run, Start, Stop.
 
-Shown only when the Azure wizard has made the jobs (its deployment record). Not a page itself.
+Shown only when the Azure wizard has made the jobs (the target hands their controls). Not a page itself.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from backend.azure import cloud_jobs
-from backend.settings import Settings
+from backend.console.job_controls import DatabricksJobControls
+from backend.console.supervisor import JobName
+from pages import _live
 
 REFRESH_S = 10.0  # each refresh asks the workspace once
 
 
-def topic(settings: Settings) -> str | None:
-    """The topic the wizard's jobs use, or None without a deployment."""
-    deployment = cloud_jobs.cloud_deployment(settings)
-    return deployment.topic if deployment is not None else None
-
-
-def panel(settings: Settings, name: cloud_jobs.CloudJob) -> None:
-    deployment = cloud_jobs.cloud_deployment(settings)
-    if deployment is None:
+def panel(controls: DatabricksJobControls | None, name: JobName) -> None:
+    if controls is None:  # the wizard has not made the jobs
         return
     st.subheader("On Azure Databricks")
-    st.caption(
-        f"The {name} job the Azure wizard made (job {deployment.jobs[name]}) in workspace "
-        f"`{deployment.workspace_url}`, on cluster `{deployment.cluster_id}`, topic `{deployment.topic}` "
-        f"on the HDInsight brokers `{deployment.bootstrap_servers}`."
-    )
+    st.caption(controls.describe(name))
+    buttons = controls.buttons(name)
     left, right = st.columns(2)
-    if left.button("Start on Databricks", key=f"cloud-{name}-start"):
-        with st.spinner("Asking Databricks to run the job…"):
-            started, message = cloud_jobs.start(settings, deployment, name)
-        (st.success if started else st.warning)(message)
-    if right.button("Stop on Databricks", key=f"cloud-{name}-stop"):
-        with st.spinner("Cancelling the run and waiting until Databricks says it ended…"):
-            stopped, message = cloud_jobs.stop(settings, deployment, name)
-        (st.success if stopped else st.warning)(message)
+    if left.button(buttons.start, key=buttons.start_key):
+        with st.spinner(buttons.starting):
+            outcome = controls.start(name)
+        _live.say(outcome.kind, outcome.headline)
+    if right.button(buttons.stop, key=buttons.stop_key):
+        with st.spinner(buttons.stopping):
+            outcome = controls.stop(name)
+        _live.say(outcome.kind, outcome.headline)
 
     @st.fragment(run_every=REFRESH_S)
     def status() -> None:
-        view = cloud_jobs.job_view(settings, deployment, name)
+        view = controls.view(name)
         if view.error is not None:
             st.error(view.error)
             return

@@ -20,19 +20,17 @@ settings = _live.settings()
 target = _live.target(settings)
 monitor = _live.monitor(settings)
 store = target.reader  # the SQLite store here, or the Delta tables through the SQL warehouse on Azure
+controls = target.controls  # processes on this machine, or runs on Databricks
 
 st.title("Consumer")
 st.caption(
     "Spark Structured Streaming reads the topic, counts tweets per event-time window and writes the "
     "aggregates to the store, exactly once. `python -m jobs.consumer`"
 )
-_cloud.panel(settings, "consumer")  # only when the Azure wizard made the jobs
+_cloud.panel(target.databricks, "consumer")  # only when the Azure wizard made the jobs
 
-cloud_topic: str | None = None
-if target.is_cloud:
-    # The job runs on Databricks (its panel above starts and stops it); no local job options.
-    cloud_topic = _cloud.topic(settings)
-else:
+# On Databricks the job's options were fixed by the wizard (its panel above starts and stops it).
+if controls.takes_options:
     view = monitor.snapshot().consumer
 
     with st.expander("Job options", expanded=not view.running):
@@ -70,13 +68,10 @@ else:
     )
 
     _live.job_buttons(
-        settings,
+        controls,
         monitor,
         "consumer",
-        "Spark job",
         lambda: check_consumer(request, settings),
-        started_note="; its first micro-batch follows in about 20 s",
-        stopping_note=" after its current micro-batch",
     )
 
 run_every = _live.live_interval("consumer")
@@ -87,10 +82,10 @@ KINDS = ("tweets", "retweets", "replies", "quotes")
 def progress() -> None:
     _live.banner(target, monitor)
     snapshot = monitor.snapshot()
-    current = snapshot.consumer
-    status = (current.status or {}) if not target.is_cloud else {}
-    if not target.is_cloud:
-        st.subheader(f"Now: {views.job_line(current)}")
+    status = controls.status("consumer", snapshot) or {}
+    now = controls.now("consumer", snapshot)
+    if now is not None:
+        st.subheader(f"Now: {now}")
     if status.get("last_error"):
         st.error("Last error")
         st.text(str(status["last_error"]))
@@ -105,7 +100,7 @@ def progress() -> None:
         columns[3].metric("Last batch (rows)", f"{latest.input_rows:,}")
         st.caption(f"Batch {latest.batch_id}, recorded {views.age(time.time() - latest.recorded_at)}.")
 
-    job_topic = cloud_topic or str(status.get("topic") or request.topic)
+    job_topic = controls.fixed_topic or str(status.get("topic") or request.topic)
     # Offsets of another query (the job restarted on another topic or checkpoint) say nothing here.
     same_query = latest is not None and status.get("query_id") in (None, latest.query_id)
     lag = views.lag_frame(snapshot.kafka, job_topic, latest if same_query else None)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from backend.console import targets
 from backend.kafka import local_broker
 from backend.settings import load_settings
 from pages import _gate
@@ -21,12 +22,9 @@ runs the same pipeline on this machine: a real Kafka broker on 127.0.0.1 and Spa
 )
 
 settings = load_settings()
-if settings.pipeline_target == "azure":
-    st.info(
-        "The pipeline target is **Azure**: the Producer, Consumer and Topics pages show the jobs on Databricks, "
-        "the Delta tables read through the SQL warehouse, and Kafka's metrics from Ambari (change it on the Setup "
-        "page, 5. Azure)."
-    )
+note = targets.description(settings).overview_note  # what the pages show on this target, where worth saying
+if note is not None:
+    st.info(note)
 
 st.subheader("Local Kafka broker")
 if settings.bootstrap_servers:

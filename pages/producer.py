@@ -20,14 +20,15 @@ _gate.require()
 settings = _live.settings()
 target = _live.target(settings)
 monitor = _live.monitor(settings)
+controls = target.controls  # processes on this machine, or runs on Databricks
 
 st.title("Producer")
 st.caption(
     "Sends tweets to a Kafka topic (key: the tweet id; value: the X API v2 JSON envelope). `python -m jobs.producer`"
 )
-_cloud.panel(settings, "producer")  # only when the Azure wizard made the jobs
+_cloud.panel(target.databricks, "producer")  # only when the Azure wizard made the jobs
 
-if not target.is_cloud:  # on Azure the job runs on Databricks: its panel above starts and stops it
+if controls.takes_options:  # else the job runs on Databricks: its panel above starts and stops it
     view = monitor.snapshot().producer
 
     with st.expander("Source and rate", expanded=not view.running):
@@ -106,12 +107,10 @@ if not target.is_cloud:  # on Azure the job runs on Databricks: its panel above 
     )
 
     _live.job_buttons(
-        settings,
+        controls,
         monitor,
         "producer",
-        "producer",
         lambda: check_producer(request, settings),
-        stopping_note=" (it flushes what Kafka has not acknowledged yet)",
     )
 
 run_every = _live.live_interval("producer")
@@ -121,7 +120,7 @@ run_every = _live.live_interval("producer")
 def cloud_live() -> None:
     """On Azure: what Kafka says arrives (the producer's own counters stay on Databricks)."""
     _live.banner(target, monitor)
-    cloud_topic = _cloud.topic(settings) or ""
+    cloud_topic = controls.fixed_topic or ""
     sample = monitor.snapshot().kafka
     if not sample.reachable:
         st.warning(f"Kafka's metrics cannot be read: {sample.error}")
@@ -206,7 +205,7 @@ def live() -> None:
         st.code("\n".join(lines) or "(no log yet)", language=None)
 
 
-if target.is_cloud:
-    cloud_live()
-else:
+if controls.reports_counters:
     live()
+else:
+    cloud_live()

@@ -21,13 +21,7 @@ target = _live.target(settings)
 monitor = _live.monitor(settings)
 
 st.title("Topics")
-if target.is_cloud:
-    st.caption(
-        "Kafka on HDInsight, through Ambari's metrics on the cluster's gateway and the offsets the Spark job samples "
-        "(the brokers sit in a private network this console does not reach)."
-    )
-else:
-    st.caption(f"Kafka at `{settings.bootstrap}`. Rates are high-watermark deltas, sampled every second.")
+st.caption(target.description.topics_caption)
 
 run_every = _live.live_interval("topics")
 
@@ -36,7 +30,7 @@ run_every = _live.live_interval("topics")
 def overview() -> None:
     _live.banner(target, monitor)
     snapshot = monitor.snapshot()
-    ok, line = _live.kafka_line(snapshot)
+    ok, line = views.kafka_line(snapshot)
     if not ok:
         st.warning(f"Kafka: {line}")
         return
@@ -44,11 +38,8 @@ def overview() -> None:
     table = views.topics_frame(snapshot.kafka, rates)
     if snapshot.kafka.offsets_note:
         st.caption(snapshot.kafka.offsets_note)
-    if table.empty and target.is_cloud:
-        st.info("No topic offsets yet: the Spark job on Databricks samples them every 10 s while it runs.")
-        return
     if table.empty:
-        st.info("No topics yet: create one on the Setup page, or start the producer with 'create the topic'.")
+        st.info(target.description.no_topics)
         return
     st.dataframe(table, hide_index=True, key="topics-table")
     live_rates = {topic: points for topic, points in rates.items() if topic in snapshot.kafka.topics}
@@ -95,12 +86,8 @@ def overview() -> None:
 overview()
 
 st.header("Message browser")
-if target.is_cloud:
-    st.info(
-        "Reading messages needs a Kafka connection to the brokers, and HDInsight's brokers sit in a private network "
-        "this console does not reach. Read them from a notebook on the Databricks cluster (its network is peered "
-        "with Kafka's), or set the pipeline target to this machine on the Setup page."
-    )
+if target.description.browser_unavailable is not None:
+    st.info(target.description.browser_unavailable)
     st.stop()
 known_topics = sorted(monitor.snapshot().kafka.topics)
 with st.form("browse"):

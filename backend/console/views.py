@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from backend.aggregates.records import Progress
-from backend.console.monitor import KafkaSample, RatePoint, aged_out_per_partition, lag_per_partition
+from backend.console.monitor import KafkaSample, RatePoint, Snapshot, aged_out_per_partition, lag_per_partition
 from backend.console.supervisor import JobView
 
 # The Consumer page's time ranges, counted back from the newest window in the store (not from
@@ -60,6 +60,22 @@ def job_line(view: JobView) -> str:
     if view.running and view.pid is not None and view.started_at is not None:
         return f"{view.state} · pid {view.pid} · since {clock(view.started_at)}"
     return view.state
+
+
+def kafka_line(snapshot: Snapshot) -> tuple[bool, str]:
+    """Whether Kafka answers, and one line saying so."""
+    kafka = snapshot.kafka
+    if kafka.reachable:
+        topics = len(kafka.topics)
+        line = f"{snapshot.bootstrap} · {topics} topic{'s' if topics != 1 else ''}"
+        if snapshot.local_broker is not None and not snapshot.local_broker.running:
+            line += " (a broker this console did not start)"
+        return True, line
+    if snapshot.local_broker is not None and not snapshot.local_broker.running:
+        return False, f"local broker stopped ({snapshot.bootstrap})"
+    if kafka.sampled_at == 0.0:
+        return False, f"{snapshot.bootstrap} · checking…"
+    return False, kafka.error or f"{snapshot.bootstrap} unreachable"
 
 
 def rates_frame(points: Sequence[RatePoint], column: str = "per second") -> pd.DataFrame:

@@ -5,9 +5,12 @@ Secrets (the SASL password) go into the in-memory client configuration only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.settings import Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -25,3 +28,12 @@ def client_config(settings: Settings) -> dict[str, Any]:
     if settings.kafka_ssl_ca_location is not None:
         config["ssl.ca.location"] = str(settings.kafka_ssl_ca_location)
     return config
+
+
+def quiet_admin_client(settings: Settings) -> AdminClient:
+    """An admin client that logs nothing itself: its failures are reported by the calls made with it."""
+    from confluent_kafka.admin import AdminClient  # here: the job bundle ships this module where it may be missing
+
+    config = client_config(settings)
+    config.update({"error_cb": lambda _error: None, "log_level": 0})
+    return AdminClient(config)
