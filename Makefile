@@ -59,9 +59,11 @@ browser:
 test: setup browser lint
 	$(PY) -m pytest
 
+# ruff, then the import layers of pyproject.toml (backend never imports jobs or pages; no circles).
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Fault scenarios: the broker and the Spark job killed, retention outrun, bad payloads, secrets and
 # exposure checked, bad settings; one line each (NAME: sent, acked, stored, lost, duplicated, ok).
