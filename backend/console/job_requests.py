@@ -119,7 +119,8 @@ def check_producer(request: ProducerRequest, settings: Settings) -> list[str]:
 
 def check_consumer(request: ConsumerRequest, settings: Settings) -> list[str]:
     """The consumer's arguments for ``request``, or RequestError with the consumer's own reason."""
-    from jobs import consumer
+    from jobs.consumer import options as consumer
+    from jobs.consumer.checkpoint_shape import shape_conflict
 
     arguments = request.arguments()
     parser = consumer.build_parser()
@@ -133,7 +134,7 @@ def check_consumer(request: ConsumerRequest, settings: Settings) -> list[str]:
     except consumer.OptionsError as error:
         raise RequestError(str(error)) from None
     # Another window length or topic than the store and checkpoint were written with.
-    conflict = consumer.shape_conflict(options)
+    conflict = shape_conflict(options)
     if conflict is not None:
         raise RequestError(conflict)
     return arguments
