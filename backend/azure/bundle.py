@@ -98,7 +98,8 @@ def _parents(module: str) -> list[str]:
 def project_modules(entry_modules: Iterable[str] = JOB_MODULES, root: Path = PROJECT_ROOT) -> dict[str, Path]:
     """The project modules the entry modules import, transitively, with their packages: name -> file."""
     found: dict[str, Path] = {}
-    pending = list(entry_modules)
+    # ``python -m`` of a package (jobs.consumer) runs its __main__, which no import names.
+    pending = [*entry_modules, *(f"{module}.__main__" for module in entry_modules)]
     while pending:
         module = pending.pop()
         if module in found:

@@ -117,7 +117,7 @@ def test_build_makes_everything_in_order_and_records_where_it_is(cloud: Cloud) -
         f"--bootstrap={deployment.bootstrap_servers}",
         "--topic=tweets",
     ]
-    assert f"{wizard.workspace_folder(cloud.plan)}/jobs/consumer.py" in cloud.dbx.files
+    assert f"{wizard.workspace_folder(cloud.plan)}/jobs/consumer/__main__.py" in cloud.dbx.files
     # The topic was made by a one-off run on that cluster, with the plan's partitions and replication.
     submitted = cloud.dbx.bodies("POST", "/api/2.2/jobs/runs/submit")
     parameters = submitted[0]["tasks"][0]["spark_python_task"]["parameters"]

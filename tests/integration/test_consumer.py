@@ -337,7 +337,7 @@ def test_under_spark_submit_its_master_and_jars_count(admin, job: Job, tmp_path:
         [
             *(str(Path(sys.executable).parent / "spark-submit"), "--master", "local[1]"),
             *("--jars", ",".join(str(jar) for jar in spark_kafka_jars()), "--py-files", str(backend_zip)),
-            str(PROJECT_ROOT / "jobs" / "consumer.py"),
+            str(PROJECT_ROOT / "jobs" / "consumer" / "__main__.py"),
             *("--bootstrap", job.bootstrap, "--topic", job.topic, "--available-now", "--store", str(job.store)),
             *("--checkpoint", f"file://{job.checkpoint}", "--archive", f"file://{job.archive}"),
             *("--status-file", str(status_file)),

@@ -12,25 +12,20 @@ from pydantic import SecretStr
 
 from backend.aggregates.records import DeadLetter, KeyCount, WindowCounts
 from backend.settings import PROJECT_ROOT, Settings
-from jobs.consumer import (
+from jobs.consumer.aggregation import LanguageGroup, batch_result, iso_from_ms
+from jobs.consumer.checkpoint_shape import local_folder, record_shape, shape_conflict
+from jobs.consumer.kafka_source import explained, kafka_security_options
+from jobs.consumer.options import (
     ConsumerOptions,
-    LanguageGroup,
     LocalDefaults,
     OptionsError,
-    batch_result,
     build_parser,
-    explained,
     inside,
-    iso_from_ms,
-    kafka_security_options,
-    local_folder,
-    offsets_by_partition,
     parse_duration_ms,
-    record_shape,
-    shape_conflict,
     spark_interval,
     validate,
 )
+from jobs.consumer.progress import offsets_by_partition
 
 STATE = Path("/var/state")
 LOCAL = LocalDefaults(STATE, "127.0.0.1:9092", {"kafka.security.protocol": "PLAINTEXT"})

@@ -14,20 +14,9 @@ from typing import Any
 
 import pytest
 
-import jobs.consumer as consumer
-from jobs.consumer import (
-    ConsumerOptions,
-    SessionPlan,
-    build_parser,
-    inside,
-    local_folder,
-    packages_zip,
-    record_shape,
-    session_plan,
-    shape_conflict,
-    ship_packages,
-    validate,
-)
+from jobs.consumer.checkpoint_shape import local_folder, record_shape, shape_conflict
+from jobs.consumer.options import ConsumerOptions, build_parser, inside, validate
+from jobs.consumer.session import PROJECT_DIR, SessionPlan, packages_zip, session_plan, ship_packages, spark_session
 
 DATABRICKS = {"DATABRICKS_RUNTIME_VERSION": "16.4"}
 
@@ -124,7 +113,7 @@ def test_spark_session_on_databricks_takes_the_clusters_and_leaves_the_environme
     monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
     before = dict(os.environ)
 
-    session, created = consumer.spark_session(cluster_options(master="local[*]"))
+    session, created = spark_session(cluster_options(master="local[*]"))
 
     assert session is cluster and created is False  # run() stops only a session it created
     assert dict(os.environ) == before  # neither PYSPARK_PYTHON nor PYTHONPATH
@@ -279,9 +268,9 @@ def test_a_refused_shipment_is_a_warning_not_a_failure(
 
 
 def test_the_consumer_ships_its_own_project_folder() -> None:
-    # The folder that holds jobs/consumer.py: the repository here, the bundle's folder on Databricks.
-    assert (consumer.PROJECT_DIR / "jobs" / "consumer.py").is_file()
-    assert (consumer.PROJECT_DIR / "backend" / "tweets" / "sentiment.py").is_file()
+    # The folder that holds jobs/consumer/: the repository here, the bundle's folder on Databricks.
+    assert (PROJECT_DIR / "jobs" / "consumer" / "__main__.py").is_file()
+    assert (PROJECT_DIR / "backend" / "tweets" / "sentiment.py").is_file()
 
 
 # -- dbfs: checkpoint and archive, a store on the driver's disk ---------------------------------

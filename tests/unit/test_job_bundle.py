@@ -52,7 +52,9 @@ def test_the_bundle_holds_the_launcher_the_jobs_and_what_they_import(bundle: lis
     for needed in [
         "jobs/__init__.py",
         "jobs/producer.py",
-        "jobs/consumer.py",
+        "jobs/consumer/__init__.py",
+        "jobs/consumer/__main__.py",  # what the launcher runs: python -m jobs.consumer
+        "jobs/consumer/run.py",  # imported by __main__
         "jobs/create_topic.py",
         "backend/__init__.py",
         "backend/kafka/topics.py",  # producer: from backend.kafka.topics import ...
@@ -177,7 +179,7 @@ def test_the_zip_the_consumer_ships_from_the_bundle_is_what_python_workers_need(
     and with nothing but the zip on the path, the UDF's import of backend.tweets.sentiment works."""
     import zipfile
 
-    from jobs.consumer import packages_zip
+    from jobs.consumer.session import packages_zip
 
     zipped = packages_zip(extracted, tmp_path / "pyfiles")
     with zipfile.ZipFile(zipped) as archive:
