@@ -77,8 +77,8 @@ def baseline_query(bootstrap: str, topic: str, checkpoint: str) -> None:
     """The baseline, in its own process: parse created_at, count per window, print a JSON summary."""
     from pyspark.sql import functions as F
 
+    from backend.options.consumer import ConsumerOptions
     from jobs.consumer.kafka_source import read_topic
-    from jobs.consumer.options import ConsumerOptions
     from jobs.consumer.session import spark_session
 
     options = ConsumerOptions(

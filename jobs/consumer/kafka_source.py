@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from backend.aggregates.delta_store import DeltaStore
-from jobs.consumer.options import ConsumerOptions
+from backend.options.consumer import ConsumerOptions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

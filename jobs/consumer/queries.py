@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from backend.options.consumer import ConsumerOptions, spark_interval
 from jobs.consumer.kafka_source import read_topic
-from jobs.consumer.options import ConsumerOptions, inside, spark_interval
+from jobs.consumer.options import inside
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from backend.aggregates.interfaces import AggregatesWriter
+from backend.options.consumer import ConsumerOptions, LocalDefaults, spark_interval
+from backend.options.consumer_shape import record_shape, shape_conflict
+from backend.options.contract import OptionsError
 from backend.runtime.job_files import pid_and_lock_files
-from jobs.consumer.checkpoint_shape import ShapeConflict, record_shape, shape_conflict
 from jobs.consumer.kafka_source import explained, kafka_problem, kafka_security_options
-from jobs.consumer.options import ConsumerOptions, LocalDefaults, OptionsError, build_parser, spark_interval, validate
+from jobs.consumer.options import build_parser, validate
 from jobs.consumer.progress import ProgressRecorder, StatusFile, make_listener
 from jobs.consumer.queries import start_queries, wait_for
 from jobs.consumer.session import JobSession, core_count, ship_packages, spark_master
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("consumer")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class ShapeConflict(Exception):
+    """This start cannot count into the store and checkpoint it was given; the message says why."""
 
 
 def run(options: ConsumerOptions) -> int:
@@ -118,7 +124,7 @@ def open_store(options: ConsumerOptions, sink: Sink, spark: Callable[[], SparkSe
     """The sink's store, created once the store and checkpoint agree with this start (else ShapeConflict)."""
     store = sink.writer(spark)
     # Checked before anything is created or noted (the Delta ledger only now, through Spark).
-    conflict = shape_conflict(options, store, sink)
+    conflict = shape_conflict(options, store)
     if conflict is not None:
         raise ShapeConflict(conflict)
     store.create()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.consumer.options import ConsumerOptions, inside
+from backend.options.consumer import ConsumerOptions
+from jobs.consumer.options import inside
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from backend.aggregates.delta_store import DeltaStore  # no Spark imported here: the session comes later
 from backend.aggregates.interfaces import DELTA_TABLES, AggregatesWriter, table_name
 from backend.aggregates.sqlite_store import AggregatesStore
+from backend.options.consumer import ConsumerOptions
+from backend.options.consumer_shape import sink_description
 from jobs.consumer.aggregation import sentiment_udf, summarise, windowed
 from jobs.consumer.kafka_source import start_offsets_sampler
-from jobs.consumer.options import ConsumerOptions
 from jobs.consumer.parsing import parse_records
 
 if TYPE_CHECKING:
@@ -26,17 +27,11 @@ log = logging.getLogger("consumer")
 class Sink:
     """One sink of the options: what messages and the status file call it, and how its store is made."""
 
-    description: str  # for messages: "the store <file>", "the Delta tables <prefix>*..."
-    holds: str  # the verb that agrees with the description: "holds" or "hold"
-    new_store_options: str  # the options that name another store, for a refusal's advice
     status: dict[str, Any]  # the status file's account of the sink: which, and its file or tables
 
     def __init__(self, options: ConsumerOptions) -> None:
         self.options = options
-
-    def store_without_spark(self) -> AggregatesWriter | None:
-        """The store the checks before Spark starts can read, or None when only Spark reads it."""
-        return None
+        self.description = sink_description(options)  # for messages: "the store <file>", "the Delta tables..."
 
     def writer(self, spark: Callable[[], SparkSession]) -> AggregatesWriter:
         """The store the batches go to (not created yet); ``spark`` gives the job's session."""
@@ -54,13 +49,7 @@ class SqliteSink(Sink):
 
     def __init__(self, options: ConsumerOptions) -> None:
         super().__init__(options)
-        self.description = f"the store {options.store}"
-        self.holds = "holds"
-        self.new_store_options = "--store"
         self.status = {"sink": "sqlite", "store": str(options.store)}
-
-    def store_without_spark(self) -> AggregatesWriter:
-        return AggregatesStore(self.options.store)
 
     def writer(self, spark: Callable[[], SparkSession]) -> AggregatesWriter:
         return AggregatesStore(self.options.store)
@@ -72,10 +61,6 @@ class DeltaSink(Sink):
 
     def __init__(self, options: ConsumerOptions) -> None:
         super().__init__(options)
-        where = f" in {options.delta_location}" if options.delta_location else " (managed)"
-        self.description = f"the Delta tables {options.table_prefix}*{where}"
-        self.holds = "hold"
-        self.new_store_options = "--table-prefix (or --delta-location)"
         self.status = {
             "sink": "delta",
             "tables": [table_name(options.table_prefix, table) for table in DELTA_TABLES],

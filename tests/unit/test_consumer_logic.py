@@ -11,20 +11,13 @@ import pytest
 from pydantic import SecretStr
 
 from backend.aggregates.records import DeadLetter, KeyCount, WindowCounts
+from backend.options.consumer import ConsumerOptions, LocalDefaults, parse_duration_ms, spark_interval
+from backend.options.consumer_shape import local_folder, record_shape, shape_conflict
+from backend.options.contract import OptionsError
 from backend.settings import PROJECT_ROOT, Settings
 from jobs.consumer.aggregation import LanguageGroup, batch_result, iso_from_ms
-from jobs.consumer.checkpoint_shape import local_folder, record_shape, shape_conflict
 from jobs.consumer.kafka_source import explained, kafka_security_options
-from jobs.consumer.options import (
-    ConsumerOptions,
-    LocalDefaults,
-    OptionsError,
-    build_parser,
-    inside,
-    parse_duration_ms,
-    spark_interval,
-    validate,
-)
+from jobs.consumer.options import build_parser, inside, validate
 from jobs.consumer.progress import offsets_by_partition
 
 STATE = Path("/var/state")
@@ -72,7 +65,7 @@ def test_defaults_come_from_the_state_directory_and_the_settings() -> None:
     assert got.checkpoint == str(STATE / "consumer" / "checkpoint")
     assert got.archive == str(STATE / "archive")
     assert got.status_file == STATE / "jobs" / "consumer" / "status.json"
-    assert (got.window_ms, got.watermark_ms, got.trigger_ms, got.archive_every_ms) == (60_000, 120_000, 5000, 10_000)
+    assert (got.window_ms, got.watermark_ms, got.trigger_ms, got.archive_every_ms) == (60_000, 120_000, 2000, 10_000)
     assert got.starting_offsets == "earliest"
     assert got.max_offsets_per_trigger is None
     assert got.master == "local[*]"

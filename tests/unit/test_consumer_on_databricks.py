@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from jobs.consumer.checkpoint_shape import local_folder, record_shape, shape_conflict
-from jobs.consumer.options import ConsumerOptions, build_parser, inside, validate
+from backend.options.consumer import ConsumerOptions
+from backend.options.consumer_shape import local_folder, record_shape, shape_conflict
+from jobs.consumer.options import build_parser, inside, validate
 from jobs.consumer.session import PROJECT_DIR, SessionPlan, packages_zip, session_plan, ship_packages, spark_session
 
 DATABRICKS = {"DATABRICKS_RUNTIME_VERSION": "16.4"}
