@@ -1,19 +1,8 @@
 """``python -m bench consumer``: our Spark job against a Spark query that only parses and counts.
 
-One fresh local broker, one topic (4 partitions) filled once with synthetic events by the
-producer job. Then, in turns, each program reads the whole topic with ``--available-now``
-semantics from a new checkpoint, as its own process with the same Spark settings (master
-``local[2]``, the same session configuration, driver memory and Kafka source options):
-
-- **ours**: ``python -m jobs.consumer --available-now``: the explicit-schema parse and checks,
-  dead letters, VADER sentiment, three aggregate tables written to SQLite, and the raw Parquet
-  archive (a second query, on the same cores);
-- **baseline**: Kafka -> ``from_json`` of ``data.created_at`` only -> count per 1-minute
-  window (a stateful aggregation with a watermark, update mode) -> collected to the driver.
-
-Time is Spark's own: the sum of the query's micro-batch durations (``batchDuration``), so
-the ~10 s of JVM and session start-up, the same for both, is left out; the wall time of each
-process is printed too. Printed, never asserted.
+Each reads the same filled topic with ``--available-now`` from a new checkpoint, as its own process with the same
+Spark settings; the time is the sum of Spark's micro-batch durations (JVM start-up left out), with each process's
+wall time beside it. Printed, never asserted. What each side does: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """``python -m bench dashboard``: one rerun of the Consumer page over a store holding 24 hours.
 
-A temporary state folder gets an aggregates store (``<state>/aggregates.sqlite``) filled through
-the store's own write path (``AggregatesStore.write_batch``, ``--batch-windows`` windows per
-batch, and ``record_progress``) with ``--hours`` of one-minute windows ending now, each with
-``--hashtags`` distinct hashtags (Zipf 1.1 over a 50 000-name vocabulary: ~2 500 hashtag uses
-per window, ~2 800 tweets, a few heavy hashtags and a long tail of ones and twos), ~30
-languages in X-like shares, some late tweets, a few dead letters and one progress report per
-5-second trigger.
-
-First each store read the page makes is timed over the last hour and over the whole range
-(median of ``--runs`` calls). Then, in-process with Streamlit's ``AppTest``, ``pages/consumer.py``
-runs with ``TWEETSTREAM_STATE_DIR`` pointing at that folder: one warm-up run, then ``--runs``
-reruns timed (the server-side time of ``AppTest.run``), median, at each of the page's time
-ranges; and the same with an empty store (created, no batch yet). Prints both, how much of a
-rerun went to the store's reads, and the ratio filled / empty; the target is a rerun of at most
-150 ms. Printed, never asserted. ``--state-dir`` keeps the filled store to rerun on it (an older
-store schema there is migrated by ``create()``, as the job would).
+It times each store read the page makes, then reruns of ``pages/consumer.py`` in Streamlit's ``AppTest`` at each of
+the page's time ranges, over the filled store and over an empty one; the target is a rerun of at most 150 ms.
+Printed, never asserted. How the store is filled and the reruns timed: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """``python -m bench producer``: our synthetic producer against Kafka's own perf tool.
 
-Both run on the same fresh local broker, each into its own topic with the same settings
-(4 partitions), with the same acks (all), idempotence (on), compression (lz4), linger
-(20 ms) and batch size (1 MB), and the Java tool's record size set to our average value
-size. Runs alternate (ours, theirs, ours...) so a machine's drift hits both alike.
-
-What differs, and is printed: the Java tool sends random letters with no key (its sticky
-partitioner fills bigger batches); ours sends real-looking JSON keyed by tweet id (spread
-over all partitions, as the contract requires), generated on the fly in Python.
+Both on the same fresh local broker, with the same topic settings, acks, idempotence, compression, linger and batch
+size, in alternating runs. What differs is printed: the Java tool sends random letters without a key, ours
+real-looking JSON keyed by tweet id, generated in Python (docs/benchmarks.md).
 """
 
 from __future__ import annotations

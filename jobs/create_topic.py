@@ -1,22 +1,9 @@
-"""Create the pipeline's Kafka topic from inside the cluster's network: a one-off job.
+"""Create the pipeline's Kafka topic from inside the cluster's network: a one-off job the Azure wizard runs.
 
-    python -m jobs.create_topic --bootstrap-servers HOST:9092,... --topic tweets --partitions 8 --replication 3
-
-HDInsight's brokers are reachable only from their virtual network (and the peered Databricks
-one), so the setup wizard runs this as a one-off Databricks job rather than from the console.
-It uses Kafka's Java AdminClient through py4j from the active SparkSession: a Databricks
-cluster has kafka-clients (from the Spark Kafka connector) but maybe not confluent-kafka, so
-this module imports neither it nor backend.kafka.topics. Locally the project's session builder
-(backend.runtime.spark) puts the connector jars `make setup` resolved on the classpath.
-
-It prints one JSON line: ``{"outcome": "created", ...}``, ``{"outcome": "exists", "partitions":
-<found>, ...}`` or ``{"outcome": "error", "kind": "refused"|"unreached"|"failed", "error": ...}`` (refused: the
-request cannot be met, exit 2; unreached: no broker answered in time, exit 1; failed: anything
-else the cluster or the client did, exit 1). The asked partition count is a
-minimum: a topic that exists with more is fine ("exists"), with fewer it is an error, as is a
-replication factor above the number of brokers. Exit codes: 0 created or exists, 1 the cluster
-failed or could not be reached, 2 a request that cannot be met (bad arguments, too few
-partitions, too few brokers).
+``python -m jobs.create_topic --bootstrap-servers HOST:9092,... --topic tweets --partitions 8 --replication 3``
+prints one JSON line (``outcome``: created, exists or error) and exits 0 created or exists, 1 the cluster failed or
+was not reached, 2 a request that cannot be met. Why it uses Kafka's Java AdminClient through py4j and neither
+confluent-kafka nor backend.kafka.topics: docs/azure-design.md, "The topic".
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
-"""The producer job: tweets from a synthetic stream, a replay file or X into a Kafka topic.
+"""The producer job (``python -m jobs.producer``): tweets from a synthetic stream, a replay file or X into a topic.
 
-    python -m jobs.producer --source synthetic --rate 1000 --count 100000
-
-Each message is keyed by the tweet id and carries the X API v2 envelope (docs/design.md).
-The Kafka producer is idempotent with acks=all: a broker restart neither loses an
-acknowledged message nor duplicates one. About once a second the job writes its status
-file (the dashboard's source of truth); at exit it prints one summary line of JSON.
-Messages Kafka finally refuses (a broker down longer than the delivery timeout) are
-counted as failed and appended to ``failed.jsonl`` beside the status file, which
-``--source replay --file`` can send again: nothing is silently dropped.
-
-Kafka security settings (SSL, SASL) come from the console's settings and the environment,
-never from flags, so no secret is ever on a command line.
+Idempotent with acks=all; what Kafka finally refuses is counted and kept in ``failed.jsonl`` beside the status file,
+so nothing is dropped silently. Kafka security comes from the settings and the environment, never from flags, so
+no secret is on a command line. Options: backend/options/producer.py; how to run it: docs/producer.md.
 """
 
 from __future__ import annotations

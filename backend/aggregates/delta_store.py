@@ -1,16 +1,8 @@
-"""The aggregates store as Delta tables: what the Spark consumer writes with ``--sink delta``.
+"""The aggregates store as Delta tables: what the Spark consumer writes with ``--sink delta`` (on Databricks).
 
-On Databricks the job cannot write a SQLite file the console reads, so each micro-batch appends its
-rows to the Delta tables of ``backend.aggregates.interfaces.DELTA_TABLES`` (each row carries its ``query_id``
-and ``batch_id``; readers sum per window). Exactly once without a transaction across tables: every
-append of a batch carries Delta's ``txnAppId`` (the streaming query's id) and ``txnVersion`` (the
-batch id), so Delta itself skips an append of a batch a table already has, and ``batches`` (the
-ledger) is appended last: a batch with a ledger row is whole, and a batch replayed after a crash
-between two tables' appends adds only the tables it had not reached.
-
-Locally (``location`` given) the tables live in folders under ``location`` and are registered in the
-session's catalog by ``create()`` (an in-memory catalog: a restarted job registers the same folders
-again). On Databricks (no location) they are managed tables of the metastore or Unity Catalog.
+Each micro-batch appends its rows to the tables of ``DELTA_TABLES``, exactly once without a transaction across
+tables: Delta's ``txnAppId``/``txnVersion`` skip an append a table already has, and the ``batches`` ledger is
+appended last. Locally the tables live under ``location``; on Databricks they are managed tables (docs/design.md).
 """
 
 from __future__ import annotations

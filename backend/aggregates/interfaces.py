@@ -1,18 +1,9 @@
 """The aggregates store as two interfaces, so that pages and the Spark job never know which store they use.
 
-- ``AggregatesWriter``: what the Spark consumer's foreachBatch and progress listener call. SQLite
-  (``backend.aggregates.sqlite_store.AggregatesStore``, the local pipeline) and Delta tables
-  (``backend.aggregates.delta_store.DeltaStore``, the pipeline on Databricks: ``--sink delta``).
-- ``AggregatesReader``: what the pages read. SQLite locally; on Azure, the Delta tables through a
-  Databricks SQL warehouse (``backend.aggregates.warehouse_reader.SqlAggregatesReader``).
-
-Both take and give the records of ``backend.aggregates.records``, which no store owns.
-
-The Delta tables (``DELTA_TABLES``) hold the same facts as the SQLite tables, but append-only: each
-micro-batch appends its own rows (with its ``query_id`` and ``batch_id``), idempotently with Delta's
-``txnAppId``/``txnVersion``, and a reader sums them per window (``GROUP BY window_start``). A batch
-Spark replays after a crash appends nothing a second time; ``batches`` is appended last, so a batch
-with a ledger row is whole.
+``AggregatesWriter`` is what the Spark job's foreachBatch and progress listener call (SQLite, or Delta tables with
+``--sink delta``); ``AggregatesReader`` is what pages read (SQLite, or the Delta tables through a SQL warehouse).
+Both take and give the records of ``backend.aggregates.records``. The Delta tables (``DELTA_TABLES``) and how they
+stay exactly once: docs/design.md, "The aggregates store".
 """
 
 from __future__ import annotations

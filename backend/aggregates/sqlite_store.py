@@ -1,27 +1,8 @@
-"""The aggregates store: one SQLite file the Spark consumer writes and the dashboard reads.
+"""The aggregates store: one SQLite file the Spark consumer writes and the console reads.
 
-Tables (docs/design.md, "The aggregates store"):
-
-- ``tweets_per_window``: per event-time window, tweets, retweets, replies, quotes and the
-  mean VADER compound sentiment (``sentiment_sum`` is kept so later batches can add to it);
-- ``hashtags_per_window`` and ``languages_per_window``: tweets per hashtag (lower-case,
-  without ``#``) and per language in each window;
-- ``late_tweets_per_window``: valid tweets that arrived after the watermark had closed their
-  window; counted here instead of in the windows the dashboard already shows as final;
-- ``dead_letters``: records that break the topic message contract, with the reason;
-- ``batches``: one row per micro-batch written, with the time of its commit: the exactly-once
-  ledger (a batch already in it is never applied again);
-- ``query_progress``: Spark's progress report of each micro-batch;
-- ``hashtags_per_hour`` and ``languages_per_hour``: the same counts summed per UTC hour of the
-  window start, kept in the batch's transaction. Reads over a range take its whole hours from
-  these and only the minutes at either end from the per-window tables, so a day of one-minute
-  windows with 1 000 hashtags each (1.44 M rows) is read as ~24 times the hour's rows plus at most
-  two hours of windows; the top hashtags are then found without summing every hashtag (see
-  ``backend.aggregates.sqlite_rollups``).
-
-Window starts are ISO 8601 UTC strings (``2026-11-27T18:00:00Z``): they sort as times do.
-WAL mode lets the dashboard read while the job writes. Every micro-batch is one transaction
-that also records its batch id, so a batch Spark replays after a crash changes nothing.
+WAL mode lets the console read while the job writes. Every micro-batch is one transaction that also records its
+batch id, so a batch Spark replays after a crash changes nothing. The tables: docs/design.md, "The aggregates store";
+the hourly rollups that keep long reads fast: "The SQLite store" there, and ``backend.aggregates.sqlite_rollups``.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
-"""The dashboard's reads of the Delta aggregates, in Spark SQL (what a Databricks SQL warehouse speaks).
+"""The console's reads of the Delta aggregates, in Spark SQL (what a Databricks SQL warehouse speaks).
 
-On Azure the Spark job appends its aggregates to Delta tables (``backend.aggregates.interfaces.DELTA_TABLES``):
-one row set per micro-batch, so the reads here sum per window and per key. They count only the rows of
-batches that have their ledger row in ``batches`` (appended last), so a read never shows half of a
-batch the job is still writing: the answers equal what the SQLite store (``backend.aggregates.sqlite_store``) gives
-after the same batches.
-
-Statements go through a ``StatementRunner``: ``backend.azure.warehouse.WarehouseStatementRunner`` on a
-laptop (Databricks SQL statement execution), ``SparkStatementRunner`` on a local SparkSession. Values
-are always named parameter markers (``:since``), never text in the SQL; table names come from the
-table prefix, checked. Each answer is cached for ``cache_s`` seconds: pages redraw every 2 s and each
-statement costs warehouse time.
+The reads sum per window and key and count only batches with a ledger row, so they answer what the SQLite store
+would after the same batches. Statements go through a ``StatementRunner`` (the SQL warehouse, or a local
+SparkSession) with named parameter markers; each answer is cached ``cache_s`` seconds (docs/design.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Before planning: which subscriptions the signed-in identity sees, whether it may create what the
 plan needs, and whether the plan's region offers HDInsight and Databricks; read-only ARM calls, so
 a missing role or provider is told before anything costs money. The calls and how an action is
-matched: docs/azure-design-notes.md ("Access and region checks").
+matched: docs/azure-design.md ("Access and region checks").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Kafka on HDInsight through Ambari's REST API over the cluster's HTTPS gateway: broker and ZooKeeper
 hosts, IP advertising (so a peered network can reach the brokers), Kafka restarted. The password is a
 SecretStr that goes into the Authorization header only. The documents followed:
-docs/azure-design-notes.md ("Kafka through Ambari").
+docs/azure-design.md ("Kafka through Ambari").
 """
 
 from __future__ import annotations

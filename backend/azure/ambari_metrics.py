@@ -2,7 +2,7 @@
 (the console cannot reach the private brokers). Cluster-wide rates and broker states come from Ambari;
 per-topic end offsets from the optional ``offsets`` callable (sampled by the Spark job). Any failure is a
 sample with ``reachable=False`` and a reason; nothing raises. Why and which paths:
-docs/azure-design-notes.md ("Kafka metrics from Ambari").
+docs/azure-design.md ("Kafka metrics from Ambari").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The files a Databricks job needs to run our jobs: the launcher ``run_job.py``, which runs the module
 named by its first parameter as ``__main__``, and every module of ``backend/`` and ``jobs/`` the job
-modules import (found by reading their imports with ``ast``). Why: docs/azure-design-notes.md ("The job bundle").
+modules import (found by reading their imports with ``ast``). Why: docs/azure-design.md ("The job bundle").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 and helpers the Databricks steps share, the job files uploaded as workspace files, and secrets.
 
 The cluster is in databricks_cluster.py, the jobs and their runs in databricks_jobs.py. How the
-sign-in and the X token's secret work: docs/azure-design-notes.md ("Databricks").
+sign-in and the X token's secret work: docs/azure-design.md ("Databricks").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Made as the article's template made it (Kafka 3.2, every role in the plan's subnet, the plan's storage
 account as its file system, TLS 1.2, the tag). The logins are SecretStr and go into the create request
 only, never into a result, message or log line. Resume, a Failed cluster and the ~20 minutes' progress
-lines: docs/azure-design-notes.md ("The HDInsight Kafka cluster").
+lines: docs/azure-design.md ("The HDInsight Kafka cluster").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Azure's naming rules for what the wizard creates, checked before anything is sent. A name that
 passes can still be refused at creation (a globally unique name taken elsewhere); the messages say so.
-Sources: docs/azure-design-notes.md ("Naming rules").
+Sources: docs/azure-design.md ("Naming rules").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The plan's first ARM steps: the resource group, the Kafka network with its subnet, the storage
 account; and teardown of everything that carries the plan's tag (the later steps' own deletes included).
 
-Each step reads what exists first, so a rerun resumes: see docs/azure-design-notes.md ("Resume").
+Each step reads what exists first, so a rerun resumes: see docs/azure-design.md ("Resume").
 ``client_options`` (base_url, connection_verify, polling_interval, transport...) go to every
 management client, for tests against a stand-in.
 """

@@ -1,7 +1,7 @@
 """What the Setup page's Azure section calls (no Streamlit here), and the whole build: every step of the
 plan in order (``build``), each resuming what an earlier run left, with every failure as a result that
 says what to do. What it learns is saved in deployment.json as it goes; the steps are listed in
-docs/azure-design-notes.md ("The build").
+docs/azure.md ("The wizard's steps"), why they work so in docs/azure-design.md ("The build").
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Whether the console may serve, from where it listens and what authentication is configured.
 
-The console starts and stops jobs on this machine and talks to Kafka with the saved credentials:
-on the loopback interface only this machine's users reach it, so without a configured login it
-serves there as is. Anywhere else it serves only behind a login: Streamlit's ``st.login`` (OIDC, an
-``[auth]`` section in Streamlit's secrets) or the console password (``console_password`` in the
-settings). A configured login applies on loopback too: the usual HTTPS setup is a TLS proxy that
-forwards to 127.0.0.1, which makes a loopback address reachable from every machine the proxy serves.
-
-``decide`` is the pure rule; ``assess`` feeds it, for pages/_gate.py and for ``python -m backend.console.exposure
-check`` (which ``make run`` calls before ``streamlit run``), what Streamlit would use. Exit codes of ``check``:
-0 the console may serve, 2 it would refuse (the reason on stderr).
+On loopback it may serve without a login, anywhere else only behind one (why: docs/design.md, "Exposure and login").
+``decide`` is the pure rule; ``assess`` feeds it for pages/_gate.py and for ``python -m backend.console.exposure
+check``, which ``make run`` calls: exit 0 the console may serve, 2 it would refuse (the reason on stderr).
 """
 
 from __future__ import annotations

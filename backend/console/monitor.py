@@ -1,18 +1,8 @@
 """Live state for the console, sampled in the background so that no page refresh waits on Kafka.
 
-One ``Monitor`` per Kafka cluster and state directory runs a daemon thread that, about once
-a second, reads the jobs' pid and status files and the topics' watermarks (every Kafka call
-bounded by a short timeout) and keeps the history of the rates derived from them for the
-last 15 minutes. Pages read ``Monitor.snapshot()``, which returns at once with the latest
-sample, however slow or unreachable the cluster is. The thread samples as long as the
-console runs (viewers or not), so the history has no gaps; ``close`` ends it.
-
-Kafka is read through a ``KafkaMetrics`` (``backend.kafka.metrics``): the admin client by default,
-Ambari's REST metrics for HDInsight. A topic's rate comes from its offsets' deltas when the source
-knows them, else from the source's own messages-in rate.
-
-The rates are pure arithmetic on counter samples (``RateHistory``, ``lag_per_partition``),
-tested without services.
+One ``Monitor`` per Kafka cluster and state directory samples the jobs' files and the topics' offsets on a daemon
+thread about once a second and keeps 15 minutes of rates; pages read ``Monitor.snapshot()``, which returns at once
+however slow the cluster is. Why it samples with no viewer, and how it reads Kafka: docs/design.md, "The live monitor".
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Job control for the console: start, find and stop the producer and the Spark consumer.
 
-Each job runs detached (its own session), so it outlives a rerun, a closed tab and a
-restart of the dashboard. Its pid file (``<state dir>/jobs/<name>/pid``) holds the pid
-*and* the process start time: a dashboard started later recognises the job by both, and a
-pid the kernel has since handed to another process is never taken for ours.
-
-Start holds the job's lock file while it checks and spawns, so however often Start is
-clicked and however many tabs do it, one process runs per job. A job started from a terminal
-records itself in the same pid file (``processes.hold_pid_file``), so the console finds it,
-can stop it, and does not start a second one; a second copy from a terminal refuses to run.
+Each job runs detached and is known by its pid file (pid and process start time), so it outlives the console and a
+reused pid is never taken for ours; Start holds the job's lock, so one process runs per job however many tabs
+click it. Why, and jobs started from a terminal: docs/design.md, "Job processes".
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Where the console reads its numbers and runs its jobs: the parts of the active profile's pipeline target.
 
-Pages ask ``active_target`` for a ``Target`` and draw what it hands them, never asking which one it is:
-
-| ``pipeline_target`` | aggregates                                  | Kafka metrics                       | jobs       |
-|---------------------|---------------------------------------------|-------------------------------------|------------|
-| ``local``           | the SQLite store in the state directory     | the Kafka admin client              | processes  |
-| ``azure``           | the Delta tables, through the SQL warehouse | Ambari on the HDInsight gateway and | Databricks |
-|                     |                                             | end offsets the Spark job samples   | runs       |
-
-A ``Description`` holds what the pages say about a target; it needs the settings only, so a page can say it
-while the target cannot be read yet. A banner on the pages says where the numbers come from and how old they are.
+Pages ask ``active_target`` for a ``Target`` and draw what it hands them (``local``: the SQLite store, Kafka's admin
+client, local processes; ``azure``: the Delta tables through the SQL warehouse, Ambari and sampled end offsets,
+Databricks runs). A ``Description`` says what pages show about a target; it needs the settings only.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """The console's message browser: read a bounded slice of a topic, show it, search it.
 
-``read_messages`` assigns partitions to a throwaway consumer (no group membership, no
-commits), reads from a start position up to the end each partition had when the call
-began, and returns at most ``MAX_MESSAGES`` messages within about ``timeout_s`` seconds,
-whatever the broker does. Values are shown as text whatever their bytes are; nothing in a
-message is ever executed or evaluated.
-
-Limit: at most ``MAX_MESSAGES`` (500) messages per call; a larger ``limit`` is refused with
-ValueError (the caller offers at most that). When the range holds more messages than the
-limit, each partition gets a fair share of it, decided before reading: ``Latest`` keeps the
-newest messages of each partition, ``FromOffset`` and ``FromTimestamp`` the first ones after
-the start; ``truncated`` is then true and a note says so.
+``read_messages`` reads with a throwaway consumer up to the end each partition had when the call began, at most
+``MAX_MESSAGES`` within about ``timeout_s`` seconds, each partition a fair share. Values are shown as text; nothing
+in a message is ever evaluated. How the share is decided: docs/design.md, "The message browser".
 """
 
 from __future__ import annotations

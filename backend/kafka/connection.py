@@ -1,14 +1,8 @@
 """Connection profiles for Kafka: the local broker, any cluster, or Azure Event Hubs' Kafka endpoint.
 
-The console's settings (``backend.settings``: environment, then ``.streamlit/secrets.toml``)
-stay the source of truth: ``active_profile`` reads a profile from them and ``save_profile``
-writes one into the TOML file, which is the only place a password is kept (it is gitignored;
-jobs get it through their environment). A password is a ``SecretStr``: it shows in no repr,
-no validation error and no message of this module.
-
-Event Hubs (Microsoft's documented Kafka endpoint configuration): bootstrap server
-``NAMESPACE.servicebus.windows.net:9093``, SASL_SSL with PLAIN, username ``$ConnectionString``
-and the whole connection string as the password.
+``active_profile`` reads a profile from the settings; ``save_profile`` writes one into the secrets TOML file, the
+only place a password is kept (jobs get it through their environment). A password is a ``SecretStr``: it shows in
+no repr or message. Event Hubs' endpoint settings: docs/design.md, "Kafka connection profiles".
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Kafka metrics as an interface, so the console never knows how it reads the cluster.
 
-- ``AdminClientMetrics``: the topics' first and next offsets per partition through a Kafka admin
-  client (confluent-kafka), where the console reaches the brokers (the local broker, any cluster
-  with a reachable bootstrap, Event Hubs).
-- ``backend.azure.ambari_metrics.AmbariKafkaMetrics``: HDInsight, whose brokers live in a private
-  network; Ambari's REST metrics through the cluster's HTTPS gateway.
-
-A ``KafkaSample`` says what one read found, and what its source cannot tell (None). Every call of
-``sample()`` is bounded by short timeouts and never raises: a failure is ``reachable=False`` with
-the reason a user can act on.
+``AdminClientMetrics`` reads the topics' offsets through a Kafka admin client where the console reaches the brokers;
+``backend.azure.ambari_metrics.AmbariKafkaMetrics`` reads Ambari's metrics on HDInsight's gateway. A ``KafkaSample``
+says what one read found; ``sample()`` never raises: a failure is ``reachable=False`` with a reason a user can act on.
 """
 
 from __future__ import annotations

@@ -1,33 +1,8 @@
-"""VADER compound sentiment for tweet texts: vaderSentiment's own scores, computed faster.
+"""VADER compound sentiment for tweet texts: vaderSentiment 3.3.2's own scores, float for float, computed faster.
 
-``compound_scores(texts)`` scores a batch (each distinct text once, results in input order) and
-``compound_score(text)`` one text; ``None`` and ``""`` give 0.0. Every result is the same float as
-``SentimentIntensityAnalyzer().polarity_scores(text)["compound"]`` from vaderSentiment 3.3.2.
-``clear_cache()`` forgets the tokens remembered between calls (scores never depend on them).
-
-This module re-implements that one code path with the per-call waste removed. The character-by-character
-emoji scan becomes one regex search (none at all for ASCII text). Each token is stripped and lower-cased
-once, and remembered across texts. Lexicon words are found in one pass and only they go through the rules
-(every other word scores 0). A lexicon word with no negation, booster, "no", "least", "this", "n't" or
-idiom within reach takes its lexicon valence straight away; the others follow VADER's sentiment_valence
-step by step, minus the lower-cased copies of the sentence it rebuilds for every check. The lexicon and
-emoji tables are the ones a ``SentimentIntensityAnalyzer`` loads from the installed package, so both read
-the same files the same way.
-
-Quirks of vaderSentiment reproduced on purpose (they change scores, and the consumer compares against it):
-
-- the "but" rule finds each word's slot with ``list.index`` on its valence, so a word whose valence
-  equals an earlier slot's current value (the same valence, or one already halved) scales that slot
-  instead of its own: in "ty but fyi" (1.6, 0.8) ty's slot is halved twice and fyi keeps 0.8;
-- a word right after "so" or "this" is scaled by 1.25 whenever the third word before it is not in the
-  lexicon (operator precedence in ``_negation_check``), not only after "never so"/"never this";
-- an ALL-CAPS word whose valence is 0 (e.g. "no" before another lexicon word) gets -0.733;
-- booster bigrams such as "kind of" add their value without regard to the valence's sign;
-- "!" and "?" are counted in the text after emoji descriptions replace emoji ("🔛" is "ON! arrow");
-- only single code point emoji are replaced (the original scans character by character), and a
-  description is glued to the following character ("💘x" becomes "cupidx");
-- lexicon entries with upper-case letters or spaces (":D", "fed up") never match, since lookups use
-  one lower-cased token.
+``compound_scores(texts)`` scores a batch (each distinct text once, results in input order), ``compound_score(text)``
+one text (``None`` and ``""`` give 0.0); ``clear_cache()`` forgets the tokens remembered between calls. How it is
+faster, and the quirks of vaderSentiment it reproduces on purpose: docs/design.md, "Sentiment".
 """
 
 from __future__ import annotations

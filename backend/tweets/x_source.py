@@ -1,13 +1,8 @@
 """The producer's ``--source x``: Posts from X's filtered stream, or from recent search, until stopped.
 
-Follows X's documented rules (docs.x.com, "Handling disconnections" and "Recent search
-pagination"): the stream's rules are synced once before connecting; the 20 s heartbeat is
-watched with a read timeout; reconnections back off by the kind of failure (see
-``backend.tweets.x_reconnect.ReconnectPolicy``); recent search is polled with ``since_id`` so
-that each Post is yielded once.
-
-Every blocking call runs on a helper thread, so that setting the caller's ``stop`` event ends
-the iterator within a fraction of a second, however long X keeps a read waiting.
+It follows X's documented rules for disconnections and pagination (docs/design.md, "The X source"). Every blocking
+call runs on a helper thread, so that setting the caller's ``stop`` event ends the iterator within a fraction of a
+second, however long X keeps a read waiting.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # A dead letter keeps the first bytes of its value only (the store cuts it again, in characters).
 MAX_RAW_BYTES = 4000
 
-# The topic message contract (DESIGN.md) as Spark's JSON reader reads it. Spark turns any
+# The topic message contract (docs/design.md) as Spark's JSON reader reads it. Spark turns any
 # JSON value into a string when the schema says STRING (7 becomes "7", ["a"] becomes '["a"]'),
 # so the fields the contract types are VARIANT leaves, which keep their JSON type for the checks
 # in ERROR_SQL. The items of the lists stay STRING: checking each item's type would take a
