@@ -170,7 +170,7 @@ PRODUCER = Contract(
             metavar="X",
             group="--source replay",
             help="replay the original timing (created_at gaps, at most 10 s each) X times faster; "
-            "without it, --rate or as fast as possible",
+            f"without it, --rate (default: {DEFAULT_RATE:g} a second)",
         ),
         Option(
             "--query",
