@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from backend.aggregates.interfaces import ReadError
-from backend.console import views
+from backend.console import targets, views
 from backend.console.job_requests import ConsumerRequest, check_consumer
 from pages import _cloud, _gate, _live
 
@@ -27,7 +27,7 @@ st.caption(
     "Spark Structured Streaming reads the topic, counts tweets per event-time window and writes the "
     "aggregates to the store, exactly once. `python -m jobs.consumer`"
 )
-_cloud.panel(target.databricks, "consumer")  # only when the Azure wizard made the jobs
+_cloud.panel(targets.databricks_controls(settings), "consumer")  # only when the Azure wizard made the jobs
 
 # On Databricks the job's options were fixed by the wizard (its panel above starts and stops it).
 if controls.takes_options:

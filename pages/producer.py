@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from backend.console import supervisor, uploads, views
+from backend.console import supervisor, targets, uploads, views
 from backend.console.job_requests import ProducerRequest, check_producer
 from backend.console.monitor import ALL_MESSAGES
 from backend.kafka.topic_names import DEFAULT_TOPIC
@@ -26,7 +26,7 @@ st.title("Producer")
 st.caption(
     "Sends tweets to a Kafka topic (key: the tweet id; value: the X API v2 JSON envelope). `python -m jobs.producer`"
 )
-_cloud.panel(target.databricks, "producer")  # only when the Azure wizard made the jobs
+_cloud.panel(targets.databricks_controls(settings), "producer")  # only when the Azure wizard made the jobs
 
 if controls.takes_options:  # else the job runs on Databricks: its panel above starts and stops it
     view = monitor.snapshot().producer
@@ -95,7 +95,7 @@ if controls.takes_options:  # else the job runs on Databricks: its panel above s
     request = ProducerRequest(
         source=source,
         topic=topic.strip(),
-        rate=float(rate),
+        rate=None if speed is not None else float(rate),  # the file's own timing paces a replay at --speed
         count=int(count) or None,
         create_topic=create_topic,
         malformed_rate=float(malformed_rate),

@@ -8,11 +8,12 @@ import streamlit as st
 
 from backend.azure import wizard
 from backend.azure.plan import ConfigError
-from backend.console import checks, targets
+from backend.console import checks
 from backend.kafka import connection, local_broker
 from backend.kafka.topic_names import DEFAULT_TOPIC
 from backend.kafka.topics import TopicError, TopicSpec, create_topic
 from backend.settings import secrets_file
+from backend.settings_file import save_pipeline_target
 from pages import _gate, _live
 
 _gate.require()
@@ -338,7 +339,7 @@ with st.expander("Azure (HDInsight Kafka + Databricks Spark)"):
         )
         if chosen != settings.pipeline_target and st.button("Save the pipeline target", key="azure-target-save"):
             try:
-                note = targets.save_pipeline_target(chosen)
+                note = save_pipeline_target(chosen)
             except ValueError as error:
                 st.error(f"Not saved: {error}")
             else:

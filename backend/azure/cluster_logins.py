@@ -13,8 +13,6 @@ from backend.azure.plan import Plan
 from backend.settings import Settings, secrets_file
 from backend.settings_file import save_top_level
 
-LOGIN_KEYS = ("azure_hdinsight_password", "azure_hdinsight_ssh_password")
-
 
 class LoginsMissing(RuntimeError):
     """The HDInsight cluster exists, but the secrets file has not its cluster login password."""

@@ -239,11 +239,6 @@ def teardown(
         )
     results: list[StepResult] = []
 
-    def record(result: StepResult) -> None:
-        results.append(result)
-        if progress is not None:
-            progress(result)
-
     # The later steps' own deletes (each refuses what lacks the tag and says what went with it).
     typed = {
         KAFKA_PEERING: workspace.delete_kafka_peering,
@@ -278,14 +273,16 @@ def teardown(
             elif kind == RESOURCE_GROUP:
                 others = [str(item.name) for item in clients.resource.resources.list_by_resource_group(rg)]
                 if others:
-                    record(StepResult(kind, name, "kept", "it also holds " + ", ".join(sorted(others))))
+                    results.append(
+                        report(progress, StepResult(kind, name, "kept", "it also holds " + ", ".join(sorted(others))))
+                    )
                     continue
                 clients.resource.resource_groups.begin_delete(rg).result()
             else:
-                record(StepResult(kind, name, "kept", "not a type this teardown deletes yet"))
+                results.append(report(progress, StepResult(kind, name, "kept", "not a type this teardown deletes yet")))
                 continue
         except ARM_ERRORS as exc:
-            record(arm.failure(plan, kind, name, exc))
+            results.append(report(progress, arm.failure(plan, kind, name, exc)))
             break
-        record(StepResult(kind, name, "deleted"))
+        results.append(report(progress, StepResult(kind, name, "deleted")))
     return results

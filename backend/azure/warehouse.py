@@ -116,7 +116,7 @@ class WarehouseStatementRunner:
                 parameters=[_parameter(name, value) for name, value in parameters.items()],
             )
             statement_id = response.statement_id or ""
-            while provisioning_state(response) in _ACTIVE:
+            while _statement_state(response) in _ACTIVE:
                 if time.monotonic() >= deadline:
                     self._cancel(statement_id)
                     raise WarehouseError(
@@ -127,7 +127,7 @@ class WarehouseStatementRunner:
                     )
                 time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
                 response = api.get_statement(statement_id)
-            if provisioning_state(response) != StatementState.SUCCEEDED:
+            if _statement_state(response) != StatementState.SUCCEEDED:
                 error = response.status.error if response.status else None
                 code = error.error_code.value if error and error.error_code else _state_name(response)
                 message = error.message if error and error.message else f"the statement ended {_state_name(response)}"
@@ -155,12 +155,12 @@ class WarehouseStatementRunner:
             self.client.statement_execution.cancel_execution(statement_id)
 
 
-def provisioning_state(response: StatementResponse) -> StatementState | None:
+def _statement_state(response: StatementResponse) -> StatementState | None:
     return response.status.state if response.status else None
 
 
 def _state_name(response: StatementResponse) -> str:
-    state = provisioning_state(response)
+    state = _statement_state(response)
     return state.value if state else "UNKNOWN"
 
 

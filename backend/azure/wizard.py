@@ -16,9 +16,6 @@ from backend.azure import (
     access,
     ambari,
     bundle,
-    databricks,
-    databricks_cluster,
-    databricks_jobs,
     hdinsight,
     provision,
     workspace,
@@ -107,8 +104,6 @@ def cloud_paths(plan: Plan) -> dict[str, str]:
 
 def job_parameters(plan: Plan, bootstrap: str) -> dict[str, list[str]]:
     """The arguments each cloud job runs with (the same CLIs as locally, through the bundle's launcher)."""
-    from backend.azure import bundle
-
     paths, kafka = cloud_paths(plan), {"bootstrap": bootstrap, "topic": plan.names.topic}
     producer = {**kafka, "source": "synthetic", "rate": 100.0, "status_file": paths["producer_status"]}
     consumer = {
@@ -205,6 +200,8 @@ class _Run:
 
 def _build(run: _Run) -> None:
     """The steps in order, each only after the one before succeeded."""
+    from backend.azure import databricks  # databricks.sdk: imported when a build runs
+
     if not _check_access(run) or not _provision(run):
         return
     run.deployment = _deployment_record(run)
@@ -351,6 +348,8 @@ def _peerings(run: _Run) -> bool:
 def _databricks_cluster(run: _Run, client: Any) -> str | None:
     """7. The Databricks cluster and its libraries; the jobs' state on the driver's disk, the X token
     (if set) from a secret scope, never a parameter."""
+    from backend.azure import databricks, databricks_cluster  # databricks.sdk: imported when a build runs
+
     plan, settings = run.plan, run.settings
     cluster_env = {"TWEETSTREAM_STATE_DIR": cloud_paths(plan)["state_dir"]}
     if settings.x_bearer_token is not None:
@@ -373,6 +372,8 @@ def _databricks_cluster(run: _Run, client: Any) -> str | None:
 
 def _job_bundle(run: _Run, client: Any) -> str | None:
     """8. The job bundle uploaded to the workspace; the launcher's path."""
+    from backend.azure import databricks  # databricks.sdk: imported when a build runs
+
     folder = workspace_folder(run.plan)
     files = [(item.path, item.content) for item in bundle.job_bundle()]
     if not run.done(databricks.upload_files(client, folder, files, progress=run.report)):
@@ -383,6 +384,8 @@ def _job_bundle(run: _Run, client: Any) -> str | None:
 
 def _jobs(run: _Run, client: Any, cluster_id: str, launcher: str, bootstrap: str) -> bool:
     """10. The producer and consumer jobs."""
+    from backend.azure import databricks_jobs  # databricks.sdk: imported when a build runs
+
     jobs: dict[str, int] = {}
     for name, parameters in job_parameters(run.plan, bootstrap).items():
         result, job_id = databricks_jobs.ensure_job(
@@ -447,7 +450,7 @@ def _create_topic(
     report: Callable[[StepResult], None],
     poll_s: float,
 ) -> StepResult:
-    from backend.azure import bundle, databricks
+    from backend.azure import databricks, databricks_jobs  # databricks.sdk: imported when a build runs
 
     kafka = plan.config.kafka
     arguments = CREATE_TOPIC.argv(

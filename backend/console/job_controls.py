@@ -25,9 +25,8 @@ if TYPE_CHECKING:
     from backend.azure.cloud_jobs import CloudJobView
     from backend.azure.deployment import Deployment
 
-# What the pages call each job, in a sentence ("Start the Spark job") and as a heading ("Spark job").
+# What the pages call each job, in a sentence ("Start the Spark job"); capitalised, its heading.
 JOB_LABELS: dict[JobName, str] = {"producer": "producer", "consumer": "Spark job"}
-JOB_HEADINGS: dict[JobName, str] = {"producer": "Producer", "consumer": "Spark job"}
 STARTED_NOTES: dict[JobName, str] = {"producer": "", "consumer": "; its first micro-batch follows in about 20 s"}
 STOPPING_NOTES: dict[JobName, str] = {
     "producer": " (it flushes what Kafka has not acknowledged yet)",
@@ -193,9 +192,10 @@ class LocalJobControls:
         return views.job_line(_view(name, snapshot))
 
     def states(self, snapshot: Snapshot) -> list[JobState]:
+        views_ = {name: _view(name, snapshot) for name in supervisor.JOB_NAMES}
         return [
-            JobState(f"**{JOB_HEADINGS[name]}**", _view(name, snapshot).running, views.job_line(_view(name, snapshot)))
-            for name in supervisor.JOB_NAMES
+            JobState(f"**{_capital(JOB_LABELS[name])}**", view.running, views.job_line(view))
+            for name, view in views_.items()
         ]
 
 
@@ -278,7 +278,9 @@ class DatabricksJobControls:
         states = []
         for name in supervisor.JOB_NAMES:
             view = self.view(name)
-            states.append(JobState(f"**{JOB_HEADINGS[name]}** (Databricks)", view.running, view.error or view.state))
+            states.append(
+                JobState(f"**{_capital(JOB_LABELS[name])}** (Databricks)", view.running, view.error or view.state)
+            )
         with _states_lock:
             _states_cache.clear()  # one deployment at a time: the current one
             _states_cache[self._cache_key] = (now, states)

@@ -49,11 +49,11 @@ class ProducerRequest:
     def values(self) -> dict[str, Any]:
         """The producer's options for this request: those of its source only."""
         values = asdict(self)
-        others = {"synthetic": ("malformed_rate",), "replay": ("file", "loop", "speed"), "x": ("query", "x_mode")}
-        for source, names in others.items():
-            if source != self.source:
-                for name in names:
-                    values.pop(name)
+        # The contract groups each source's own options under "--source NAME ...".
+        for option in PRODUCER.options:
+            group = (option.group or "").split()
+            if group[:1] == ["--source"] and group[1] != self.source:
+                values.pop(option.dest, None)
         if self.malformed_rate == _PRODUCER["malformed_rate"]:
             values.pop("malformed_rate", None)  # the default: left out, as the page's other sources do
         return values

@@ -18,7 +18,6 @@ from backend.console import monitor as live
 from backend.console import views
 from backend.console.job_controls import DatabricksJobControls, JobControls, LocalJobControls
 from backend.settings import Settings
-from backend.settings_file import save_pipeline_target  # noqa: F401  (the Setup page saves it through here)
 
 if TYPE_CHECKING:
     from backend.azure.deployment import Deployment
@@ -102,7 +101,6 @@ class Target:
     source: str  # where the aggregates come from, in words
     reader: AggregatesReader
     controls: JobControls  # the target's jobs: processes here, or runs on Databricks
-    databricks: DatabricksJobControls | None  # the Azure wizard's jobs where it made them (on either target)
     idle_after_s: float | None  # the monitor stops reading after this long unviewed (billed reads); None: never
 
     @property
@@ -182,25 +180,24 @@ def active_target(settings: Settings) -> Target:
             f"the SQLite store {path}",
             AggregatesStore(path),
             LocalJobControls(settings.state_dir),
-            _databricks_controls(settings),
             idle_after_s=None,
         )
     deployment = azure_deployment(settings)
-    databricks = DatabricksJobControls(settings, deployment, _deployment_key(settings, deployment))
+    key = _deployment_key(settings, deployment)
     return Target(
         AZURE,
         f"the Delta tables {deployment.table_prefix}* through SQL warehouse {deployment.warehouse_id} "
         f"of {deployment.workspace_url}",
-        _warehouse_reader(settings, deployment),
-        databricks,
-        databricks,
+        _warehouse_reader(settings, deployment, key),
+        DatabricksJobControls(settings, deployment, key),
         # Each read is a SQL warehouse statement: none while no page is open, so the warehouse can stop.
         idle_after_s=IDLE_AFTER_S,
     )
 
 
-def _databricks_controls(settings: Settings) -> DatabricksJobControls | None:
-    """The Azure wizard's jobs on Databricks, when it has made them."""
+def databricks_controls(settings: Settings) -> DatabricksJobControls | None:
+    """The Azure wizard's jobs on Databricks, when it has made them (on either target): the Producer and
+    Consumer pages' Databricks panel. Apart from the target, so the sidebar's redraws never read the record."""
     from backend.azure.cloud_jobs import cloud_deployment
 
     deployment = cloud_deployment(settings)
@@ -209,11 +206,10 @@ def _databricks_controls(settings: Settings) -> DatabricksJobControls | None:
     return DatabricksJobControls(settings, deployment, _deployment_key(settings, deployment))
 
 
-def _warehouse_reader(settings: Settings, deployment: Deployment) -> AggregatesReader:
-    """One reader per warehouse and tables: its cache then spares the warehouse the same statement from every
-    tab and redraw."""
+def _warehouse_reader(settings: Settings, deployment: Deployment, key: tuple[str, ...]) -> AggregatesReader:
+    """One reader per warehouse and tables (``key``: the deployment and identity): its cache then spares the
+    warehouse the same statement from every tab and redraw."""
     assert deployment.warehouse_id is not None and deployment.table_prefix is not None
-    key = target_key(settings)
     with _readers_lock:
         reader = _readers.get(key)
         if reader is None:
@@ -230,8 +226,9 @@ def _warehouse_reader(settings: Settings, deployment: Deployment) -> AggregatesR
     return reader
 
 
-def kafka_metrics(settings: Settings) -> KafkaMetrics:
-    """Kafka's throughput and offsets for the active profile: the admin client, or Ambari on Azure."""
+def kafka_metrics(settings: Settings, reader: AggregatesReader | None = None) -> KafkaMetrics:
+    """Kafka's throughput and offsets for the active profile: the admin client, or Ambari on Azure (with the end
+    offsets the Spark job samples, read through ``reader``, by default the target's)."""
     from backend.kafka.metrics import AdminClientMetrics
 
     if settings.pipeline_target != "azure":
@@ -246,8 +243,8 @@ def kafka_metrics(settings: Settings) -> KafkaMetrics:
     from backend.azure.ambari_metrics import AmbariKafkaMetrics
     from backend.azure.hdinsight import ClusterLogins
 
-    target = active_target(settings)
-    reader = target.reader
+    if reader is None:
+        reader = active_target(settings).reader
     assert deployment.gateway_url is not None
     verify: str | bool = str(settings.azure_ca_bundle) if settings.azure_ca_bundle is not None else True
     ambari = Ambari(
@@ -272,7 +269,7 @@ def open_monitor(settings: Settings) -> live.Monitor:
     target = active_target(settings)
     return live.Monitor(
         settings,
-        metrics=kafka_metrics(settings),
+        metrics=kafka_metrics(settings, target.reader),
         progress=target.reader.latest_progress,
         idle_after_s=target.idle_after_s,
     )

@@ -55,15 +55,6 @@ class Contract:
     options: tuple[Option, ...]
     rules: tuple[CrossRule, ...] = ()
 
-    def option(self, dest: str) -> Option:
-        for option in self.options:
-            if option.dest == dest:
-                return option
-        raise KeyError(f"{self.prog} has no option {dest!r}")
-
-    def default(self, dest: str) -> Any:
-        return self.option(dest).default
-
     def defaults(self) -> dict[str, Any]:
         return {option.dest: False if option.is_flag else option.default for option in self.options}
 

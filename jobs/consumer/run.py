@@ -123,8 +123,9 @@ def stop_on_signals(stop_requested: threading.Event) -> None:
 def open_store(options: ConsumerOptions, sink: Sink, spark: Callable[[], SparkSession]) -> AggregatesWriter:
     """The sink's store, created once the store and checkpoint agree with this start (else ShapeConflict)."""
     store = sink.writer(spark)
-    # Checked before anything is created or noted (the Delta ledger only now, through Spark).
-    conflict = shape_conflict(options, store)
+    # main() checked what can be read without Spark; the Delta ledger is read only now, before anything
+    # is created or noted.
+    conflict = shape_conflict(options, store) if sink.store_needs_spark else None
     if conflict is not None:
         raise ShapeConflict(conflict)
     store.create()

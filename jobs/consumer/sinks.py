@@ -28,6 +28,7 @@ class Sink:
     """One sink of the options: what messages and the status file call it, and how its store is made."""
 
     status: dict[str, Any]  # the status file's account of the sink: which, and its file or tables
+    store_needs_spark = False  # whether the store (and so the shape check of it) is read through Spark only
 
     def __init__(self, options: ConsumerOptions) -> None:
         self.options = options
@@ -58,6 +59,8 @@ class SqliteSink(Sink):
 class DeltaSink(Sink):
     """Delta tables (a Databricks job's), with a thread sampling the topic's offsets into one of them:
     the console on Azure cannot reach the brokers to compute the lag itself."""
+
+    store_needs_spark = True
 
     def __init__(self, options: ConsumerOptions) -> None:
         super().__init__(options)

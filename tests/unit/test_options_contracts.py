@@ -274,7 +274,8 @@ def test_the_consoles_requests_default_to_what_the_cli_defaults_to(settings) -> 
 
 
 def test_the_consoles_start_refuses_another_window_than_the_store_holds(settings) -> None:
-    from backend.aggregates.sqlite_store import AggregatesStore, BatchResult, WindowCounts
+    from backend.aggregates.records import BatchResult, WindowCounts
+    from backend.aggregates.sqlite_store import AggregatesStore
 
     state = LocalDefaults(settings.state_dir, settings.bootstrap)
     first = consumer.validate({}, lambda: state)

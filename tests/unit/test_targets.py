@@ -256,12 +256,12 @@ def test_the_local_target_hands_the_sqlite_store_and_local_processes(tmp_path):
     settings = Settings(state_dir=tmp_path, pipeline_target="local")
     target = targets.active_target(settings)
     assert target.title == "this machine" and str(tmp_path) in target.source
-    assert isinstance(target.controls, LocalJobControls) and target.databricks is None
+    assert isinstance(target.controls, LocalJobControls) and targets.databricks_controls(settings) is None
     assert target.idle_after_s is None
     assert targets.monitor_key(settings)[-1] == "local"
     # The wizard's jobs, once made, get their panel on the local target too.
     save_deployment(tmp_path, DEPLOYMENT)
-    databricks = targets.active_target(settings).databricks
+    databricks = targets.databricks_controls(settings)
     assert isinstance(databricks, DatabricksJobControls) and databricks.fixed_topic == "tweets"
 
 
