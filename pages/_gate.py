@@ -31,6 +31,7 @@ def exposure_decision() -> tuple[exposure.Decision, SecretStr | None]:
         bool(st.get_option("server.enableXsrfProtection")),
         auth,  # not a table (`auth = "x"`): decide refuses it
         lambda: _live.settings().console_password,
+        tuple(st.get_option("server.allowedHosts") or ()),
     )
 
 

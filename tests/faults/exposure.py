@@ -129,6 +129,12 @@ def exposure_check(env: dict[str, str], *flags: str) -> subprocess.CompletedProc
     )
 
 
+def hosts_option(lan_ip: str | None) -> tuple[str, ...]:
+    """``streamlit run`` options keeping the loopback names and adding this machine's network address."""
+    names = ["localhost", "127.0.0.1", *([lan_ip] if lan_ip else [])]
+    return tuple(part for name in names for part in ("--server.allowedHosts", name))
+
+
 def http(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> int:
     request = urllib.request.Request(url, data=body or None, method=method, headers=headers or {})
     try:
@@ -197,6 +203,8 @@ def exposure_scenario(run: Run) -> None:
     lan_ip = non_loopback_ipv4()
     run.note(f"this machine's non-loopback IPv4 address: {lan_ip or 'none (checks through it are skipped)'}")
     password = f"exposure-canary-{secrets.token_urlsafe(12)}"
+    # Beyond loopback the browser uses this machine's address as Host: listed as config.toml's comment says.
+    everywhere = ("--server.address", "0.0.0.0", *hosts_option(lan_ip))
     with run.broker() as broker:
         state_dir = run.folder("console-state")
         no_secrets = run.folder("secrets") / "absent.toml"
@@ -224,7 +232,7 @@ def exposure_scenario(run: Run) -> None:
         run.note(f"b. python -m backend.console.exposure check --server.address 0.0.0.0: exit {refused.returncode}")
         check(refused.returncode == 2, f"check exits {refused.returncode}, not 2: {refused.stdout}{refused.stderr}")
         check("no authentication is configured" in refused.stderr, f"check says: {refused.stderr.strip()}")
-        with served(run, "b-no-auth", env, ("--server.address", "0.0.0.0")) as server, chromium(run, dialogs) as page:
+        with served(run, "b-no-auth", env, everywhere) as server, chromium(run, dialogs) as page:
             sockets = listening(server.process.pid)
             run.note(f"b. on 0.0.0.0 the server listens on {', '.join(sockets)}")
             host = lan_ip or "127.0.0.1"
@@ -264,7 +272,7 @@ def exposure_scenario(run: Run) -> None:
         run.result.acked += int(summary["acked"])
         run.note(f"e. sent {run.result.sent} XSS tweets ({sent_directly} by confluent_kafka, the job: {summary})")
 
-        with served(run, "c-password", env, ("--server.address", "0.0.0.0")) as server, chromium(run, dialogs) as page:
+        with served(run, "c-password", env, everywhere) as server, chromium(run, dialogs) as page:
             base = f"http://{lan_ip or '127.0.0.1'}:{server.port}"
             bypasses += first_request(run, page, base, "producer")
             log_in(run, page, base, password)

@@ -96,7 +96,8 @@ def test_beyond_loopback_without_authentication_it_refuses_and_says_how_to_fix(a
 def test_beyond_loopback_a_console_password_asks_for_it():
     decision = decide(exposed(console_password=True))
     assert decision.mode == "password"
-    assert decision.reason == "The console listens on 0.0.0.0 (all interfaces), so other machines can reach it: " + (
+    assert decision.reason == "The console listens on 0.0.0.0 (all interfaces), so other machines can reach it " + (
+        "under the names in server.allowedHosts (localhost, 127.0.0.1, ::1; add the name they use there): "
         "enter the console password to use it."
     )
 
@@ -258,6 +259,40 @@ def test_check_reads_the_address_as_streamlit_run_would():
     assert proxied.returncode == 0
     assert proxied.stdout.startswith("The console listens on 127.0.0.1 and a login is configured")
     assert proxied.stdout.endswith("enter the console password to use it.\n")
+
+
+@pytest.mark.parametrize("allowed_hosts", [(), ("*",), (" ",)])
+def test_loopback_without_a_login_is_refused_when_any_host_would_be_accepted(allowed_hosts):
+    # Issue 19, item 1: a page the user visits could point its own name at 127.0.0.1 (DNS rebinding).
+    decision = decide(exposed("127.0.0.1", allowed_hosts=allowed_hosts))
+    assert decision.mode == "refused"
+    assert "would accept any Host header" in decision.reason and "DNS rebinding" in decision.reason
+    assert 'allowedHosts = ["localhost", "127.0.0.1", "::1"]' in decision.reason
+    assert "add that name without its port to server.allowedHosts" in decision.reason  # how to add a proxy's name
+
+
+def test_loopback_names_and_a_proxys_name_serve_as_before_and_a_login_needs_no_host_list():
+    assert decide(exposed("127.0.0.1", allowed_hosts=("localhost", "127.0.0.1", "console.example"))).mode == "open"
+    assert decide(exposed("127.0.0.1", allowed_hosts=(), console_password=True)).mode == "password"
+    assert decide(exposed("0.0.0.0", allowed_hosts=(), console_password=True)).mode == "password"
+
+
+def test_a_host_listed_with_its_port_is_refused_since_it_would_never_match():
+    decision = decide(exposed("127.0.0.1", allowed_hosts=("localhost:8501", "127.0.0.1")))
+    assert decision.mode == "refused"
+    assert "lists localhost:8501" in decision.reason and "without its port" in decision.reason
+
+
+def test_check_reads_allowed_hosts_as_streamlit_run_would_and_ignores_the_port():
+    # The project's config.toml lists the loopback names; any port passed on the command line works with them.
+    assert check("--server.port", "9123").returncode == 0
+    anything = check("--server.allowedHosts", "*", "--server.port", "9123")
+    assert anything.returncode == 2
+    assert "would accept any Host header" in anything.stderr
+    from_env = check(STREAMLIT_SERVER_ALLOWED_HOSTS="*")
+    assert from_env.returncode == 2
+    proxy = check("--server.allowedHosts", "localhost", "--server.allowedHosts", "console.example")
+    assert proxy.returncode == 0
 
 
 # -- app.py's gate, in-process (AppTest) --------------------------------------------------------------
