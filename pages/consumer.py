@@ -79,6 +79,7 @@ KINDS = ("tweets", "retweets", "replies", "quotes")
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def progress() -> None:
     _live.banner(target, monitor)
     snapshot = monitor.snapshot()
@@ -196,6 +197,7 @@ def bars(frame: pd.DataFrame, label: str, title: str, key: str) -> None:
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def aggregates() -> None:
     try:
         draw_aggregates()

@@ -117,6 +117,7 @@ run_every = _live.live_interval("producer")
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def cloud_live() -> None:
     """On Azure: what Kafka says arrives (the producer's own counters stay on Databricks)."""
     _live.banner(target, monitor)
@@ -158,6 +159,7 @@ def cloud_live() -> None:
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def live() -> None:
     current = monitor.snapshot().producer
     status = current.status or {}

@@ -27,6 +27,7 @@ run_every = _live.live_interval("topics")
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def overview() -> None:
     _live.banner(target, monitor)
     snapshot = monitor.snapshot()

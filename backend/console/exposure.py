@@ -204,6 +204,22 @@ def decide(exposure: Exposure) -> Decision:
     return Decision("refused", f"{reachable}, and no authentication is configured: it refuses to serve. {HOW_TO_FIX}")
 
 
+def email_allowed(email: str | None, verified: bool | None, allowed: Sequence[str]) -> bool:
+    """Whether an st.login user may use the console: ``allowed`` lists addresses ("ann@example.com") and
+    domains ("@example.com" or "example.com"); empty lets in anyone the identity provider accepts. An address
+    the provider says it has not verified (``email_verified`` false) matches nothing: anyone can type one."""
+    if not allowed:
+        return True
+    if not email or verified is False or email.count("@") != 1:
+        return False
+    address = email.strip().lower()
+    domain = address.split("@")[1]
+    for entry in (item.strip().lower() for item in allowed):
+        if entry == address or (entry.lstrip("@") == domain and "@" not in entry.lstrip("@")):
+            return True
+    return False
+
+
 def password_set(password: SecretStr | None) -> bool:
     """An empty password is no password: it would let anyone in."""
     return password is not None and password.get_secret_value() != ""
