@@ -122,6 +122,47 @@ def test_consumer_requests_are_checked_by_the_consumers_own_rules(tmp_path):
         check_consumer(ConsumerRequest(topic="a/b"), settings)
 
 
+def test_a_long_upload_name_is_shortened_keeping_its_extension_and_the_files_are_private(tmp_path):
+    # Issue 19, items 6 and 8: a name of 240+ characters raised "File name too long"; files were 0644.
+    state = tmp_path / "state"
+    for length in (240, 255, 1000):
+        path = uploads.save_upload(state, "t" * length + ".jsonl", f"{length}\n".encode())
+        assert path.read_text() == f"{length}\n"
+        assert path.name.endswith("tttt.jsonl") and len(path.name) <= 13 + uploads.MAX_NAME
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    assert oct((state / "uploads").stat().st_mode & 0o777) == "0o700"
+    assert uploads.safe_name("x" * 300) == "x" * uploads.MAX_NAME
+
+
+def test_jobs_get_an_allow_listed_environment_without_the_consoles_secrets():
+    # Issue 19, item 5: jobs inherited the console's whole environment.
+    console = {
+        "PATH": "/usr/bin",
+        "JAVA_HOME": "/usr/lib/jvm/java-17",
+        "LC_ALL": "C.UTF-8",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "TWEETSTREAM_STATE_DIR": "/state",
+        "TWEETSTREAM_KAFKA_SASL_PASSWORD": "sasl",  # a job needs it
+        "X_BEARER_TOKEN": "x-token",  # the producer's X source needs it
+        "TWEETSTREAM_CONSOLE_PASSWORD": "console-canary",
+        "TWEETSTREAM_AZURE_CLIENT_SECRET": "azure-canary",
+        "AZURE_CLIENT_SECRET": "azure-canary",
+        "DATABRICKS_TOKEN": "databricks-canary",
+        "STREAMLIT_SERVER_PORT": "8501",
+        "SOME_OTHER_SECRET": "other-canary",
+    }
+    assert supervisor.job_environment(console) == {
+        "PATH": "/usr/bin",
+        "JAVA_HOME": "/usr/lib/jvm/java-17",
+        "LC_ALL": "C.UTF-8",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "TWEETSTREAM_STATE_DIR": "/state",
+        "TWEETSTREAM_KAFKA_SASL_PASSWORD": "sasl",
+        "X_BEARER_TOKEN": "x-token",
+    }
+
+
 def test_uploads_get_safe_names_and_identical_content_is_kept_once(tmp_path):
     first = uploads.save_upload(tmp_path, "../../etc/my tweets.jsonl", b"{}\n")
     again = uploads.save_upload(tmp_path, "../../etc/my tweets.jsonl", b"{}\n")
