@@ -124,7 +124,7 @@ def cloud_live() -> None:
     cloud_topic = controls.fixed_topic or ""
     sample = monitor.snapshot().kafka
     if not sample.reachable:
-        st.warning(f"Kafka's metrics cannot be read: {sample.error}")
+        st.warning(f"Kafka's metrics cannot be read: {views.markdown_text(sample.error or 'no answer')}")
     columns = st.columns(3)
     messages_in, bytes_in = sample.all_messages_in_per_s, sample.all_bytes_in_per_s
     columns[0].metric(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import time
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from backend.aggregates.records import Progress
@@ -243,3 +247,53 @@ def test_each_status_file_has_its_own_pid_file(tmp_path):
         tmp_path / "producer-status.json.pid",
         tmp_path / "producer-status.json.lock",
     )
+
+
+# -- text from outside shown as text (issue 19, items 9 and 10) ------------------------------------------
+
+HOSTILE = "[click me](http://evil.example) <b>bold</b> <a href='http://evil.example'>x</a> :red[alarm] **now**"
+
+
+def test_a_brokers_error_text_reaches_markdown_escaped():
+    # Issue 19, item 10: an error text (or a topic name in it) rendered its links and emphasis.
+    kafka = KafkaSample(reachable=False, sampled_at=1.0, error=HOSTILE)
+    snapshot = SimpleNamespace(bootstrap="kafka-1.example:9092", kafka=kafka, local_broker=None)
+    ok, line = views.kafka_line(snapshot)  # what the sidebar and the Topics page show
+    assert not ok
+    assert "](" not in line and "<b>" not in line and ":red[" not in line and "**" not in line
+    assert line.startswith(r"\[click me\]\(http\:")
+    # What the user sees once Streamlit's markdown has removed the escapes: the text as the broker sent it.
+    assert re.sub(r"\\(.)", r"\1", line) == HOSTILE
+
+
+def test_topic_names_in_code_spans_and_plotly_labels_stay_text():
+    assert views.code_span("tweets") == "`tweets`"
+    assert views.code_span("a`b") == "``a`b``"
+    assert views.code_span("`x") == "`` `x ``"
+    assert (
+        views.plotly_text("<a href='http://evil.example'>t</a>")
+        == "&lt;a href=&#x27;http://evil.example&#x27;&gt;t&lt;/a&gt;"
+    )
+
+
+def test_csv_downloads_neutralise_spreadsheet_formulas():
+    # Issue 19, item 9: hashtags and languages from tweets went into the CSV as they were.
+    frame = pd.DataFrame(
+        {
+            "hashtag": ['=HYPERLINK("http://evil.example")', "+1", "-2", "@SUM(A1)", "\tx", "\ry", "azure", ""],
+            "tweets": [1, 2, 3, 4, 5, 6, -7, 8],
+        }
+    )
+    rows = list(csv.reader(io.StringIO(views.csv_bytes(frame).decode("utf-8"), newline="")))
+    assert rows[0] == ["hashtag", "tweets"]
+    assert [row[0] for row in rows[1:]] == [
+        '\'=HYPERLINK("http://evil.example")',
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\ry",
+        "azure",
+        "",
+    ]
+    assert [row[1] for row in rows[1:]] == ["1", "2", "3", "4", "5", "6", "-7", "8"]  # numbers stay numbers
