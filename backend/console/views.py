@@ -74,14 +74,6 @@ def markdown_text(text: str) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
 
 
-def code_span(text: str) -> str:
-    """``text`` as inline code in markdown (no escapes work there): fenced by more backticks than it holds."""
-    flat = " ".join(text.split())
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
-    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
-    return f"{fence}{pad}{flat}{pad}{fence}"
-
-
 def plotly_text(text: str) -> str:
     """Text from outside for a plotly title, legend or label: plotly reads <a>, <b>, <br>... there as markup."""
     return html.escape(text)
