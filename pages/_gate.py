@@ -137,7 +137,10 @@ def gate(decision: exposure.Decision, password: SecretStr | None) -> None:
         st.rerun()
     time.sleep(WRONG_PASSWORD_DELAY_S)  # server side: every wrong guess waits for its answer
     locked_s = limiter().locked_s(client)
-    st.error(_locked(locked_s) if locked_s > 0 else "Wrong password: the console stays closed.")
+    if locked_s > 0:  # this one was compared, and started the lockout (or came in just before it)
+        st.error(f"Wrong password, and too many of them: the console refuses any password for {math.ceil(locked_s)} s.")
+    else:
+        st.error("Wrong password: the console stays closed.")
 
 
 def _locked(seconds: float) -> str:

@@ -470,7 +470,9 @@ def test_gate_answers_a_wrong_password_after_a_second_and_after_5_refuses_any_in
         wrong_password(at)
         assert [e.value for e in at.error] == ["Wrong password: the console stays closed."]
     wrong_password(at)  # the fifth
-    assert [e.value for e in at.error] == ["Too many wrong passwords: the console refuses any password for 2 s."]
+    assert [e.value for e in at.error] == [
+        "Wrong password, and too many of them: the console refuses any password for 2 s."
+    ]
 
     at.text_input(key="console-password").input("throttle-canary")
     at.button[0].click().run()  # refused too, without being compared
