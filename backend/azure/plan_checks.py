@@ -46,10 +46,6 @@ class ProjectSpark:
 
         return cls(pom_property("spark.version"), pom_property("scala.binary.version"))
 
-    @property
-    def kafka_connector(self) -> str:
-        return f"org.apache.spark:spark-sql-kafka-0-10_{self.scala_binary_version}:{self.spark_version}"
-
 
 # --- names ----------------------------------------------------------------------------------------
 

@@ -340,11 +340,12 @@ def _databricks(
                 "num_workers": dbx.workers,
                 "autotermination_minutes": dbx.autotermination_minutes,
                 "custom_tags": tags,
-                "libraries": [{"maven": {"coordinates": spark.kafka_connector}}],
+                "data_security_mode": "SINGLE_USER",
             },
             notes=(
-                f"Its Spark ({spark.spark_version}) is the one our consumer job is built for; the library is "
-                "Spark's Kafka connector of that version.",
+                f"Its Spark ({spark.spark_version}) is the one our consumer job is built for; it reads Kafka with "
+                "the runtime's own Kafka source (no second copy from Apache's connector as a library).",
+                "Its libraries: every third-party Python package the jobs import, at requirements.txt's pins.",
                 f"Billed only while it runs; it stops after {dbx.autotermination_minutes} idle minutes.",
             ),
         ),

@@ -86,6 +86,7 @@ _SECURITY_MODES = {
     "SINGLE_USER",
     "NONE",
 }
+_KIND_ONLY_MODES = {"DATA_SECURITY_MODE_AUTO", "DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_DEDICATED"}
 _NOTEBOOK_HEADER = b"# Databricks notebook source"
 
 
@@ -753,6 +754,12 @@ def _check_cluster_spec(body: dict[str, Any], versions: list[tuple[str, str]]) -
     mode = body.get("data_security_mode")
     if mode is not None and mode not in _SECURITY_MODES:
         return f"Unknown data_security_mode {mode}"
+    # The Clusters API reference (clusters/create, field `kind`, as databricks-sdk documented it in 2025):
+    # "Clusters with kind = CLASSIC_PREVIEW support ... data_security_mode set to DATA_SECURITY_MODE_AUTO,
+    # DATA_SECURITY_MODE_DEDICATED, or DATA_SECURITY_MODE_STANDARD"; without kind only the older names
+    # (SINGLE_USER, USER_ISOLATION, NONE) are taken.
+    if mode in _KIND_ONLY_MODES and body.get("kind") != "CLASSIC_PREVIEW":
+        return f"data_security_mode {mode} is only supported with kind CLASSIC_PREVIEW"
     if mode in ("DATA_SECURITY_MODE_DEDICATED", "SINGLE_USER") and not body.get("single_user_name"):
         return "single_user_name is required for a dedicated (single user) cluster"
     for key in ("custom_tags", "spark_env_vars", "spark_conf"):
