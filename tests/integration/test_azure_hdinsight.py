@@ -457,6 +457,17 @@ def test_logins_meet_hdinsights_rules_and_bad_ones_are_refused_before_any_call(a
     assert "Zq9short" not in result.line and "Sshuser123" not in result.line
     assert [c.method for c in arm.arm_calls()] == ["GET"]  # only the look for an existing cluster
 
+    # An SSH password HDInsight refuses (under 10 characters, no non-alphanumeric) is refused here first.
+    weak_ssh = ClusterLogins(new_logins().gateway_password, SecretStr("Kq7wzpXl"))
+    assert login_problems(weak_ssh) == [
+        "the SSH password must be 10-72 characters",
+        "the SSH password must contain a non-alphanumeric character",
+    ]
+    refused = ensure(arm, plan, weak_ssh)
+    assert (refused.status, refused.error_code) == ("failed", "InvalidClusterLogin")
+    assert "Kq7wzpXl" not in refused.line
+    assert [c.method for c in arm.arm_calls()] == ["GET", "GET"]  # again no PUT
+
 
 @pytest.mark.parametrize(
     ("change", "message"),
@@ -472,6 +483,13 @@ def test_logins_meet_hdinsights_rules_and_bad_ones_are_refused_before_any_call(a
         (
             lambda p: p["computeProfile"]["roles"][1].pop("dataDisksGroups"),
             "a Kafka cluster needs dataDisksGroups",
+        ),
+        (
+            lambda p: [
+                role["osProfile"]["linuxOperatingSystemProfile"].update(password="Kq7wzpXlmR")
+                for role in p["computeProfile"]["roles"]
+            ],
+            "role headnode: the SSH password must contain a non-alphanumeric character",
         ),
     ],
 )

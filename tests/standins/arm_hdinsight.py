@@ -147,22 +147,24 @@ def _consecutive(password: str, user: str) -> bool:
 
 
 def _password_faults(what: str, password: Any, users: list[str], *, gateway: bool) -> list[str]:
-    # The rules of HDInsight's templates: the cluster login password at least 10 characters with
-    # a digit, an upper and a lower case letter and a non-alphanumeric character (not ' " \ ] .);
-    # the SSH password 6-72 characters with a digit, an upper and a lower case letter; neither
-    # holding 3 consecutive characters of a user name.
+    # The rules of HDInsight's templates (Azure/azure-quickstart-templates, microsoft.hdinsight): the
+    # cluster login password at least 10 characters with a digit, an upper and a lower case letter and a
+    # non-alphanumeric character (not ' " \ ] .); the SSH password 6-72 characters (hdinsight-kafka) and
+    # "at least 10 characters ... at least one digit, one non-alphanumeric character, and one upper or
+    # lower case letter" (the other HDInsight templates): the stricter of the two; neither holding
+    # 3 consecutive characters of a user name.
     if not isinstance(password, str) or not password:
         return [f"{what} is missing"]
     faults = []
     if gateway and len(password) < 10:
         faults.append(f"{what} must be at least 10 characters")
-    if not gateway and not 6 <= len(password) <= 72:
-        faults.append(f"{what} must be 6-72 characters")
+    if not gateway and not 10 <= len(password) <= 72:
+        faults.append(f"{what} must be 10-72 characters")
     if not (any(c.isdigit() for c in password) and any(c.isupper() for c in password)):
         faults.append(f"{what} must contain a digit and an upper case letter")
     if not any(c.islower() for c in password):
         faults.append(f"{what} must contain a lower case letter")
-    if gateway and not any(not c.isalnum() for c in password):
+    if not any(not c.isalnum() for c in password):
         faults.append(f"{what} must contain a non-alphanumeric character")
     if gateway and any(c in _NOT_IN_GATEWAY_PASSWORD for c in password):
         faults.append(f"{what} must not contain ' \" \\ ] or .")
