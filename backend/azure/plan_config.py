@@ -64,7 +64,6 @@ DATABRICKS_RUNTIMES: Mapping[str, str] = {
     "18.0.x-scala2.13": "4.1.0",
     "19.0.x-scala2.13": "4.2.0",
 }
-DATABRICKS_MANAGED_VNET = "workers-vnet"  # the name of the workspace's managed virtual network
 
 
 REGION_NAME = re.compile(r"[a-z][a-z0-9]*")  # an Azure region as ARM spells it

@@ -12,7 +12,6 @@ from backend.azure.plan_checks import ProjectSpark, ResourceNames
 from backend.azure.plan_config import (
     API_VERSIONS,
     DATABRICKS_CLUSTERS_API,
-    DATABRICKS_MANAGED_VNET,
     DATABRICKS_SKU,
     DATABRICKS_WAREHOUSES_API,
     HDINSIGHT_KAFKA_VERSION,
@@ -24,6 +23,8 @@ from backend.azure.plan_config import (
     PlanConfig,
 )
 
+# The Kafka side's remote network is not known before the workspace exists: Azure names it.
+MANAGED_VNET_FROM_WORKSPACE = "(the workspace side's databricksVirtualNetwork.id)"
 _PRECISION = Decimal("0.0001")  # USD: a hundredth of a cent
 Step = dict[str, Any]  # PlannedResource's fields but the step number, with api as (api_version, how)
 
@@ -117,7 +118,6 @@ class ResourceIds:
     hdinsight_cluster: str
     workspace: str
     managed_resource_group: str
-    managed_vnet: str
 
     @classmethod
     def of(cls, config: PlanConfig, names: ResourceNames) -> ResourceIds:
@@ -133,7 +133,6 @@ class ResourceIds:
             hdinsight_cluster=f"{rg_id}/providers/Microsoft.HDInsight/clusters/{names.hdinsight_cluster}",
             workspace=f"{rg_id}/providers/Microsoft.Databricks/workspaces/{names.databricks_workspace}",
             managed_resource_group=managed_rg_id,
-            managed_vnet=f"{managed_rg_id}/providers/Microsoft.Network/virtualNetworks/{DATABRICKS_MANAGED_VNET}",
         )
 
 
@@ -309,7 +308,8 @@ def _databricks(
             },
             notes=(
                 f"Azure Databricks makes the managed resource group {names.databricks_managed_resource_group} "
-                f"and the network {DATABRICKS_MANAGED_VNET} ({dbx.managed_vnet_prefix}.0.0/16) in it.",
+                f"and its network ({dbx.managed_vnet_prefix}.0.0/16) in it; that network's name is Azure's to "
+                "choose, and is read from the workspace side of the peering.",
                 "With secure cluster connectivity (no public IPs on cluster nodes) it also makes a NAT gateway "
                 "there, billed per hour whether a cluster runs or not, plus per GB it carries.",
             ),
@@ -374,13 +374,13 @@ def _peerings(names: ResourceNames, ids: ResourceIds) -> list[Step]:
             api=_arm("Microsoft.Network/virtualNetworks/virtualNetworkPeerings"),
             depends_on=("Microsoft.Databricks/workspaces/virtualNetworkPeerings",),
             properties={
-                "remoteVirtualNetwork": ids.managed_vnet,
+                "remoteVirtualNetwork": MANAGED_VNET_FROM_WORKSPACE,
                 "allowVirtualNetworkAccess": True,
                 "allowForwardedTraffic": True,
             },
             notes=(
                 "The Kafka side, towards the workspace's managed network (its id is read from the workspace "
-                "once it exists). Both sides must then say Connected.",
+                "side's databricksVirtualNetwork once that exists). Both sides must then say Connected.",
                 "Billed per GB that crosses it, not per hour: 0 here.",
             ),
         ),
