@@ -101,6 +101,9 @@ RESOURCE_GROUP = NameRule(
 )
 VIRTUAL_NETWORK = _network_rule("virtual network", 2, 64, "resource group")
 SUBNET = _network_rule("subnet", 1, 80, "virtual network")
+PUBLIC_IP = _network_rule("public IP address", 1, 80, "resource group")
+NAT_GATEWAY = _network_rule("NAT gateway", 1, 80, "resource group")
+NETWORK_SECURITY_GROUP = _network_rule("network security group", 1, 80, "resource group")
 VIRTUAL_NETWORK_PEERING = _network_rule("virtual network peering", 1, 80, "virtual network")
 # No documented rule: the workspace peering is made on the workspace's managed virtual network.
 DATABRICKS_PEERING = _network_rule("Databricks workspace peering", 1, 80, "workspace")

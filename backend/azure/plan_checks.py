@@ -29,6 +29,7 @@ from backend.azure.plan_config import (
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _TWO_OCTETS = re.compile(r"(\d{1,3})\.(\d{1,3})")
+_SERVICE_TAG = re.compile(r"[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?")  # Internet, AzureCloud.eastus...
 
 # --- the project's Spark ------------------------------------------------------------------------
 
@@ -66,6 +67,9 @@ class ResourceNames:
     topic: str
     databricks_warehouse: str = ""
     table_prefix: str = ""  # the consumer's Delta tables: <table_prefix>tweets_per_window...
+    kafka_public_ip: str = ""  # the NAT gateway's address: the Kafka subnet's outbound path
+    kafka_nat_gateway: str = ""
+    kafka_nsg: str = ""
 
 
 def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
@@ -105,6 +109,9 @@ def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
         topic=config.kafka.topic,
         databricks_warehouse=pick("databricks_warehouse", f"{prefix}-sql"),
         table_prefix=pick("table_prefix", prefix.replace("-", "_") + "_"),
+        kafka_public_ip=pick("kafka_public_ip", f"{prefix}-kafka-nat-ip"),
+        kafka_nat_gateway=pick("kafka_nat_gateway", f"{prefix}-kafka-nat"),
+        kafka_nsg=pick("kafka_nsg", f"{prefix}-kafka-nsg"),
     )
     return names, fields
 
@@ -113,6 +120,9 @@ _NAME_RULES: Mapping[str, naming.NameRule] = {
     "resource_group": naming.RESOURCE_GROUP,
     "kafka_vnet": naming.VIRTUAL_NETWORK,
     "kafka_subnet": naming.SUBNET,
+    "kafka_public_ip": naming.PUBLIC_IP,
+    "kafka_nat_gateway": naming.NAT_GATEWAY,
+    "kafka_nsg": naming.NETWORK_SECURITY_GROUP,
     "storage_account": naming.STORAGE_ACCOUNT,
     "storage_container": naming.BLOB_CONTAINER,
     "hdinsight_cluster": naming.HDINSIGHT_CLUSTER,
@@ -160,6 +170,15 @@ def _network_problems(config: PlanConfig) -> list[str]:
                     f"{nodes} ({HEAD_NODES} head, {config.hdinsight.worker_count} worker, {ZOOKEEPER_NODES} ZooKeeper "
                     f"and {GATEWAY_NODES} gateway nodes; Azure keeps {AZURE_RESERVED_ADDRESSES} of every subnet)"
                 )
+    source = net.console_source
+    if not _SERVICE_TAG.fullmatch(source):
+        try:
+            ipaddress.IPv4Network(source, strict=True)
+        except ValueError:
+            problems.append(
+                f"network.console_source = {source!r} is neither an IPv4 network like 203.0.113.7/32 nor a service "
+                "tag like Internet"
+            )
     prefix = config.databricks.managed_vnet_prefix
     match = _TWO_OCTETS.fullmatch(prefix)
     if match is None or any(int(octet) > 255 for octet in match.groups()):

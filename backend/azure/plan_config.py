@@ -20,6 +20,9 @@ from backend.kafka.topic_names import DEFAULT_TOPIC
 # HDInsight's 2021-06-01 is also its newest stable REST version (only previews came after).
 API_VERSIONS: Mapping[str, str] = {
     "Microsoft.Resources/resourceGroups": "2025-04-01",
+    "Microsoft.Network/publicIPAddresses": "2026-03-01",
+    "Microsoft.Network/natGateways": "2026-03-01",
+    "Microsoft.Network/networkSecurityGroups": "2026-03-01",
     "Microsoft.Network/virtualNetworks": "2026-03-01",
     "Microsoft.Network/virtualNetworks/subnets": "2026-03-01",
     "Microsoft.Network/virtualNetworks/virtualNetworkPeerings": "2026-03-01",
@@ -87,6 +90,9 @@ class _Section(BaseModel):
 class NetworkConfig(_Section):
     address_space: str = "10.0.0.0/16"  # the Kafka virtual network (the article's)
     subnet: str = "10.0.0.0/24"
+    # Where the console calls the cluster's HTTPS gateway (Ambari) from: the NSG lets it in on 443. A CIDR
+    # (your address as a.b.c.d/32) or a service tag; "Internet" lets any address reach the login page.
+    console_source: str = "Internet"
 
 
 class HDInsightConfig(_Section):
@@ -128,6 +134,9 @@ class NameOverrides(_Section):
 
     kafka_vnet: str | None = None
     kafka_subnet: str | None = None
+    kafka_public_ip: str | None = None
+    kafka_nat_gateway: str | None = None
+    kafka_nsg: str | None = None
     storage_account: str | None = None
     hdinsight_cluster: str | None = None
     databricks_workspace: str | None = None

@@ -55,7 +55,7 @@ def arm(plan: Plan) -> Iterator[ArmStandIn]:
     with ArmStandIn(polls=2) as standin:
         install_hdinsight(standin)
         results = provision(plan, standin.credential(), client_options=standin.client_options())
-        assert [r.status for r in results] == ["created"] * 3
+        assert [r.status for r in results] == ["created"] * 6
         standin.calls.clear()
         yield standin
 
@@ -506,3 +506,29 @@ def test_the_standin_refuses_what_hdinsight_refuses(
     assert caught.value.status_code == 400
     assert caught.value.error is not None and caught.value.error.code == "BadRequest"
     assert message in caught.value.error.message
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("natGateway", "the subnet has no outbound connectivity: attach a NAT gateway"),
+        ("networkSecurityGroup", "the subnet has no network security group (required by the standard load balancer)"),
+    ],
+)
+def test_a_subnet_without_its_nat_gateway_or_nsg_is_refused(
+    arm: ArmStandIn, plan: Plan, logins: ClusterLogins, missing: str, message: str
+) -> None:
+    """HDInsight on Standard Load Balancers: what the build attaches to the subnet is what creation needs."""
+    vnet_id = next(str(r.resource_id) for r in plan.resources if r.type == "Microsoft.Network/virtualNetworks")
+    vnet = arm.resource(vnet_id)
+    assert vnet is not None
+    subnet = vnet["properties"]["subnets"][0]["properties"]
+    assert subnet["natGateway"]["id"].endswith(plan.names.kafka_nat_gateway)
+    assert subnet["networkSecurityGroup"]["id"].endswith(plan.names.kafka_nsg)
+    assert subnet["defaultOutboundAccess"] is False
+    subnet.pop(missing)
+
+    result = ensure(arm, plan, logins)
+
+    assert (result.status, result.error_code) == ("failed", "BadRequest")
+    assert message in result.detail

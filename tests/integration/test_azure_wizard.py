@@ -76,6 +76,9 @@ def test_build_makes_everything_in_order_and_records_where_it_is(cloud: Cloud) -
     assert [t for t, _ in finals(results)] == [
         "access",
         "Microsoft.Resources/resourceGroups",
+        "Microsoft.Network/publicIPAddresses",  # the Kafka subnet's outbound path and NSG
+        "Microsoft.Network/natGateways",
+        "Microsoft.Network/networkSecurityGroups",
         "Microsoft.Network/virtualNetworks",
         "Microsoft.Storage/storageAccounts",
         "Microsoft.HDInsight/clusters",
@@ -235,6 +238,9 @@ def test_teardown_deletes_everything_the_build_made_in_order(cloud: Cloud) -> No
         names.hdinsight_cluster,
         names.storage_account,
         names.kafka_vnet,
+        names.kafka_nsg,
+        names.kafka_nat_gateway,
+        names.kafka_public_ip,
         names.resource_group,
     ]
 

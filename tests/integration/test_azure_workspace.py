@@ -85,7 +85,7 @@ def resource_calls(arm: ArmStandIn) -> list[tuple[str, str, str | None]]:
 
 
 def base_steps(arm: ArmStandIn, plan: Plan) -> None:
-    assert [r.status for r in provision(plan, arm.credential(), client_options=arm.client_options())] == ["created"] * 3
+    assert [r.status for r in provision(plan, arm.credential(), client_options=arm.client_options())] == ["created"] * 6
 
 
 def make_workspace(arm: ArmStandIn, plan: Plan) -> None:

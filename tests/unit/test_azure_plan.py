@@ -299,8 +299,26 @@ def test_the_plan_lists_the_articles_resources_in_order_with_ids_and_api_version
     rg = f"/subscriptions/{plan.config.subscription_id}/resourceGroups/tweetstream-rg"
     vnet = f"{rg}/providers/Microsoft.Network/virtualNetworks/tweetstream-kafka-vnet"
     workspace = f"{rg}/providers/Microsoft.Databricks/workspaces/tweetstream-databricks"
-    assert [(r.step, r.type, r.name, r.resource_id) for r in plan.resources] == [
+    network = f"{rg}/providers/Microsoft.Network"
+    steps = [(r.step, r.type, r.name, r.resource_id) for r in plan.resources]
+    # The Kafka subnet's outbound path and NSG come first (HDInsight on Standard Load Balancers).
+    assert steps[:4] == [
         (1, "Microsoft.Resources/resourceGroups", "tweetstream-rg", rg),
+        (
+            2,
+            "Microsoft.Network/publicIPAddresses",
+            "tweetstream-kafka-nat-ip",
+            f"{network}/publicIPAddresses/tweetstream-kafka-nat-ip",
+        ),
+        (3, "Microsoft.Network/natGateways", "tweetstream-kafka-nat", f"{network}/natGateways/tweetstream-kafka-nat"),
+        (
+            4,
+            "Microsoft.Network/networkSecurityGroups",
+            "tweetstream-kafka-nsg",
+            f"{network}/networkSecurityGroups/tweetstream-kafka-nsg",
+        ),
+    ]
+    assert [(step - 3, *rest) for step, *rest in steps[4:]] == [
         (2, "Microsoft.Network/virtualNetworks", "tweetstream-kafka-vnet", vnet),
         (
             3,
@@ -345,7 +363,7 @@ def test_the_plan_lists_the_articles_resources_in_order_with_ids_and_api_version
         if "tags" in resource.properties:
             assert resource.properties["tags"] == {TAG_KEY: "tweetstream"}
     assert API_VERSIONS["Microsoft.HDInsight/clusters"] == "2021-06-01"
-    assert plan.resources[6].api_version == "2.1"
+    assert plan.resources[9].api_version == "2.1"  # the Databricks cluster
 
 
 def test_the_kafka_cluster_and_the_peerings_carry_what_the_article_set_by_hand():
@@ -404,10 +422,14 @@ def test_costs_are_priced_per_node_and_summed(round_prices):
     assert hourly["databricks.sql_warehouse"] == Decimal("1.5000")
     for free in ("Microsoft.Resources/resourceGroups", "Microsoft.Storage/storageAccounts", "kafka.topic"):
         assert hourly[free] == 0
-    assert plan.total_hourly_usd == Decimal("16.1000") == sum(hourly.values())
+    # The Kafka subnet's NAT gateway and its Standard public IP, billed per hour; its NSG costs nothing.
+    assert hourly["Microsoft.Network/natGateways"] == Decimal("0.0400")
+    assert hourly["Microsoft.Network/publicIPAddresses"] == Decimal("0.0100")
+    assert hourly["Microsoft.Network/networkSecurityGroups"] == 0
+    assert plan.total_hourly_usd == Decimal("16.1500") == sum(hourly.values())
     data = plan.to_dict()
-    assert data["total_hourly_usd"] == 16.1
-    assert data["total_monthly_usd"] == 11753.0  # 16.1 x 730 h
+    assert data["total_hourly_usd"] == 16.15
+    assert data["total_monthly_usd"] == 11789.5  # 16.15 x 730 h
     assert data["prices"] == {
         "file": "backend/azure/prices.toml",
         "as_of": "2026-11-30",
@@ -464,7 +486,7 @@ def test_cli_prints_the_plan_as_json(capsys):
     assert main(["plan", "--config", str(EXAMPLE)]) == 0
     data = json.loads(capsys.readouterr().out)
     entries = data["resources"]
-    assert len(entries) == 11
+    assert len(entries) == 14
     for entry in entries:
         assert {"type", "name", "hourly_usd", "id", "api_version"} <= set(entry)
     assert data["total_hourly_usd"] == pytest.approx(sum(entry["hourly_usd"] for entry in entries), abs=1e-9)
@@ -505,7 +527,7 @@ def test_python_dash_m_backend_azure_plan(tmp_path):
     run = [sys.executable, "-m", "backend.azure", "plan", "--config"]
     done = subprocess.run([*run, str(EXAMPLE)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["resources"][4]["type"] == "Microsoft.HDInsight/clusters"
+    assert json.loads(done.stdout)["resources"][7]["type"] == "Microsoft.HDInsight/clusters"
     bad = tmp_path / "bad.toml"
     bad.write_text(EXAMPLE.read_text().replace('version = "5.1"', 'version = "3.6"'))
     done = subprocess.run([*run, str(bad)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
