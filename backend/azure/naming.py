@@ -166,6 +166,16 @@ SQL_WAREHOUSE = NameRule(
     allowed_text="letters, digits, spaces, underscores and hyphens",
     scope="workspace",
 )
+# Unity Catalog securable names: ours is stricter than Databricks' (which also takes quoted names), so each
+# one stands unquoted in SQL and in a /Volumes/<catalog>/<schema>/<volume> path.
+UNITY_CATALOG = NameRule(
+    what="Unity Catalog catalog, schema and volume",
+    min_length=1,
+    max_length=255,
+    allowed=re.compile(r"[a-z0-9_]"),
+    allowed_text="lowercase letters, digits and underscores",
+    scope="catalog",
+)
 # Ours, not Azure's: every name derived from the prefix then complies with the rules above.
 NAME_PREFIX = NameRule(
     what="name prefix",

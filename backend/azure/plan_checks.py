@@ -70,6 +70,9 @@ class ResourceNames:
     kafka_public_ip: str = ""  # the NAT gateway's address: the Kafka subnet's outbound path
     kafka_nat_gateway: str = ""
     kafka_nsg: str = ""
+    uc_catalog: str = ""  # "": the workspace's default catalog, read when the volume is made
+    uc_schema: str = ""
+    uc_volume: str = ""
 
 
 def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
@@ -84,7 +87,12 @@ def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
     suffix = suffix[:6]
     given = config.names
     derived = f"derived from name_prefix {prefix!r}"
-    fields: dict[str, str] = {"resource_group": "resource_group", "topic": "kafka.topic"}
+    fields: dict[str, str] = {
+        "resource_group": "resource_group",
+        "topic": "kafka.topic",
+        "uc_catalog": "databricks.catalog",
+        "uc_schema": "databricks.schema_name",
+    }
 
     def pick(key: str, default: str) -> str:
         value = getattr(given, key)
@@ -112,7 +120,11 @@ def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
         kafka_public_ip=pick("kafka_public_ip", f"{prefix}-kafka-nat-ip"),
         kafka_nat_gateway=pick("kafka_nat_gateway", f"{prefix}-kafka-nat"),
         kafka_nsg=pick("kafka_nsg", f"{prefix}-kafka-nsg"),
+        uc_catalog=config.databricks.catalog or "",
+        uc_schema=config.databricks.schema_name or prefix.replace("-", "_"),
+        uc_volume=pick("volume", "streaming_state"),
     )
+    fields["uc_volume"] = fields["volume"]
     return names, fields
 
 
@@ -132,6 +144,8 @@ _NAME_RULES: Mapping[str, naming.NameRule] = {
     "kafka_peering": naming.VIRTUAL_NETWORK_PEERING,
     "topic": naming.KAFKA_TOPIC,
     "databricks_warehouse": naming.SQL_WAREHOUSE,
+    "uc_schema": naming.UNITY_CATALOG,
+    "uc_volume": naming.UNITY_CATALOG,
 }
 
 
@@ -237,6 +251,10 @@ def validate(config: PlanConfig) -> list[str]:
         names, fields = derive_names(config)
         for key, rule in _NAME_RULES.items():
             message = rule.check(fields[key], getattr(names, key))
+            if message:
+                problems.append(message)
+        if names.uc_catalog:  # "" is the workspace's default catalog, read at build time
+            message = naming.UNITY_CATALOG.check(fields["uc_catalog"], names.uc_catalog)
             if message:
                 problems.append(message)
         if not names.databricks_cluster.strip():

@@ -178,6 +178,7 @@ def planned_resources(
         *_network_and_storage(config, names, ids, tags, unit),
         _hdinsight_cluster(config, names, ids, tags, unit),
         *_databricks(config, names, ids, tags, unit, runtime, spark),
+        _volume(config, names),
         *_peerings(names, ids),
         *_topic_and_warehouse(config, names, unit),
     ]
@@ -459,6 +460,43 @@ def _databricks(
             ),
         ),
     ]
+
+
+DEFAULT_CATALOG = "<default catalog>"  # read from the workspace's metastore assignment when the build runs
+
+
+def volume_path(catalog: str, names: ResourceNames) -> str:
+    """The Unity Catalog volume's path as Spark and the jobs use it."""
+    return f"/Volumes/{catalog}/{names.uc_schema}/{names.uc_volume}"
+
+
+def _volume(config: PlanConfig, names: ResourceNames) -> Step:
+    catalog = names.uc_catalog or DEFAULT_CATALOG
+    root = f"{volume_path(catalog, names)}/{config.tag_value}"
+    return dict(
+        type="databricks.volume",
+        name=f"{catalog}.{names.uc_schema}.{names.uc_volume}",
+        resource_id=None,
+        api=(
+            "2.1",
+            "Unity Catalog REST: POST /api/2.1/unity-catalog/schemas (if missing), "
+            "then POST /api/2.1/unity-catalog/volumes (MANAGED)",
+        ),
+        depends_on=("Microsoft.Databricks/workspaces",),
+        properties={
+            "catalog": catalog,
+            "schema": names.uc_schema,
+            "volume": names.uc_volume,
+            "volume_type": "MANAGED",
+            "checkpoint": f"{root}/checkpoint",
+            "archive": f"{root}/archive",
+        },
+        notes=(
+            "The consumer's checkpoint and archive: storage every node shares that outlives the cluster. Not the "
+            "DBFS root, which is deprecated and absent from new workspaces.",
+            "Billed per GB stored in the workspace's storage, not per hour: 0 here.",
+        ),
+    )
 
 
 def _peerings(names: ResourceNames, ids: ResourceIds) -> list[Step]:

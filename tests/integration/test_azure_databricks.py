@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -37,8 +37,10 @@ from backend.azure.databricks_cluster import CLUSTER_PYPI, ensure_cluster, pypi_
 from backend.azure.databricks_jobs import ensure_job, run_once, run_status, start_run, stop_run
 from backend.azure.plan import Plan, build_plan
 from backend.azure.plan_config import TAG_KEY, load_config
+from backend.azure.uc_volume import ensure_volume
 from tests.standins.azure_arm import ArmStandIn
 from tests.standins.databricks_rest import USER, DatabricksStandIn
+from tests.standins.unity_catalog import install_unity_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "backend" / "azure" / "example-plan.toml"
@@ -632,3 +634,37 @@ def test_managed_and_workload_identities_count_as_service_principals_and_a_cli_u
     workload = WorkloadIdentityCredential(tenant_id="t", client_id="c", token_file_path="/nonexistent/token")
     assert is_service_principal(workload)
     assert not is_service_principal(AzureCliCredential())
+
+
+def test_the_volume_is_made_in_the_default_catalog_then_found_and_a_missing_catalog_is_named(
+    env: Env, plan: Plan
+) -> None:
+    uc = install_unity_catalog(env.dbx, default_catalog="tweetstream_databricks")
+    seen: list[StepResult] = []
+
+    result, path = ensure_volume(env.client, plan, progress=seen.append)
+
+    assert (result.type, result.status) == ("databricks.volume", "created"), result.line
+    assert path == "/Volumes/tweetstream_databricks/tweetstream/streaming_state"
+    assert result.detail == f"{path} (schema and volume made)"
+    assert uc.volumes["tweetstream_databricks.tweetstream.streaming_state"]["volume_type"] == "MANAGED"
+    assert [r.detail for r in seen] == ["schema tweetstream_databricks.tweetstream", "MANAGED volume"]
+    # The bodies as the Unity Catalog API reference types them (schemas/create, volumes/create).
+    assert env.dbx.bodies("POST", "/api/2.1/unity-catalog/volumes") == [
+        {
+            "catalog_name": "tweetstream_databricks",
+            "schema_name": "tweetstream",
+            "name": "streaming_state",
+            "volume_type": "MANAGED",
+        }
+    ]
+
+    before = len(env.dbx.calls)
+    again, same = ensure_volume(env.client, plan)
+    assert (again.status, same) == ("exists", path)
+    assert {c.method for c in env.dbx.calls[before:]} == {"GET"}  # a rerun only reads
+
+    elsewhere = replace(plan, names=replace(plan.names, uc_catalog="no_such_catalog"))
+    refused, none = ensure_volume(env.client, elsewhere)
+    assert (refused.status, refused.error_code, none) == ("failed", "CATALOG_DOES_NOT_EXIST", None)
+    assert "databricks.catalog" in (refused.advice or "")

@@ -151,6 +151,7 @@ def test_build_needs_the_confirmation_then_builds_everything_then_resumes(
         "Connected",
         "databricks.cluster tweetstream-spark: created",
         "kafka.topic tweets: created (4 partitions, replication 3)",
+        "databricks.volume tweetstream_databricks.tweetstream.streaming_state: created",
         "databricks.job tweetstream-consumer: created",
     ):
         assert any(expected in line for line in shown), (expected, shown)

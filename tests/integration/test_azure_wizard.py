@@ -38,6 +38,7 @@ class Cloud:
 
     def __post_init__(self) -> None:
         self.arm, self.ambari, self.dbx = self.stand_ins.arm, self.stand_ins.ambari, self.stand_ins.dbx
+        self.uc = self.stand_ins.uc
 
     def settings(self) -> Settings:
         return Settings()
@@ -90,6 +91,7 @@ def test_build_makes_everything_in_order_and_records_where_it_is(cloud: Cloud) -
         "databricks.cluster",
         "databricks.files",
         "kafka.topic",
+        "databricks.volume",
         "databricks.job",
         "databricks.job",
         "databricks.sql_warehouse",
@@ -121,6 +123,14 @@ def test_build_makes_everything_in_order_and_records_where_it_is(cloud: Cloud) -
         "--topic=tweets",
     ]
     assert f"{wizard.workspace_folder(cloud.plan)}/jobs/consumer/__main__.py" in cloud.dbx.files
+    # Checkpoint and archive on a Unity Catalog volume the build made in the workspace's default catalog (the
+    # stand-in, like a new workspace, has no DBFS root: a dbfs:/ path fails the run).
+    volume = f"/Volumes/{cloud.uc.default_catalog}/tweetstream/streaming_state"
+    assert f"{cloud.uc.default_catalog}.tweetstream.streaming_state" in cloud.uc.volumes
+    assert cloud.uc.volumes[f"{cloud.uc.default_catalog}.tweetstream.streaming_state"]["volume_type"] == "MANAGED"
+    assert f"--checkpoint={volume}/tweetstream/checkpoint" in consumer_task["parameters"]
+    assert f"--archive={volume}/tweetstream/archive" in consumer_task["parameters"]
+    assert not any("dbfs:" in p for job in jobs.values() for p in job["tasks"][0]["spark_python_task"]["parameters"])
     # The topic was made by a one-off run on that cluster, with the plan's partitions and replication.
     submitted = cloud.dbx.bodies("POST", "/api/2.2/jobs/runs/submit")
     parameters = submitted[0]["tasks"][0]["spark_python_task"]["parameters"]
@@ -151,6 +161,7 @@ def test_a_second_run_finds_everything_and_writes_nothing(cloud: Cloud) -> None:
     assert len(cloud.ambari.writes()) == ambari_writes
     new_posts = [path for method, path in cloud.dbx.paths()[dbx_calls:] if method == "POST"]
     assert "/api/2.1/clusters/create" not in new_posts and "/api/2.2/jobs/create" not in new_posts
+    assert not [path for path in new_posts if "unity-catalog" in path]  # the schema and volume were found
 
 
 def test_a_failure_in_the_middle_keeps_what_was_made_and_a_rerun_resumes(cloud: Cloud) -> None:

@@ -148,6 +148,7 @@ class DatabricksStandIn:
         # SQL warehouse's): each answers (status, body), or None when the path is not its own.
         self.extra_routes: list[Callable[[str, str, dict[str, str], Any], tuple[int, Any] | None]] = []
         self._lock = threading.Lock()
+        self.dbfs_root = False  # like a new account's workspace: no DBFS root
         self._https = HttpsServer(_handler(self), "databricks-standin")
         self.ca_path = self._https.ca_path
         self._routes: dict[tuple[str, str], Callable[[dict[str, str], Any], tuple[int, Any]]] = {
@@ -620,6 +621,12 @@ class DatabricksStandIn:
         # The first get sees PENDING, the next `polls` RUNNING, then a one-off run has ended.
         if run.state == "PENDING" and run.gets >= 2:
             run.state, run.message = "RUNNING", "In run"
+            dbfs = [p for p in (run.task.get("spark_python_task") or {}).get("parameters", []) if "dbfs:/" in p]
+            if dbfs and not self.dbfs_root:
+                # A workspace without the DBFS root ("Disable access to DBFS root and mounts"; new accounts are
+                # made so): the job's first access to a dbfs:/ path fails, and with it the run.
+                run.state, run.result, run.end_time = "TERMINATED", "FAILED", self._now()
+                run.message = f"[DBFS_DISABLED] Public DBFS root is disabled. Access is denied on path: {dbfs[0]}"
             return
         if run.state == "RUNNING" and not run.streaming and run.gets > self.polls + 1:
             python_file = (run.task.get("spark_python_task") or {}).get("python_file", "")

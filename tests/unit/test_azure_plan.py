@@ -318,7 +318,14 @@ def test_the_plan_lists_the_articles_resources_in_order_with_ids_and_api_version
             f"{network}/networkSecurityGroups/tweetstream-kafka-nsg",
         ),
     ]
-    assert [(step - 3, *rest) for step, *rest in steps[4:]] == [
+    # The Unity Catalog volume for the consumer's checkpoint and archive, after the Databricks cluster.
+    assert steps[10] == (11, "databricks.volume", "<default catalog>.tweetstream.streaming_state", None)
+    volume = plan.resources[10].properties
+    assert volume["checkpoint"] == "/Volumes/<default catalog>/tweetstream/streaming_state/tweetstream/checkpoint"
+    assert volume["archive"] == "/Volumes/<default catalog>/tweetstream/streaming_state/tweetstream/archive"
+    assert "dbfs:" not in json.dumps(plan.to_dict())
+    del steps[10]
+    assert [(step - 3 - (step > 11), *rest) for step, *rest in steps[4:]] == [
         (2, "Microsoft.Network/virtualNetworks", "tweetstream-kafka-vnet", vnet),
         (
             3,
@@ -486,7 +493,7 @@ def test_cli_prints_the_plan_as_json(capsys):
     assert main(["plan", "--config", str(EXAMPLE)]) == 0
     data = json.loads(capsys.readouterr().out)
     entries = data["resources"]
-    assert len(entries) == 14
+    assert len(entries) == 15
     for entry in entries:
         assert {"type", "name", "hourly_usd", "id", "api_version"} <= set(entry)
     assert data["total_hourly_usd"] == pytest.approx(sum(entry["hourly_usd"] for entry in entries), abs=1e-9)
@@ -547,3 +554,39 @@ def test_a_table_prefix_the_consumer_would_refuse_is_refused_in_the_plan(prefix)
     with pytest.raises(ConfigError) as refused:
         build_plan(parse_config(config_data(names={"table_prefix": prefix})))
     assert any(f"names.table_prefix = {prefix!r}: a table prefix is" in p for p in refused.value.problems)
+
+
+def test_the_volume_and_the_nsg_source_come_from_the_plan_and_bad_ones_are_refused():
+    plan = build_plan(
+        parse_config(
+            config_data(
+                databricks={"catalog": "analytics", "schema_name": "streams"},
+                names={"volume": "state"},
+                network={"console_source": "203.0.113.7/32"},
+            )
+        ),
+        spark=SPARK,
+    )
+    by_type = {r.type: r for r in plan.resources}
+    assert by_type["databricks.volume"].name == "analytics.streams.state"
+    assert by_type["databricks.volume"].properties["checkpoint"].startswith("/Volumes/analytics/streams/state/")
+    rules = by_type["Microsoft.Network/networkSecurityGroups"].properties["securityRules"]
+    assert [(r["sourceAddressPrefix"], r["destinationPortRange"]) for r in rules] == [
+        ("HDInsight", "443"),
+        ("203.0.113.7/32", "443"),
+    ]
+
+    with pytest.raises(ConfigError) as caught:
+        build_plan(
+            parse_config(
+                config_data(
+                    databricks={"catalog": "Main-Catalog", "schema_name": "my schema"},
+                    network={"console_source": "my laptop"},
+                )
+            ),
+            spark=SPARK,
+        )
+    problems = "\n".join(caught.value.problems)
+    assert "databricks.catalog = 'Main-Catalog'" in problems
+    assert "databricks.schema_name = 'my schema'" in problems
+    assert "network.console_source = 'my laptop' is neither an IPv4 network" in problems
