@@ -203,7 +203,7 @@ def _build(run: _Run) -> None:
     """The steps in order, each only after the one before succeeded."""
     from backend.azure import databricks  # databricks.sdk: imported when a build runs
 
-    if not _check_access(run) or not _provision(run):
+    if not _check_access(run) or not _logins_acceptable(run) or not _provision(run):
         return
     run.deployment = _deployment_record(run)
     cluster = _hdinsight_cluster(run)  # 3
@@ -253,6 +253,28 @@ def _check_access(run: _Run) -> bool:
             StepResult("region", config.region, "failed", "; ".join(problems), "RegionNotOffered", problems[-1])
         )
     return run.done(StepResult("access", allowed.scope, "exists", f"may create everything in region {config.region}"))
+
+
+def _logins_acceptable(run: _Run) -> bool:
+    """Cluster logins set in the settings that HDInsight would refuse stop the build before anything is made
+    (not only at step 3, after the network and storage). New random ones meet the rules; a cluster that
+    exists keeps its own."""
+    settings, plan = run.settings, run.plan
+    if settings.azure_hdinsight_password is None and settings.azure_hdinsight_ssh_password is None:
+        return True
+    if hdinsight.our_cluster_exists(plan, run.credential, run.sub, client_options=run.options):
+        return True
+    logins, _ = cluster_logins(settings, cluster_exists=False)
+    problems = hdinsight.login_problems(logins)
+    if not problems:
+        return True
+    advice = (
+        "Change azure_hdinsight_password / azure_hdinsight_ssh_password in the secrets file to meet HDInsight's "
+        "rules (or remove them: the build then makes random ones), then run again. Nothing was created."
+    )
+    detail = "InvalidClusterLogin: " + "; ".join(problems)
+    name = plan.names.hdinsight_cluster
+    return run.done(StepResult(hdinsight.HDINSIGHT_CLUSTER, name, "failed", detail, "InvalidClusterLogin", advice))
 
 
 def _provision(run: _Run) -> bool:

@@ -441,3 +441,18 @@ def test_a_refused_permissions_read_shows_arms_code_and_advice(cloud: Cloud) -> 
     assert results[0].error_code == "AuthorizationFailed"  # ARM's code, not the exception's type
     assert "Contributor" in (results[0].advice or "")
     assert cloud.arm_writes() == []
+
+
+def test_a_saved_ssh_password_hdinsight_would_refuse_stops_the_build_before_anything_is_made(cloud: Cloud) -> None:
+    weak = "Kq7wzpXl"  # 8 characters, no non-alphanumeric: HDInsight refuses it at creation
+    cloud.secrets.write_text(f'azure_hdinsight_ssh_password = "{weak}"\n')
+
+    results, lines = build(cloud)
+
+    assert [(r.type, r.status, r.error_code) for r in results[-1:]] == [
+        ("Microsoft.HDInsight/clusters", "failed", "InvalidClusterLogin")
+    ]
+    assert "the SSH password must be 10-72 characters" in results[-1].detail
+    assert "Nothing was created" in (results[-1].advice or "")
+    assert cloud.arm_writes() == []  # refused before the resource group, network or storage
+    assert weak not in json.dumps([r.__dict__ for r in lines])
