@@ -20,6 +20,9 @@ ARM_ERRORS = (HttpResponseError, ClientAuthenticationError)
 
 RESOURCE_GROUP = "Microsoft.Resources/resourceGroups"
 VIRTUAL_NETWORK = "Microsoft.Network/virtualNetworks"
+PUBLIC_IP = "Microsoft.Network/publicIPAddresses"
+NAT_GATEWAY = "Microsoft.Network/natGateways"
+NETWORK_SECURITY_GROUP = "Microsoft.Network/networkSecurityGroups"
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 HDINSIGHT_CLUSTER = "Microsoft.HDInsight/clusters"
 DATABRICKS_WORKSPACE = "Microsoft.Databricks/workspaces"

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 PROJECT_PACKAGES = ("backend", "jobs")
 JOB_MODULES = ("jobs.producer", "jobs.consumer", "jobs.create_topic")
-# Provided by the Databricks runtime itself: never installed as a cluster library.
+# The Databricks runtime itself (its Spark and Spark's Python bridge): never installed as a cluster library.
 CLUSTER_PROVIDED = frozenset({"pyspark", "py4j"})
 
 LAUNCHER = "run_job.py"
@@ -154,7 +154,7 @@ def write_bundle(files: Iterable[BundleFile], folder: Path) -> None:
 
 def third_party_imports(files: Iterable[BundleFile]) -> list[str]:
     """Top-level names of what the bundle's files import from outside the project and the standard
-    library (the cluster libraries a job may need), without what the Databricks runtime provides."""
+    library (the cluster libraries the jobs need), without pyspark and py4j, which are the runtime itself."""
     names: set[str] = set()
     for file in files:
         if not file.path.endswith(".py"):

@@ -1,6 +1,6 @@
-"""The plan's all-purpose Databricks cluster: its Spark is ours, with Spark's Kafka connector (Maven)
-and the Python packages the jobs import that a runtime lacks (PyPI). Found by name and the plan's tag,
-created when missing, started when TERMINATED, edited when its environment variables differ."""
+"""The plan's all-purpose Databricks cluster: its Spark is ours (with the runtime's own Kafka source),
+and every third-party Python package the jobs import, pinned as locally (PyPI). Found by name and the
+plan's tag, created when missing, started when TERMINATED, edited when its environment variables differ."""
 
 from __future__ import annotations
 
@@ -28,13 +28,10 @@ from backend.azure.plan import Plan
 CLUSTER = "databricks.cluster"
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 
-# What the jobs import that a Databricks runtime lacks (bundle.third_party_imports lists the imports).
-CLUSTER_PYPI = ("confluent-kafka", "pydantic-settings", "vaderSentiment", "psutil")
-
-# Imports of the job bundle that every Databricks runtime already has, left as they are there. Source:
-# the "System environment" / installed Python libraries tables of the Databricks Runtime release
-# notes (https://docs.databricks.com/aws/en/release-notes/runtime/), e.g. 17.3 LTS.
-RUNTIME_PROVIDED = ("pandas", "requests", "pydantic", "numpy", "pyarrow")
+# Every third-party package the job bundle imports (bundle.third_party_imports; a test keeps the two equal),
+# installed at requirements.txt's pins: Runtime 19 dropped many packages earlier runtimes bundled, and
+# what a runtime happens to ship cannot be checked from here.
+CLUSTER_PYPI = ("confluent-kafka", "pandas", "psutil", "pydantic", "pydantic-settings", "requests", "vaderSentiment")
 
 
 def pypi_pin(package: str, requirements: Path = REQUIREMENTS) -> str:
@@ -187,9 +184,10 @@ def _create(
         num_workers=props["num_workers"],
         autotermination_minutes=props["autotermination_minutes"],
         custom_tags=dict(props["custom_tags"]),
-        # Dedicated (single user): Maven libraries, the Kafka source and full Python are
-        # allowed; standard (shared) access mode restricts them.
-        data_security_mode=DataSecurityMode.DATA_SECURITY_MODE_DEDICATED,
+        # Single user (dedicated): the Kafka source and full Python are allowed; standard (shared) access
+        # mode restricts them. SINGLE_USER is the name every API version takes; DATA_SECURITY_MODE_DEDICATED
+        # was refused without kind = CLASSIC_PREVIEW (Clusters API reference, create: kind).
+        data_security_mode=DataSecurityMode.SINGLE_USER,
         single_user_name=user,
         spark_env_vars=env or None,
     )
@@ -306,8 +304,7 @@ def _ensure_libraries(
     poll_s: float,
 ) -> tuple[StepResult | None, str]:
     name = plan.names.databricks_cluster
-    wanted = [Library.from_dict(dict(item)) for item in props["libraries"]]
-    wanted.extend(Library(pypi=PythonPyPiLibrary(package=pypi_pin(package))) for package in CLUSTER_PYPI)
+    wanted = [Library(pypi=PythonPyPiLibrary(package=pypi_pin(package))) for package in CLUSTER_PYPI]
     labels = [_library_label(library) for library in wanted]
     current = {_library_label(s.library): s.status for s in client.libraries.cluster_status(cluster_id) if s.library}
     # A FAILED library stays FAILED until it is uninstalled, which takes effect when the cluster

@@ -86,8 +86,10 @@ def login_problems(logins: ClusterLogins) -> list[str]:
 
     HDInsight's templates state them: the cluster login password has at least 10 characters with
     a digit, an upper and a lower case letter and a non-alphanumeric character other than
-    ' " \\ ] . ; the SSH password 6-72 characters with a digit, an upper and a lower case letter;
-    neither holds 3 consecutive characters of either user name. The SSH user may not be "admin".
+    ' " \\ ] . ; neither password holds 3 consecutive characters of either user name. The SSH user
+    may not be "admin". The SSH password takes the stricter of the templates' rules (the Kafka one says
+    6-72 characters, others "at least 10 characters ... one digit, one non-alphanumeric character"):
+    10-72 characters with a digit, an upper and a lower case letter and a non-alphanumeric character.
     """
     problems: list[str] = []
     users = (logins.gateway_user, logins.ssh_user)
@@ -102,13 +104,13 @@ def login_problems(logins: ClusterLogins) -> list[str]:
         password = secret.get_secret_value()
         if gateway and len(password) < 10:
             problems.append(f"{what} must be at least 10 characters")
-        if not gateway and not 6 <= len(password) <= 72:
-            problems.append(f"{what} must be 6-72 characters")
+        if not gateway and not 10 <= len(password) <= 72:
+            problems.append(f"{what} must be 10-72 characters")
         if not (any(c.isdigit() for c in password) and any(c.isupper() for c in password)):
             problems.append(f"{what} must contain a digit and an upper case letter")
         if not any(c.islower() for c in password):
             problems.append(f"{what} must contain a lower case letter")
-        if gateway and all(c.isalnum() for c in password):
+        if all(c.isalnum() for c in password):
             problems.append(f"{what} must contain a non-alphanumeric character")
         if gateway and any(c in _NOT_IN_GATEWAY_PASSWORD for c in password):
             problems.append(f"{what} must not contain ' \" \\ ] or .")

@@ -101,6 +101,9 @@ RESOURCE_GROUP = NameRule(
 )
 VIRTUAL_NETWORK = _network_rule("virtual network", 2, 64, "resource group")
 SUBNET = _network_rule("subnet", 1, 80, "virtual network")
+PUBLIC_IP = _network_rule("public IP address", 1, 80, "resource group")
+NAT_GATEWAY = _network_rule("NAT gateway", 1, 80, "resource group")
+NETWORK_SECURITY_GROUP = _network_rule("network security group", 1, 80, "resource group")
 VIRTUAL_NETWORK_PEERING = _network_rule("virtual network peering", 1, 80, "virtual network")
 # No documented rule: the workspace peering is made on the workspace's managed virtual network.
 DATABRICKS_PEERING = _network_rule("Databricks workspace peering", 1, 80, "workspace")
@@ -162,6 +165,16 @@ SQL_WAREHOUSE = NameRule(
     allowed=re.compile(r"[A-Za-z0-9 _-]"),
     allowed_text="letters, digits, spaces, underscores and hyphens",
     scope="workspace",
+)
+# Unity Catalog securable names: ours is stricter than Databricks' (which also takes quoted names), so each
+# one stands unquoted in SQL and in a /Volumes/<catalog>/<schema>/<volume> path.
+UNITY_CATALOG = NameRule(
+    what="Unity Catalog catalog, schema and volume",
+    min_length=1,
+    max_length=255,
+    allowed=re.compile(r"[a-z0-9_]"),
+    allowed_text="lowercase letters, digits and underscores",
+    scope="catalog",
 )
 # Ours, not Azure's: every name derived from the prefix then complies with the rules above.
 NAME_PREFIX = NameRule(

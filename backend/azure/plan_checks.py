@@ -29,6 +29,7 @@ from backend.azure.plan_config import (
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _TWO_OCTETS = re.compile(r"(\d{1,3})\.(\d{1,3})")
+_SERVICE_TAG = re.compile(r"[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?")  # Internet, AzureCloud.eastus...
 
 # --- the project's Spark ------------------------------------------------------------------------
 
@@ -45,10 +46,6 @@ class ProjectSpark:
         from backend.runtime.jars import pom_property
 
         return cls(pom_property("spark.version"), pom_property("scala.binary.version"))
-
-    @property
-    def kafka_connector(self) -> str:
-        return f"org.apache.spark:spark-sql-kafka-0-10_{self.scala_binary_version}:{self.spark_version}"
 
 
 # --- names ----------------------------------------------------------------------------------------
@@ -70,6 +67,12 @@ class ResourceNames:
     topic: str
     databricks_warehouse: str = ""
     table_prefix: str = ""  # the consumer's Delta tables: <table_prefix>tweets_per_window...
+    kafka_public_ip: str = ""  # the NAT gateway's address: the Kafka subnet's outbound path
+    kafka_nat_gateway: str = ""
+    kafka_nsg: str = ""
+    uc_catalog: str = ""  # "": the workspace's default catalog, read when the volume is made
+    uc_schema: str = ""
+    uc_volume: str = ""
 
 
 def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
@@ -84,7 +87,12 @@ def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
     suffix = suffix[:6]
     given = config.names
     derived = f"derived from name_prefix {prefix!r}"
-    fields: dict[str, str] = {"resource_group": "resource_group", "topic": "kafka.topic"}
+    fields: dict[str, str] = {
+        "resource_group": "resource_group",
+        "topic": "kafka.topic",
+        "uc_catalog": "databricks.catalog",
+        "uc_schema": "databricks.schema_name",
+    }
 
     def pick(key: str, default: str) -> str:
         value = getattr(given, key)
@@ -109,7 +117,14 @@ def derive_names(config: PlanConfig) -> tuple[ResourceNames, dict[str, str]]:
         topic=config.kafka.topic,
         databricks_warehouse=pick("databricks_warehouse", f"{prefix}-sql"),
         table_prefix=pick("table_prefix", prefix.replace("-", "_") + "_"),
+        kafka_public_ip=pick("kafka_public_ip", f"{prefix}-kafka-nat-ip"),
+        kafka_nat_gateway=pick("kafka_nat_gateway", f"{prefix}-kafka-nat"),
+        kafka_nsg=pick("kafka_nsg", f"{prefix}-kafka-nsg"),
+        uc_catalog=config.databricks.catalog or "",
+        uc_schema=config.databricks.schema_name or prefix.replace("-", "_"),
+        uc_volume=pick("volume", "streaming_state"),
     )
+    fields["uc_volume"] = fields["volume"]
     return names, fields
 
 
@@ -117,6 +132,9 @@ _NAME_RULES: Mapping[str, naming.NameRule] = {
     "resource_group": naming.RESOURCE_GROUP,
     "kafka_vnet": naming.VIRTUAL_NETWORK,
     "kafka_subnet": naming.SUBNET,
+    "kafka_public_ip": naming.PUBLIC_IP,
+    "kafka_nat_gateway": naming.NAT_GATEWAY,
+    "kafka_nsg": naming.NETWORK_SECURITY_GROUP,
     "storage_account": naming.STORAGE_ACCOUNT,
     "storage_container": naming.BLOB_CONTAINER,
     "hdinsight_cluster": naming.HDINSIGHT_CLUSTER,
@@ -126,6 +144,8 @@ _NAME_RULES: Mapping[str, naming.NameRule] = {
     "kafka_peering": naming.VIRTUAL_NETWORK_PEERING,
     "topic": naming.KAFKA_TOPIC,
     "databricks_warehouse": naming.SQL_WAREHOUSE,
+    "uc_schema": naming.UNITY_CATALOG,
+    "uc_volume": naming.UNITY_CATALOG,
 }
 
 
@@ -164,6 +184,15 @@ def _network_problems(config: PlanConfig) -> list[str]:
                     f"{nodes} ({HEAD_NODES} head, {config.hdinsight.worker_count} worker, {ZOOKEEPER_NODES} ZooKeeper "
                     f"and {GATEWAY_NODES} gateway nodes; Azure keeps {AZURE_RESERVED_ADDRESSES} of every subnet)"
                 )
+    source = net.console_source
+    if not _SERVICE_TAG.fullmatch(source):
+        try:
+            ipaddress.IPv4Network(source, strict=True)
+        except ValueError:
+            problems.append(
+                f"network.console_source = {source!r} is neither an IPv4 network like 203.0.113.7/32 nor a service "
+                "tag like Internet"
+            )
     prefix = config.databricks.managed_vnet_prefix
     match = _TWO_OCTETS.fullmatch(prefix)
     if match is None or any(int(octet) > 255 for octet in match.groups()):
@@ -222,6 +251,10 @@ def validate(config: PlanConfig) -> list[str]:
         names, fields = derive_names(config)
         for key, rule in _NAME_RULES.items():
             message = rule.check(fields[key], getattr(names, key))
+            if message:
+                problems.append(message)
+        if names.uc_catalog:  # "" is the workspace's default catalog, read at build time
+            message = naming.UNITY_CATALOG.check(fields["uc_catalog"], names.uc_catalog)
             if message:
                 problems.append(message)
         if not names.databricks_cluster.strip():

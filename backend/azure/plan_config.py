@@ -20,6 +20,9 @@ from backend.kafka.topic_names import DEFAULT_TOPIC
 # HDInsight's 2021-06-01 is also its newest stable REST version (only previews came after).
 API_VERSIONS: Mapping[str, str] = {
     "Microsoft.Resources/resourceGroups": "2025-04-01",
+    "Microsoft.Network/publicIPAddresses": "2026-03-01",
+    "Microsoft.Network/natGateways": "2026-03-01",
+    "Microsoft.Network/networkSecurityGroups": "2026-03-01",
     "Microsoft.Network/virtualNetworks": "2026-03-01",
     "Microsoft.Network/virtualNetworks/subnets": "2026-03-01",
     "Microsoft.Network/virtualNetworks/virtualNetworkPeerings": "2026-03-01",
@@ -64,7 +67,6 @@ DATABRICKS_RUNTIMES: Mapping[str, str] = {
     "18.0.x-scala2.13": "4.1.0",
     "19.0.x-scala2.13": "4.2.0",
 }
-DATABRICKS_MANAGED_VNET = "workers-vnet"  # the name of the workspace's managed virtual network
 
 
 REGION_NAME = re.compile(r"[a-z][a-z0-9]*")  # an Azure region as ARM spells it
@@ -88,6 +90,9 @@ class _Section(BaseModel):
 class NetworkConfig(_Section):
     address_space: str = "10.0.0.0/16"  # the Kafka virtual network (the article's)
     subnet: str = "10.0.0.0/24"
+    # Where the console calls the cluster's HTTPS gateway (Ambari) from: the NSG lets it in on 443. A CIDR
+    # (your address as a.b.c.d/32) or a service tag; "Internet" lets any address reach the login page.
+    console_source: str = "Internet"
 
 
 class HDInsightConfig(_Section):
@@ -114,6 +119,11 @@ class DatabricksConfig(_Section):
     managed_vnet_prefix: str = "10.139"  # Databricks' default: the managed network is 10.139.0.0/16
     # The SQL warehouse the console reads the Delta aggregates through (serverless; it starts on the first
     # statement and stops after these idle minutes).
+    # The Unity Catalog schema whose volume holds the consumer's checkpoint and archive (new workspaces
+    # have no DBFS root). catalog: None is the workspace's default catalog (read from its metastore
+    # assignment); schema_name: None is name_prefix with "_" for "-"; both made if missing.
+    catalog: str | None = None
+    schema_name: str | None = None
     warehouse_size: str = "2X-Small"
     warehouse_auto_stop_minutes: int = Field(default=10, ge=10, le=10000)  # the API takes 0 or 10 and more
 
@@ -129,6 +139,9 @@ class NameOverrides(_Section):
 
     kafka_vnet: str | None = None
     kafka_subnet: str | None = None
+    kafka_public_ip: str | None = None
+    kafka_nat_gateway: str | None = None
+    kafka_nsg: str | None = None
     storage_account: str | None = None
     hdinsight_cluster: str | None = None
     databricks_workspace: str | None = None
@@ -138,6 +151,7 @@ class NameOverrides(_Section):
     kafka_peering: str | None = None
     databricks_warehouse: str | None = None
     table_prefix: str | None = None
+    volume: str | None = None
 
 
 class PlanConfig(_Section):

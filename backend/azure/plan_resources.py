@@ -12,7 +12,6 @@ from backend.azure.plan_checks import ProjectSpark, ResourceNames
 from backend.azure.plan_config import (
     API_VERSIONS,
     DATABRICKS_CLUSTERS_API,
-    DATABRICKS_MANAGED_VNET,
     DATABRICKS_SKU,
     DATABRICKS_WAREHOUSES_API,
     HDINSIGHT_KAFKA_VERSION,
@@ -24,6 +23,8 @@ from backend.azure.plan_config import (
     PlanConfig,
 )
 
+# The Kafka side's remote network is not known before the workspace exists: Azure names it.
+MANAGED_VNET_FROM_WORKSPACE = "(the workspace side's databricksVirtualNetwork.id)"
 _PRECISION = Decimal("0.0001")  # USD: a hundredth of a cent
 Step = dict[str, Any]  # PlannedResource's fields but the step number, with api as (api_version, how)
 
@@ -106,18 +107,45 @@ class UnitPrices:
     hours_per_month: int
 
 
+# The Kafka subnet's inbound rules ("Control network traffic in Azure HDInsight": HDInsight's management
+# traffic from the HDInsight service tag on 443; the console's calls to the cluster's HTTPS gateway on 443).
+# Traffic within the network and its peerings and from Azure's load balancer passes the NSG's default rules.
+def kafka_nsg_rules(console_source: str) -> list[dict[str, Any]]:
+    """The NSG's security rules, as ARM's securityRules properties (name, then the rule's properties)."""
+
+    def inbound_443(name: str, source: str, priority: int) -> dict[str, Any]:
+        return {
+            "name": name,
+            "protocol": "Tcp",
+            "sourceAddressPrefix": source,
+            "sourcePortRange": "*",
+            "destinationAddressPrefix": "VirtualNetwork",
+            "destinationPortRange": "443",
+            "access": "Allow",
+            "priority": priority,
+            "direction": "Inbound",
+        }
+
+    return [
+        inbound_443("AllowHDInsightManagement", "HDInsight", 300),
+        inbound_443("AllowConsoleToGateway", console_source, 310),
+    ]
+
+
 @dataclass(frozen=True)
 class ResourceIds:
     """The ARM ids the plan's resources have (and point at each other with)."""
 
     resource_group: str
+    kafka_public_ip: str
+    kafka_nat_gateway: str
+    kafka_nsg: str
     kafka_vnet: str
     kafka_subnet: str
     storage_account: str
     hdinsight_cluster: str
     workspace: str
     managed_resource_group: str
-    managed_vnet: str
 
     @classmethod
     def of(cls, config: PlanConfig, names: ResourceNames) -> ResourceIds:
@@ -125,15 +153,18 @@ class ResourceIds:
         rg_id = f"/subscriptions/{sub}/resourceGroups/{names.resource_group}"
         vnet_id = f"{rg_id}/providers/Microsoft.Network/virtualNetworks/{names.kafka_vnet}"
         managed_rg_id = f"/subscriptions/{sub}/resourceGroups/{names.databricks_managed_resource_group}"
+        network = f"{rg_id}/providers/Microsoft.Network"
         return cls(
             resource_group=rg_id,
+            kafka_public_ip=f"{network}/publicIPAddresses/{names.kafka_public_ip}",
+            kafka_nat_gateway=f"{network}/natGateways/{names.kafka_nat_gateway}",
+            kafka_nsg=f"{network}/networkSecurityGroups/{names.kafka_nsg}",
             kafka_vnet=vnet_id,
             kafka_subnet=f"{vnet_id}/subnets/{names.kafka_subnet}",
             storage_account=f"{rg_id}/providers/Microsoft.Storage/storageAccounts/{names.storage_account}",
             hdinsight_cluster=f"{rg_id}/providers/Microsoft.HDInsight/clusters/{names.hdinsight_cluster}",
             workspace=f"{rg_id}/providers/Microsoft.Databricks/workspaces/{names.databricks_workspace}",
             managed_resource_group=managed_rg_id,
-            managed_vnet=f"{managed_rg_id}/providers/Microsoft.Network/virtualNetworks/{DATABRICKS_MANAGED_VNET}",
         )
 
 
@@ -144,9 +175,10 @@ def planned_resources(
     ids = ResourceIds.of(config, names)
     tags = {TAG_KEY: config.tag_value}
     steps = [
-        *_network_and_storage(config, names, ids, tags),
+        *_network_and_storage(config, names, ids, tags, unit),
         _hdinsight_cluster(config, names, ids, tags, unit),
         *_databricks(config, names, ids, tags, unit, runtime, spark),
+        _volume(config, names),
         *_peerings(names, ids),
         *_topic_and_warehouse(config, names, unit),
     ]
@@ -163,8 +195,9 @@ def _arm(api_type: str, long_running: bool = True) -> tuple[str, str]:
 
 
 def _network_and_storage(
-    config: PlanConfig, names: ResourceNames, ids: ResourceIds, tags: dict[str, str]
+    config: PlanConfig, names: ResourceNames, ids: ResourceIds, tags: dict[str, str], unit: UnitPrices
 ) -> list[Step]:
+    group = ("Microsoft.Resources/resourceGroups",)
     return [
         dict(
             type="Microsoft.Resources/resourceGroups",
@@ -174,12 +207,13 @@ def _network_and_storage(
             properties={"location": config.region, "tags": tags},
             notes=("No charge of its own.",),
         ),
+        *_outbound_and_nsg(config, names, ids, tags, unit),
         dict(
             type="Microsoft.Network/virtualNetworks",
             name=names.kafka_vnet,
             resource_id=ids.kafka_vnet,
             api=_arm("Microsoft.Network/virtualNetworks"),
-            depends_on=("Microsoft.Resources/resourceGroups",),
+            depends_on=group,
             properties={"location": config.region, "addressSpace": [config.network.address_space], "tags": tags},
             notes=("Kafka's network, as in the article. No charge of its own.",),
         ),
@@ -188,9 +222,22 @@ def _network_and_storage(
             name=names.kafka_subnet,
             resource_id=ids.kafka_subnet,
             api=_arm("Microsoft.Network/virtualNetworks/subnets"),
-            depends_on=("Microsoft.Network/virtualNetworks",),
-            properties={"addressPrefix": config.network.subnet},
-            notes=("Every node of the HDInsight cluster gets an address here. No charge of its own.",),
+            depends_on=(
+                "Microsoft.Network/virtualNetworks",
+                "Microsoft.Network/natGateways",
+                "Microsoft.Network/networkSecurityGroups",
+            ),
+            properties={
+                "addressPrefix": config.network.subnet,
+                "natGateway": ids.kafka_nat_gateway,
+                "networkSecurityGroup": ids.kafka_nsg,
+                "defaultOutboundAccess": False,
+            },
+            notes=(
+                "Every node of the HDInsight cluster gets an address here. No charge of its own.",
+                "Private (defaultOutboundAccess false, the default for new subnets since api-version 2025-07-01): "
+                "its outbound path is the NAT gateway.",
+            ),
         ),
         dict(
             type="Microsoft.Storage/storageAccounts",
@@ -211,6 +258,68 @@ def _network_and_storage(
                 "The HDInsight cluster's default file system (its container is named after the cluster).",
                 "Billed per GB stored and per operation, not per hour: 0 here.",
                 "The name must be unique across all of Azure; if it is taken, set names.storage_account.",
+            ),
+        ),
+    ]
+
+
+def _outbound_and_nsg(
+    config: PlanConfig, names: ResourceNames, ids: ResourceIds, tags: dict[str, str], unit: UnitPrices
+) -> list[Step]:
+    """The Kafka subnet's outbound path (a NAT gateway with a Standard public IP) and its NSG, which HDInsight
+    needs in a network of one's own since it moved to Standard Load Balancers (its migration guideline,
+    "New cluster creation")."""
+    group = ("Microsoft.Resources/resourceGroups",)
+    return [
+        dict(
+            type="Microsoft.Network/publicIPAddresses",
+            name=names.kafka_public_ip,
+            resource_id=ids.kafka_public_ip,
+            api=_arm("Microsoft.Network/publicIPAddresses"),
+            depends_on=group,
+            cost=(CostLine("Standard static public IPv4 address", Decimal(1), "address", unit.public_ip),),
+            properties={
+                "location": config.region,
+                "sku": {"name": "Standard", "tier": "Regional"},
+                "publicIPAllocationMethod": "Static",
+                "publicIPAddressVersion": "IPv4",
+                "tags": tags,
+            },
+            notes=("The NAT gateway's outbound address. Billed per hour from creation to deletion.",),
+        ),
+        dict(
+            type="Microsoft.Network/natGateways",
+            name=names.kafka_nat_gateway,
+            resource_id=ids.kafka_nat_gateway,
+            api=_arm("Microsoft.Network/natGateways"),
+            depends_on=("Microsoft.Network/publicIPAddresses",),
+            cost=(CostLine("NAT gateway", Decimal(1), "gateway", unit.nat_gateway),),
+            properties={
+                "location": config.region,
+                "sku": {"name": "Standard"},
+                "publicIpAddresses": [ids.kafka_public_ip],
+                "tags": tags,
+            },
+            notes=(
+                "The Kafka subnet's outbound path, which HDInsight needs on Standard Load Balancers. Billed per "
+                "hour from creation to deletion, plus per GB it carries (not counted here).",
+            ),
+        ),
+        dict(
+            type="Microsoft.Network/networkSecurityGroups",
+            name=names.kafka_nsg,
+            resource_id=ids.kafka_nsg,
+            api=_arm("Microsoft.Network/networkSecurityGroups"),
+            depends_on=group,
+            properties={
+                "location": config.region,
+                "securityRules": kafka_nsg_rules(config.network.console_source),
+                "tags": tags,
+            },
+            notes=(
+                "Required on the subnet by HDInsight's Standard Load Balancer: HDInsight's management traffic "
+                f"(service tag HDInsight) and the console ({config.network.console_source}) in on 443. "
+                "No charge of its own.",
             ),
         ),
     ]
@@ -309,7 +418,8 @@ def _databricks(
             },
             notes=(
                 f"Azure Databricks makes the managed resource group {names.databricks_managed_resource_group} "
-                f"and the network {DATABRICKS_MANAGED_VNET} ({dbx.managed_vnet_prefix}.0.0/16) in it.",
+                f"and its network ({dbx.managed_vnet_prefix}.0.0/16) in it; that network's name is Azure's to "
+                "choose, and is read from the workspace side of the peering.",
                 "With secure cluster connectivity (no public IPs on cluster nodes) it also makes a NAT gateway "
                 "there, billed per hour whether a cluster runs or not, plus per GB it carries.",
             ),
@@ -340,15 +450,53 @@ def _databricks(
                 "num_workers": dbx.workers,
                 "autotermination_minutes": dbx.autotermination_minutes,
                 "custom_tags": tags,
-                "libraries": [{"maven": {"coordinates": spark.kafka_connector}}],
+                "data_security_mode": "SINGLE_USER",
             },
             notes=(
-                f"Its Spark ({spark.spark_version}) is the one our consumer job is built for; the library is "
-                "Spark's Kafka connector of that version.",
+                f"Its Spark ({spark.spark_version}) is the one our consumer job is built for; it reads Kafka with "
+                "the runtime's own Kafka source (no second copy from Apache's connector as a library).",
+                "Its libraries: every third-party Python package the jobs import, at requirements.txt's pins.",
                 f"Billed only while it runs; it stops after {dbx.autotermination_minutes} idle minutes.",
             ),
         ),
     ]
+
+
+DEFAULT_CATALOG = "<default catalog>"  # read from the workspace's metastore assignment when the build runs
+
+
+def volume_path(catalog: str, names: ResourceNames) -> str:
+    """The Unity Catalog volume's path as Spark and the jobs use it."""
+    return f"/Volumes/{catalog}/{names.uc_schema}/{names.uc_volume}"
+
+
+def _volume(config: PlanConfig, names: ResourceNames) -> Step:
+    catalog = names.uc_catalog or DEFAULT_CATALOG
+    root = f"{volume_path(catalog, names)}/{config.tag_value}"
+    return dict(
+        type="databricks.volume",
+        name=f"{catalog}.{names.uc_schema}.{names.uc_volume}",
+        resource_id=None,
+        api=(
+            "2.1",
+            "Unity Catalog REST: POST /api/2.1/unity-catalog/schemas (if missing), "
+            "then POST /api/2.1/unity-catalog/volumes (MANAGED)",
+        ),
+        depends_on=("Microsoft.Databricks/workspaces",),
+        properties={
+            "catalog": catalog,
+            "schema": names.uc_schema,
+            "volume": names.uc_volume,
+            "volume_type": "MANAGED",
+            "checkpoint": f"{root}/checkpoint",
+            "archive": f"{root}/archive",
+        },
+        notes=(
+            "The consumer's checkpoint and archive: storage every node shares that outlives the cluster. Not the "
+            "DBFS root, which is deprecated and absent from new workspaces.",
+            "Billed per GB stored in the workspace's storage, not per hour: 0 here.",
+        ),
+    )
 
 
 def _peerings(names: ResourceNames, ids: ResourceIds) -> list[Step]:
@@ -373,13 +521,13 @@ def _peerings(names: ResourceNames, ids: ResourceIds) -> list[Step]:
             api=_arm("Microsoft.Network/virtualNetworks/virtualNetworkPeerings"),
             depends_on=("Microsoft.Databricks/workspaces/virtualNetworkPeerings",),
             properties={
-                "remoteVirtualNetwork": ids.managed_vnet,
+                "remoteVirtualNetwork": MANAGED_VNET_FROM_WORKSPACE,
                 "allowVirtualNetworkAccess": True,
                 "allowForwardedTraffic": True,
             },
             notes=(
                 "The Kafka side, towards the workspace's managed network (its id is read from the workspace "
-                "once it exists). Both sides must then say Connected.",
+                "side's databricksVirtualNetwork once that exists). Both sides must then say Connected.",
                 "Billed per GB that crosses it, not per hour: 0 here.",
             ),
         ),

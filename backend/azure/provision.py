@@ -1,5 +1,6 @@
-"""The plan's first ARM steps: the resource group, the Kafka network with its subnet, the storage
-account; and teardown of everything that carries the plan's tag (the later steps' own deletes included).
+"""The plan's first ARM steps: the resource group, the Kafka subnet's outbound path (a Standard public IP
+and a NAT gateway) and its NSG, the Kafka network with its subnet, the storage account; and teardown of
+everything that carries the plan's tag (the later steps' own deletes included).
 
 Each step reads what exists first, so a rerun resumes: see docs/azure-design.md ("Resume").
 ``client_options`` (base_url, connection_verify, polling_interval, transport...) go to every
@@ -14,7 +15,18 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.mgmt.network import NetworkManagementClient
-from azure.mgmt.network.models import AddressSpace, Subnet, VirtualNetwork
+from azure.mgmt.network.models import (
+    AddressSpace,
+    NatGateway,
+    NatGatewaySku,
+    NetworkSecurityGroup,
+    PublicIPAddress,
+    PublicIPAddressSku,
+    SecurityRule,
+    Subnet,
+    SubResource,
+    VirtualNetwork,
+)
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.resource.resources.models import ResourceGroup
 from azure.mgmt.storage import StorageManagementClient
@@ -26,6 +38,9 @@ from backend.azure.arm import (
     DATABRICKS_WORKSPACE,
     HDINSIGHT_CLUSTER,
     KAFKA_PEERING,
+    NAT_GATEWAY,
+    NETWORK_SECURITY_GROUP,
+    PUBLIC_IP,
     RESOURCE_GROUP,
     STORAGE_ACCOUNT,
     VIRTUAL_NETWORK,
@@ -38,8 +53,18 @@ from backend.azure.plan_config import TAG_KEY, PlanConfig
 
 # Teardown's order: the peering first (a network with a peering cannot go), the workspace (it takes its
 # managed resource group and its own peering along), the cluster (it holds addresses in the subnet and
-# uses the storage account), then storage and the network; the resource group last.
-DELETE_ORDER = (KAFKA_PEERING, DATABRICKS_WORKSPACE, HDINSIGHT_CLUSTER, STORAGE_ACCOUNT, VIRTUAL_NETWORK)
+# uses the storage account), then storage and the network; then what the subnet used (the NSG, the NAT
+# gateway, then its public IP: Azure refuses to delete each while in use); the resource group last.
+DELETE_ORDER = (
+    KAFKA_PEERING,
+    DATABRICKS_WORKSPACE,
+    HDINSIGHT_CLUSTER,
+    STORAGE_ACCOUNT,
+    VIRTUAL_NETWORK,
+    NETWORK_SECURITY_GROUP,
+    NAT_GATEWAY,
+    PUBLIC_IP,
+)
 
 
 class TeardownNotConfirmed(ValueError):
@@ -76,7 +101,8 @@ def provision(
     client_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> list[StepResult]:
-    """Create (or find) the resource group, the Kafka network with its subnet, the storage account.
+    """Create (or find) the resource group, the public IP, NAT gateway and NSG of the Kafka subnet, the Kafka
+    network with that subnet, the storage account.
 
     Returns one result per step reached, in order; the last is "failed" if a step failed
     (nothing after it was attempted). Rerunning resumes.
@@ -86,6 +112,9 @@ def provision(
     clients = _clients(credential, subscription or plan.config.subscription_id, client_options or {})
     steps: Sequence[tuple[str, str, Callable[[Plan, _Clients, Progress | None], StepResult]]] = (
         (RESOURCE_GROUP, names.resource_group, _resource_group),
+        (PUBLIC_IP, names.kafka_public_ip, _public_ip),
+        (NAT_GATEWAY, names.kafka_nat_gateway, _nat_gateway),
+        (NETWORK_SECURITY_GROUP, names.kafka_nsg, _security_group),
         (VIRTUAL_NETWORK, names.kafka_vnet, _network),
         (STORAGE_ACCOUNT, names.storage_account, _storage),
     )
@@ -118,16 +147,123 @@ def _resource_group(plan: Plan, clients: _Clients, progress: Progress | None) ->
     return StepResult(RESOURCE_GROUP, names.resource_group, "created", config.region)
 
 
+def _planned(plan: Plan, resource_type: str) -> Mapping[str, Any]:
+    return next(r.properties for r in plan.resources if r.type == resource_type)
+
+
+def _planned_id(plan: Plan, resource_type: str) -> str:
+    return str(next(r.resource_id for r in plan.resources if r.type == resource_type))
+
+
+def _ensure_network_resource(
+    plan: Plan,
+    step_type: str,
+    name: str,
+    get: Callable[[], Any],
+    create: Callable[[], Any],
+    progress: Progress | None,
+    note: str,
+) -> StepResult:
+    """GET; ours and Succeeded is "exists", not ours is refused, else PUT (a long-running operation) and wait."""
+    existing = arm.get_or_none(get)
+    if existing is not None and not arm.is_ours(existing, plan.config.tag_value):
+        return _not_ours(plan, step_type, name)
+    if existing is not None and arm.provisioning_state(existing) == "Succeeded":
+        return StepResult(step_type, name, "exists", note)
+    report(progress, StepResult(step_type, name, "creating", note))
+    create()
+    return StepResult(step_type, name, "created", note)
+
+
+def _public_ip(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
+    config, rg, name = plan.config, plan.names.resource_group, plan.names.kafka_public_ip
+    body = PublicIPAddress(
+        location=config.region,
+        tags={TAG_KEY: config.tag_value},
+        sku=PublicIPAddressSku(name="Standard", tier="Regional"),  # Basic public IPs were retired in 2025
+        public_ip_allocation_method="Static",
+        public_ip_address_version="IPv4",
+    )
+    ips = clients.network.public_ip_addresses
+    return _ensure_network_resource(
+        plan,
+        PUBLIC_IP,
+        name,
+        lambda: ips.get(rg, name),
+        lambda: ips.begin_create_or_update(rg, name, body).result(),
+        progress,
+        "Standard, static: the NAT gateway's outbound address",
+    )
+
+
+def _nat_gateway(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
+    config, rg, name = plan.config, plan.names.resource_group, plan.names.kafka_nat_gateway
+    body = NatGateway(
+        location=config.region,
+        tags={TAG_KEY: config.tag_value},
+        sku=NatGatewaySku(name="Standard"),
+        public_ip_addresses=[SubResource(id=_planned_id(plan, PUBLIC_IP))],
+    )
+    gateways = clients.network.nat_gateways
+    return _ensure_network_resource(
+        plan,
+        NAT_GATEWAY,
+        name,
+        lambda: gateways.get(rg, name),
+        lambda: gateways.begin_create_or_update(rg, name, body).result(),
+        progress,
+        f"the Kafka subnet's outbound path, through {plan.names.kafka_public_ip}",
+    )
+
+
+def _security_group(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
+    config, rg, name = plan.config, plan.names.resource_group, plan.names.kafka_nsg
+    rules = [
+        SecurityRule(name=rule["name"], **{_snake(k): v for k, v in rule.items() if k != "name"})
+        for rule in _planned(plan, NETWORK_SECURITY_GROUP)["securityRules"]
+    ]
+    body = NetworkSecurityGroup(location=config.region, tags={TAG_KEY: config.tag_value}, security_rules=rules)
+    groups = clients.network.network_security_groups
+    return _ensure_network_resource(
+        plan,
+        NETWORK_SECURITY_GROUP,
+        name,
+        lambda: groups.get(rg, name),
+        lambda: groups.begin_create_or_update(rg, name, body).result(),
+        progress,
+        "in on 443: " + ", ".join(str(rule.source_address_prefix) for rule in rules),
+    )
+
+
+def _snake(key: str) -> str:
+    """ARM's camelCase property name as the SDK's keyword (sourceAddressPrefix -> source_address_prefix)."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def _subnet_as_planned(plan: Plan, subnet: Any) -> bool:
+    """The subnet has the plan's NAT gateway and NSG and no default outbound access."""
+    nat = getattr(subnet.nat_gateway, "id", None) or ""
+    nsg = getattr(subnet.network_security_group, "id", None) or ""
+    return (
+        nat.lower() == _planned_id(plan, NAT_GATEWAY).lower()
+        and nsg.lower() == _planned_id(plan, NETWORK_SECURITY_GROUP).lower()
+        and subnet.default_outbound_access is False
+    )
+
+
 def _network(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
     config, names = plan.config, plan.names
     rg, name = names.resource_group, names.kafka_vnet
     existing = arm.get_or_none(lambda: clients.network.virtual_networks.get(rg, name))
-    subnet_note = f"subnet {names.kafka_subnet} {config.network.subnet}"
+    subnet_note = (
+        f"subnet {names.kafka_subnet} {config.network.subnet} with {names.kafka_nat_gateway} and {names.kafka_nsg}"
+    )
     if existing is not None and not arm.is_ours(existing, config.tag_value):
         return _not_ours(plan, VIRTUAL_NETWORK, name)
     if existing is not None and arm.provisioning_state(existing) == "Succeeded":
-        subnets = {subnet.name for subnet in existing.subnets or []}
-        if names.kafka_subnet in subnets:
+        subnets = {subnet.name: subnet for subnet in existing.subnets or []}
+        subnet = subnets.get(names.kafka_subnet)
+        if subnet is not None and _subnet_as_planned(plan, subnet):
             return StepResult(VIRTUAL_NETWORK, name, "exists", subnet_note)
     report(progress, StepResult(VIRTUAL_NETWORK, name, "creating", subnet_note))
     clients.network.virtual_networks.begin_create_or_update(
@@ -137,7 +273,15 @@ def _network(plan: Plan, clients: _Clients, progress: Progress | None) -> StepRe
             location=config.region,
             tags={TAG_KEY: config.tag_value},
             address_space=AddressSpace(address_prefixes=[config.network.address_space]),
-            subnets=[Subnet(name=names.kafka_subnet, address_prefix=config.network.subnet)],
+            subnets=[
+                Subnet(
+                    name=names.kafka_subnet,
+                    address_prefix=config.network.subnet,
+                    nat_gateway=SubResource(id=_planned_id(plan, NAT_GATEWAY)),
+                    network_security_group=NetworkSecurityGroup(id=_planned_id(plan, NETWORK_SECURITY_GROUP)),
+                    default_outbound_access=False,  # private, as new subnets are since api-version 2025-07-01
+                )
+            ],
         ),
     ).result()
     return StepResult(VIRTUAL_NETWORK, name, "created", f"{config.network.address_space}, {subnet_note}")
@@ -270,6 +414,12 @@ def teardown(
                 clients.storage.storage_accounts.delete(rg, name)
             elif kind == VIRTUAL_NETWORK:
                 clients.network.virtual_networks.begin_delete(rg, name).result()
+            elif kind == NETWORK_SECURITY_GROUP:
+                clients.network.network_security_groups.begin_delete(rg, name).result()
+            elif kind == NAT_GATEWAY:
+                clients.network.nat_gateways.begin_delete(rg, name).result()
+            elif kind == PUBLIC_IP:
+                clients.network.public_ip_addresses.begin_delete(rg, name).result()
             elif kind == RESOURCE_GROUP:
                 others = [str(item.name) for item in clients.resource.resources.list_by_resource_group(rg)]
                 if others:

@@ -53,6 +53,9 @@ _DBU_PER_HOUR = {
 }
 
 
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # SQL INT
+
+
 class WarehouseError(StatementError):
     """A statement the warehouse failed, cancelled or did not finish in time (error code and message)."""
 
@@ -70,7 +73,9 @@ def _parameter(name: str, value: str | int | float) -> StatementParameterListIte
     if isinstance(value, bool):
         raise TypeError(f"parameter {name}: booleans are not supported")
     if isinstance(value, int):
-        return StatementParameterListItem(name=name, value=str(value), type="BIGINT")
+        # The API casts the string to exactly this type, and a LIMIT must be INT (Spark refuses BIGINT there).
+        sql_type = "INT" if _INT_MIN <= value <= _INT_MAX else "BIGINT"
+        return StatementParameterListItem(name=name, value=str(value), type=sql_type)
     if isinstance(value, float):
         return StatementParameterListItem(name=name, value=repr(value), type="DOUBLE")
     return StatementParameterListItem(name=name, value=value)  # no type: STRING

@@ -75,6 +75,7 @@ __all__ = [
 
 SECRET_SCOPE = "tweetstream"
 X_TOKEN_KEY = "x-bearer-token"
+CLUSTER_STATE_DIR = "/local_disk0/tweetstream"  # the driver's local disk: the jobs' status files
 
 
 def workspace_folder(plan: Plan) -> str:
@@ -82,17 +83,17 @@ def workspace_folder(plan: Plan) -> str:
     return f"/Workspace/Shared/tweetstream-{plan.config.tag_value}"
 
 
-def cloud_paths(plan: Plan) -> dict[str, str]:
+def cloud_paths(plan: Plan, volume: str) -> dict[str, str]:
     """Where the jobs keep their state on Databricks.
 
-    The checkpoint and the archive on DBFS (``dbfs:/``, spelled out: Spark resolves a path without a
-    scheme against DBFS there): the streaming state is written by the executors, so it must be on storage
-    every node shares, and both outlive the cluster. The aggregates go to Delta tables (managed tables
-    named with the plan's table prefix, which outlive the cluster too); only the status files sit on
-    the driver's local disk, which a cluster restart empties.
+    The checkpoint and the archive in the plan's Unity Catalog volume (``volume``, a /Volumes path; not the
+    DBFS root, which new workspaces lack): the streaming state is written by the executors, so it must be
+    on storage every node shares, and both outlive the cluster. The aggregates go to Delta tables (managed
+    tables named with the plan's table prefix, which outlive the cluster too); only the status files sit
+    on the driver's local disk, which a cluster restart empties.
     """
-    root = f"dbfs:/tweetstream/{plan.config.tag_value}"
-    local = "/local_disk0/tweetstream"
+    root = f"{volume}/{plan.config.tag_value}"
+    local = CLUSTER_STATE_DIR
     return {
         "state_dir": local,
         "checkpoint": f"{root}/checkpoint",
@@ -102,9 +103,9 @@ def cloud_paths(plan: Plan) -> dict[str, str]:
     }
 
 
-def job_parameters(plan: Plan, bootstrap: str) -> dict[str, list[str]]:
+def job_parameters(plan: Plan, bootstrap: str, volume: str) -> dict[str, list[str]]:
     """The arguments each cloud job runs with (the same CLIs as locally, through the bundle's launcher)."""
-    paths, kafka = cloud_paths(plan), {"bootstrap": bootstrap, "topic": plan.names.topic}
+    paths, kafka = cloud_paths(plan, volume), {"bootstrap": bootstrap, "topic": plan.names.topic}
     producer = {**kafka, "source": "synthetic", "rate": 100.0, "status_file": paths["producer_status"]}
     consumer = {
         **kafka,
@@ -202,7 +203,7 @@ def _build(run: _Run) -> None:
     """The steps in order, each only after the one before succeeded."""
     from backend.azure import databricks  # databricks.sdk: imported when a build runs
 
-    if not _check_access(run) or not _provision(run):
+    if not _check_access(run) or not _logins_acceptable(run) or not _provision(run):
         return
     run.deployment = _deployment_record(run)
     cluster = _hdinsight_cluster(run)  # 3
@@ -222,9 +223,10 @@ def _build(run: _Run) -> None:
         return
     if not run.done(_create_topic(run.plan, client, cluster_id, launcher, bootstrap, run.report, run.poll_s)):  # 9
         return
-    if not _jobs(run, client, cluster_id, launcher, bootstrap):  # 10
+    volume = _volume(run, client)  # 10
+    if volume is None or not _jobs(run, client, cluster_id, launcher, bootstrap, volume):  # 11
         return
-    result, warehouse_id = _ensure_warehouse(run.plan, client, run.report)  # 11
+    result, warehouse_id = _ensure_warehouse(run.plan, client, run.report)  # 12
     if run.done(result) and warehouse_id is not None:
         run.save(warehouse_id=warehouse_id, table_prefix=run.plan.names.table_prefix)
 
@@ -251,6 +253,28 @@ def _check_access(run: _Run) -> bool:
             StepResult("region", config.region, "failed", "; ".join(problems), "RegionNotOffered", problems[-1])
         )
     return run.done(StepResult("access", allowed.scope, "exists", f"may create everything in region {config.region}"))
+
+
+def _logins_acceptable(run: _Run) -> bool:
+    """Cluster logins set in the settings that HDInsight would refuse stop the build before anything is made
+    (not only at step 3, after the network and storage). New random ones meet the rules; a cluster that
+    exists keeps its own."""
+    settings, plan = run.settings, run.plan
+    if settings.azure_hdinsight_password is None and settings.azure_hdinsight_ssh_password is None:
+        return True
+    if hdinsight.our_cluster_exists(plan, run.credential, run.sub, client_options=run.options):
+        return True
+    logins, _ = cluster_logins(settings, cluster_exists=False)
+    problems = hdinsight.login_problems(logins)
+    if not problems:
+        return True
+    advice = (
+        "Change azure_hdinsight_password / azure_hdinsight_ssh_password in the secrets file to meet HDInsight's "
+        "rules (or remove them: the build then makes random ones), then run again. Nothing was created."
+    )
+    detail = "InvalidClusterLogin: " + "; ".join(problems)
+    name = plan.names.hdinsight_cluster
+    return run.done(StepResult(hdinsight.HDINSIGHT_CLUSTER, name, "failed", detail, "InvalidClusterLogin", advice))
 
 
 def _provision(run: _Run) -> bool:
@@ -351,7 +375,7 @@ def _databricks_cluster(run: _Run, client: Any) -> str | None:
     from backend.azure import databricks, databricks_cluster  # databricks.sdk: imported when a build runs
 
     plan, settings = run.plan, run.settings
-    cluster_env = {"TWEETSTREAM_STATE_DIR": cloud_paths(plan)["state_dir"]}
+    cluster_env = {"TWEETSTREAM_STATE_DIR": CLUSTER_STATE_DIR}
     if settings.x_bearer_token is not None:
         secret = f"{SECRET_SCOPE}/{X_TOKEN_KEY}"
         try:
@@ -382,12 +406,20 @@ def _job_bundle(run: _Run, client: Any) -> str | None:
     return f"{folder}/{bundle.LAUNCHER}"
 
 
-def _jobs(run: _Run, client: Any, cluster_id: str, launcher: str, bootstrap: str) -> bool:
-    """10. The producer and consumer jobs."""
+def _volume(run: _Run, client: Any) -> str | None:
+    """10. The Unity Catalog volume for the consumer's checkpoint and archive; its /Volumes path."""
+    from backend.azure import uc_volume  # databricks.sdk: imported when a build runs
+
+    result, path = uc_volume.ensure_volume(client, run.plan, progress=run.report)
+    return path if run.done(result) else None
+
+
+def _jobs(run: _Run, client: Any, cluster_id: str, launcher: str, bootstrap: str, volume: str) -> bool:
+    """11. The producer and consumer jobs."""
     from backend.azure import databricks_jobs  # databricks.sdk: imported when a build runs
 
     jobs: dict[str, int] = {}
-    for name, parameters in job_parameters(run.plan, bootstrap).items():
+    for name, parameters in job_parameters(run.plan, bootstrap, volume).items():
         result, job_id = databricks_jobs.ensure_job(
             client,
             run.plan,
@@ -537,12 +569,15 @@ def _topic_outcome(logs: str | None) -> dict[str, Any] | None:
     return None
 
 
-BUILD_STEPS = 11  # the numbered steps of ``build`` (for a progress bar)
+BUILD_STEPS = 12  # the numbered steps of ``build`` (for a progress bar)
 STEP_NUMBER = {
     "access": 1,
     "region": 1,
     "sign-in": 1,
     "Microsoft.Resources/resourceGroups": 2,
+    "Microsoft.Network/publicIPAddresses": 2,
+    "Microsoft.Network/natGateways": 2,
+    "Microsoft.Network/networkSecurityGroups": 2,
     "Microsoft.Network/virtualNetworks": 2,
     "Microsoft.Storage/storageAccounts": 2,
     "Microsoft.HDInsight/clusters": 3,
@@ -555,6 +590,7 @@ STEP_NUMBER = {
     "databricks.cluster": 7,
     "databricks.files": 8,
     "kafka.topic": 9,
-    "databricks.job": 10,
-    "databricks.sql_warehouse": 11,
+    "databricks.volume": 10,
+    "databricks.job": 11,
+    "databricks.sql_warehouse": 12,
 }

@@ -21,7 +21,7 @@ from backend.azure import arm
 from backend.azure.arm import ARM_ERRORS, KAFKA_PEERING, WORKSPACE_PEERING, Progress, StepResult, report
 from backend.azure.arm import DATABRICKS_WORKSPACE as WORKSPACE
 from backend.azure.plan import Plan
-from backend.azure.plan_config import DATABRICKS_MANAGED_VNET, DATABRICKS_SKU, TAG_KEY
+from backend.azure.plan_config import DATABRICKS_SKU, TAG_KEY
 
 COMPUTE_MODE = "Hybrid"  # classic clusters in the workspace's own (managed) network, which we peer
 # A workspace in one of these states is being made by an earlier run: wait for it, do not PUT again.
@@ -33,7 +33,6 @@ class WorkspaceInfo:
     resource_id: str
     url: str  # "https://" + properties.workspaceUrl
     workspace_id: str
-    managed_vnet_id: str
 
 
 def _databricks(
@@ -52,12 +51,10 @@ def _info(workspace: Any) -> WorkspaceInfo | None:
     properties = workspace.properties
     if properties is None or arm.provisioning_state(workspace) != "Succeeded" or not properties.workspace_url:
         return None
-    managed = str(properties.managed_resource_group_id)
     return WorkspaceInfo(
         resource_id=str(workspace.id),
         url="https://" + str(properties.workspace_url),
         workspace_id=str(properties.workspace_id),
-        managed_vnet_id=f"{managed}/providers/Microsoft.Network/virtualNetworks/{DATABRICKS_MANAGED_VNET}",
     )
 
 
@@ -178,7 +175,7 @@ def delete_workspace(
     except ARM_ERRORS as exc:
         return report(progress, arm.failure(plan, WORKSPACE, name, exc))
     detail = (
-        f"with it Azure deleted its managed resource group {managed} (and {DATABRICKS_MANAGED_VNET} in it) "
+        f"with it Azure deleted its managed resource group {managed} (and the network in it) "
         f"and its peering {plan.names.databricks_peering}"
     )
     return report(progress, StepResult(WORKSPACE, name, "deleted", detail))
@@ -244,17 +241,26 @@ def ensure_peerings(
                 StepResult(WORKSPACE_PEERING, names.databricks_peering, "failed", detail, "WorkspaceNotReady", advice),
             )
         ]
-    sides = _peering_sides(
-        plan, info, _databricks(credential, sub, client_options), _network(credential, sub, client_options)
-    )
+    workspace_side = _workspace_side(plan, _databricks(credential, sub, client_options))
     made: dict[str, bool] = {}
-    for side in sides:
-        try:
-            made[side.name], refused = _ensure_side(plan, side, progress)
-        except ARM_ERRORS as exc:
-            return [report(progress, arm.failure(plan, side.type, side.name, exc))]
-        if refused is not None:
-            return [report(progress, refused)]
+    sides = [workspace_side]
+    try:
+        made[workspace_side.name], refused = _ensure_side(plan, workspace_side, progress)
+        # The managed network's name is Azure's to choose: the workspace side says which network it is.
+        managed_vnet = "" if refused is not None else _local_id(workspace_side.read())
+        if refused is None and not managed_vnet:
+            why = "its workspace side names no databricksVirtualNetwork"
+            refused = StepResult(
+                WORKSPACE_PEERING, names.databricks_peering, "failed", why, "NoManagedNetwork", _peering_advice(plan)
+            )
+        if refused is None:
+            sides.append(_kafka_side(plan, managed_vnet, _network(credential, sub, client_options)))
+            made[sides[1].name], refused = _ensure_side(plan, sides[1], progress)
+    except ARM_ERRORS as exc:
+        side = sides[-1]
+        return [report(progress, arm.failure(plan, side.type, side.name, exc))]
+    if refused is not None:
+        return [report(progress, refused)]
     return _wait_connected(plan, sides, made, progress, timeout_s, poll_s)
 
 
@@ -268,45 +274,54 @@ class _PeeringSide:
     delete: Callable[[], None]
 
 
-def _peering_sides(
-    plan: Plan, info: WorkspaceInfo, dbx_client: AzureDatabricksManagementClient, net_client: NetworkManagementClient
-) -> list[_PeeringSide]:
-    """The workspace side (remote: the Kafka network), then the Kafka side (remote: the managed network)."""
+def _local_id(peering: Any) -> str:
+    """The workspace side's databricksVirtualNetwork id: the workspace's managed network ("" if not given)."""
+    properties = getattr(peering, "properties", None)
+    local = getattr(properties, "databricks_virtual_network", None) if properties is not None else None
+    return str(getattr(local, "id", "") or "")
+
+
+def _workspace_side(plan: Plan, dbx_client: AzureDatabricksManagementClient) -> _PeeringSide:
+    """The workspace side (remote: the Kafka network)."""
     names = plan.names
     rg = names.resource_group
     kafka_vnet_id = next(str(r.resource_id) for r in plan.resources if r.type == "Microsoft.Network/virtualNetworks")
-    workspace_side = dbx.VirtualNetworkPeering(
+    body = dbx.VirtualNetworkPeering(
         properties=dbx.VirtualNetworkPeeringPropertiesFormat(
             remote_virtual_network=dbx.VirtualNetworkPeeringPropertiesFormatRemoteVirtualNetwork(id=kafka_vnet_id),
             allow_virtual_network_access=True,
             allow_forwarded_traffic=True,
         )
     )
-    kafka_side = NetworkPeering(
-        remote_virtual_network=SubResource(id=info.managed_vnet_id),
+    peerings, workspace, peering = dbx_client.vnet_peering, names.databricks_workspace, names.databricks_peering
+    return _PeeringSide(
+        WORKSPACE_PEERING,
+        peering,
+        kafka_vnet_id,
+        read=lambda: arm.get_or_none(lambda: peerings.get(rg, workspace, peering)),
+        create=lambda: peerings.begin_create_or_update(rg, workspace, peering, body).result(),
+        delete=lambda: peerings.begin_delete(rg, workspace, peering).result(),
+    )
+
+
+def _kafka_side(plan: Plan, managed_vnet_id: str, net_client: NetworkManagementClient) -> _PeeringSide:
+    """The Kafka side (remote: the workspace's managed network, as its workspace side names it)."""
+    names = plan.names
+    rg = names.resource_group
+    body = NetworkPeering(
+        remote_virtual_network=SubResource(id=managed_vnet_id),
         allow_virtual_network_access=True,
         allow_forwarded_traffic=True,
     )
-    peerings, workspace, peering = dbx_client.vnet_peering, names.databricks_workspace, names.databricks_peering
     network_peerings, vnet, kafka_peering = net_client.virtual_network_peerings, names.kafka_vnet, names.kafka_peering
-    return [
-        _PeeringSide(
-            WORKSPACE_PEERING,
-            peering,
-            kafka_vnet_id,
-            read=lambda: arm.get_or_none(lambda: peerings.get(rg, workspace, peering)),
-            create=lambda: peerings.begin_create_or_update(rg, workspace, peering, workspace_side).result(),
-            delete=lambda: peerings.begin_delete(rg, workspace, peering).result(),
-        ),
-        _PeeringSide(
-            KAFKA_PEERING,
-            kafka_peering,
-            info.managed_vnet_id,
-            read=lambda: arm.get_or_none(lambda: network_peerings.get(rg, vnet, kafka_peering)),
-            create=lambda: network_peerings.begin_create_or_update(rg, vnet, kafka_peering, kafka_side).result(),
-            delete=lambda: network_peerings.begin_delete(rg, vnet, kafka_peering).result(),
-        ),
-    ]
+    return _PeeringSide(
+        KAFKA_PEERING,
+        kafka_peering,
+        managed_vnet_id,
+        read=lambda: arm.get_or_none(lambda: network_peerings.get(rg, vnet, kafka_peering)),
+        create=lambda: network_peerings.begin_create_or_update(rg, vnet, kafka_peering, body).result(),
+        delete=lambda: network_peerings.begin_delete(rg, vnet, kafka_peering).result(),
+    )
 
 
 def _ensure_side(plan: Plan, side: _PeeringSide, progress: Progress | None) -> tuple[bool, StepResult | None]:

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -33,12 +33,14 @@ from backend.azure.databricks import (
     upload_files,
     workspace_client,
 )
-from backend.azure.databricks_cluster import CLUSTER_PYPI, RUNTIME_PROVIDED, ensure_cluster, pypi_pin
+from backend.azure.databricks_cluster import CLUSTER_PYPI, ensure_cluster, pypi_pin
 from backend.azure.databricks_jobs import ensure_job, run_once, run_status, start_run, stop_run
 from backend.azure.plan import Plan, build_plan
 from backend.azure.plan_config import TAG_KEY, load_config
+from backend.azure.uc_volume import ensure_volume
 from tests.standins.azure_arm import ArmStandIn
 from tests.standins.databricks_rest import USER, DatabricksStandIn
+from tests.standins.unity_catalog import install_unity_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "backend" / "azure" / "example-plan.toml"
@@ -106,7 +108,7 @@ def test_cluster_created_with_progress_body_as_planned_and_signed_in(env: Env) -
     lines = [r.detail for r in seen]
     assert any(line.startswith("PENDING: Finding instances") for line in lines)
     assert "RUNNING" in lines
-    assert f"library maven {props['libraries'][0]['maven']['coordinates']}: INSTALLED" in lines
+    assert not any("maven" in line for line in lines)  # the runtime's own Kafka source, no connector library
     assert f"library pypi {confluent_pin()}: INSTALLED" in lines
 
     # The create body, field by field, as the Clusters API reference types it.
@@ -119,7 +121,7 @@ def test_cluster_created_with_progress_body_as_planned_and_signed_in(env: Env) -
         "num_workers": props["num_workers"],
         "autotermination_minutes": props["autotermination_minutes"],
         "custom_tags": {TAG_KEY: env.plan.config.tag_value},
-        "data_security_mode": "DATA_SECURITY_MODE_DEDICATED",
+        "data_security_mode": "SINGLE_USER",
         "single_user_name": USER,
     }
     assert isinstance(body["num_workers"], int) and isinstance(body["autotermination_minutes"], int)
@@ -127,11 +129,18 @@ def test_cluster_created_with_progress_body_as_planned_and_signed_in(env: Env) -
     assert install == {
         "cluster_id": cluster_id,
         "libraries": [
-            {"maven": {"coordinates": "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"}},
-            # What the jobs import that a runtime lacks, pinned as locally.
+            # Every third-party package the jobs import, pinned as locally; no Maven library.
             *(
                 {"pypi": {"package": pin(p)}}
-                for p in ("confluent-kafka", "pydantic-settings", "vaderSentiment", "psutil")
+                for p in (
+                    "confluent-kafka",
+                    "pandas",
+                    "psutil",
+                    "pydantic",
+                    "pydantic-settings",
+                    "requests",
+                    "vaderSentiment",
+                )
             ),
         ],
     }
@@ -230,7 +239,8 @@ def test_a_chain_that_signs_in_with_a_service_principal_sends_the_sp_token(env: 
 def test_cluster_pypi_covers_the_bundles_third_party_imports() -> None:
     package_of = {"confluent_kafka": "confluent-kafka", "pydantic_settings": "pydantic-settings"}
     imports = bundle.third_party_imports(bundle.job_bundle())
-    needed = {package_of.get(name, name) for name in imports if name not in RUNTIME_PROVIDED}
+    # Every one pinned: no "the runtime provides it" exception that cannot be checked from here.
+    needed = {package_of.get(name, name) for name in imports}
     assert needed == set(CLUSTER_PYPI)
     for package in CLUSTER_PYPI:
         assert pypi_pin(package) == pin(package)  # each pinned in requirements.txt
@@ -624,3 +634,37 @@ def test_managed_and_workload_identities_count_as_service_principals_and_a_cli_u
     workload = WorkloadIdentityCredential(tenant_id="t", client_id="c", token_file_path="/nonexistent/token")
     assert is_service_principal(workload)
     assert not is_service_principal(AzureCliCredential())
+
+
+def test_the_volume_is_made_in_the_default_catalog_then_found_and_a_missing_catalog_is_named(
+    env: Env, plan: Plan
+) -> None:
+    uc = install_unity_catalog(env.dbx, default_catalog="tweetstream_databricks")
+    seen: list[StepResult] = []
+
+    result, path = ensure_volume(env.client, plan, progress=seen.append)
+
+    assert (result.type, result.status) == ("databricks.volume", "created"), result.line
+    assert path == "/Volumes/tweetstream_databricks/tweetstream/streaming_state"
+    assert result.detail == f"{path} (schema and volume made)"
+    assert uc.volumes["tweetstream_databricks.tweetstream.streaming_state"]["volume_type"] == "MANAGED"
+    assert [r.detail for r in seen] == ["schema tweetstream_databricks.tweetstream", "MANAGED volume"]
+    # The bodies as the Unity Catalog API reference types them (schemas/create, volumes/create).
+    assert env.dbx.bodies("POST", "/api/2.1/unity-catalog/volumes") == [
+        {
+            "catalog_name": "tweetstream_databricks",
+            "schema_name": "tweetstream",
+            "name": "streaming_state",
+            "volume_type": "MANAGED",
+        }
+    ]
+
+    before = len(env.dbx.calls)
+    again, same = ensure_volume(env.client, plan)
+    assert (again.status, same) == ("exists", path)
+    assert {c.method for c in env.dbx.calls[before:]} == {"GET"}  # a rerun only reads
+
+    elsewhere = replace(plan, names=replace(plan.names, uc_catalog="no_such_catalog"))
+    refused, none = ensure_volume(env.client, elsewhere)
+    assert (refused.status, refused.error_code, none) == ("failed", "CATALOG_DOES_NOT_EXIST", None)
+    assert "databricks.catalog" in (refused.advice or "")

@@ -55,7 +55,7 @@ def arm(plan: Plan) -> Iterator[ArmStandIn]:
     with ArmStandIn(polls=2) as standin:
         install_hdinsight(standin)
         results = provision(plan, standin.credential(), client_options=standin.client_options())
-        assert [r.status for r in results] == ["created"] * 3
+        assert [r.status for r in results] == ["created"] * 6
         standin.calls.clear()
         yield standin
 
@@ -457,6 +457,17 @@ def test_logins_meet_hdinsights_rules_and_bad_ones_are_refused_before_any_call(a
     assert "Zq9short" not in result.line and "Sshuser123" not in result.line
     assert [c.method for c in arm.arm_calls()] == ["GET"]  # only the look for an existing cluster
 
+    # An SSH password HDInsight refuses (under 10 characters, no non-alphanumeric) is refused here first.
+    weak_ssh = ClusterLogins(new_logins().gateway_password, SecretStr("Kq7wzpXl"))
+    assert login_problems(weak_ssh) == [
+        "the SSH password must be 10-72 characters",
+        "the SSH password must contain a non-alphanumeric character",
+    ]
+    refused = ensure(arm, plan, weak_ssh)
+    assert (refused.status, refused.error_code) == ("failed", "InvalidClusterLogin")
+    assert "Kq7wzpXl" not in refused.line
+    assert [c.method for c in arm.arm_calls()] == ["GET", "GET"]  # again no PUT
+
 
 @pytest.mark.parametrize(
     ("change", "message"),
@@ -473,6 +484,13 @@ def test_logins_meet_hdinsights_rules_and_bad_ones_are_refused_before_any_call(a
             lambda p: p["computeProfile"]["roles"][1].pop("dataDisksGroups"),
             "a Kafka cluster needs dataDisksGroups",
         ),
+        (
+            lambda p: [
+                role["osProfile"]["linuxOperatingSystemProfile"].update(password="Kq7wzpXlmR")
+                for role in p["computeProfile"]["roles"]
+            ],
+            "role headnode: the SSH password must contain a non-alphanumeric character",
+        ),
     ],
 )
 def test_the_standin_refuses_what_hdinsight_refuses(
@@ -488,3 +506,29 @@ def test_the_standin_refuses_what_hdinsight_refuses(
     assert caught.value.status_code == 400
     assert caught.value.error is not None and caught.value.error.code == "BadRequest"
     assert message in caught.value.error.message
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("natGateway", "the subnet has no outbound connectivity: attach a NAT gateway"),
+        ("networkSecurityGroup", "the subnet has no network security group (required by the standard load balancer)"),
+    ],
+)
+def test_a_subnet_without_its_nat_gateway_or_nsg_is_refused(
+    arm: ArmStandIn, plan: Plan, logins: ClusterLogins, missing: str, message: str
+) -> None:
+    """HDInsight on Standard Load Balancers: what the build attaches to the subnet is what creation needs."""
+    vnet_id = next(str(r.resource_id) for r in plan.resources if r.type == "Microsoft.Network/virtualNetworks")
+    vnet = arm.resource(vnet_id)
+    assert vnet is not None
+    subnet = vnet["properties"]["subnets"][0]["properties"]
+    assert subnet["natGateway"]["id"].endswith(plan.names.kafka_nat_gateway)
+    assert subnet["networkSecurityGroup"]["id"].endswith(plan.names.kafka_nsg)
+    assert subnet["defaultOutboundAccess"] is False
+    subnet.pop(missing)
+
+    result = ensure(arm, plan, logins)
+
+    assert (result.status, result.error_code) == ("failed", "BadRequest")
+    assert message in result.detail

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from backend.azure.arm import RESOURCE_GROUP, STORAGE_ACCOUNT, VIRTUAL_NETWORK, StepResult
+from backend.azure.arm import (
+    NAT_GATEWAY,
+    NETWORK_SECURITY_GROUP,
+    PUBLIC_IP,
+    RESOURCE_GROUP,
+    STORAGE_ACCOUNT,
+    VIRTUAL_NETWORK,
+    StepResult,
+)
 from backend.azure.plan import Plan, build_plan
 from backend.azure.plan_config import API_VERSIONS, TAG_KEY, load_config
 from backend.azure.provision import TeardownNotConfirmed, find_tagged, provision, teardown
@@ -50,6 +58,9 @@ def paths(plan: Plan) -> dict[str, str]:
     group = f"/subscriptions/{sub}/resourceGroups/{n.resource_group}/providers"
     return {
         "rg": f"/subscriptions/{sub}/resourcegroups/{n.resource_group}",
+        "pip": f"{group}/Microsoft.Network/publicIPAddresses/{n.kafka_public_ip}",
+        "nat": f"{group}/Microsoft.Network/natGateways/{n.kafka_nat_gateway}",
+        "nsg": f"{group}/Microsoft.Network/networkSecurityGroups/{n.kafka_nsg}",
         "vnet": f"{group}/Microsoft.Network/virtualNetworks/{n.kafka_vnet}",
         "storage": f"{group}/Microsoft.Storage/storageAccounts/{n.storage_account}",
     }
@@ -64,40 +75,80 @@ def resource_calls(arm: ArmStandIn) -> list[tuple[str, str, str | None]]:
     ]
 
 
-def test_provision_creates_the_three_steps_in_order(arm: ArmStandIn, plan: Plan) -> None:
+STEPS = (RESOURCE_GROUP, PUBLIC_IP, NAT_GATEWAY, NETWORK_SECURITY_GROUP, VIRTUAL_NETWORK, STORAGE_ACCOUNT)
+
+
+def test_provision_creates_the_steps_in_order(arm: ArmStandIn, plan: Plan) -> None:
     seen: list[StepResult] = []
     results = run(arm, plan, seen)
 
-    assert [(r.type, r.status) for r in results] == [
-        (RESOURCE_GROUP, "created"),
-        (VIRTUAL_NETWORK, "created"),
-        (STORAGE_ACCOUNT, "created"),
-    ]
-    assert [r.status for r in seen] == ["creating", "created"] * 3
+    assert [(r.type, r.status) for r in results] == [(step, "created") for step in STEPS]
+    assert [r.status for r in seen] == ["creating", "created"] * 6
     p = {key: value.lower() for key, value in paths(plan).items()}
+    network_steps = [
+        call
+        for key in ("pip", "nat", "nsg", "vnet")
+        # the final GET after Azure-AsyncOperation said Succeeded
+        for call in (("GET", p[key], NET_API), ("PUT", p[key], NET_API), ("GET", p[key], NET_API))
+    ]
     assert resource_calls(arm) == [
         ("GET", p["rg"], RG_API),
         ("PUT", p["rg"], RG_API),
-        ("GET", p["vnet"], NET_API),
-        ("PUT", p["vnet"], NET_API),
-        ("GET", p["vnet"], NET_API),  # the final GET after Azure-AsyncOperation said Succeeded
+        *network_steps,
         ("GET", p["storage"], STORAGE_API),
         ("PUT", p["storage"], STORAGE_API),
     ]
     polls = [call.path for call in arm.arm_calls() if "/operations/" in call.path or "/operationResults/" in call.path]
-    assert len(polls) == 4  # 2 per long-running operation (Azure-AsyncOperation, then Location)
+    assert len(polls) == 10  # 2 per long-running operation (Azure-AsyncOperation, then Location)
 
     # The bodies sent, against the spec's examples (VirtualNetworkCreateSubnet.json,
     # StorageAccountCreate.json, ResourceGroups_CreateOrUpdate): location, tags, required fields.
     tags = {TAG_KEY: "tweetstream"}
     bodies = {call.path.lower(): call.body for call in arm.arm_calls() if call.method == "PUT"}
     assert bodies[p["rg"]] == {"location": "eastus", "tags": tags}
+    ids = paths(plan)
+    # HDInsight's outbound path and NSG (its load balancer migration guideline, "New cluster creation"), as
+    # PublicIPAddressCreateStandard.json, NatGatewayCreateOrUpdate.json and NetworkSecurityGroupCreateWithRule.json.
+    assert bodies[p["pip"]] == {
+        "location": "eastus",
+        "tags": tags,
+        "sku": {"name": "Standard", "tier": "Regional"},
+        "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
+    }
+    assert bodies[p["nat"]] == {
+        "location": "eastus",
+        "tags": tags,
+        "sku": {"name": "Standard"},
+        "properties": {"publicIpAddresses": [{"id": ids["pip"]}]},
+    }
+    rules = {r["name"]: r["properties"] for r in bodies[p["nsg"]]["properties"]["securityRules"]}
+    assert rules["AllowHDInsightManagement"] == {
+        "protocol": "Tcp",
+        "sourceAddressPrefix": "HDInsight",
+        "sourcePortRange": "*",
+        "destinationAddressPrefix": "VirtualNetwork",
+        "destinationPortRange": "443",
+        "access": "Allow",
+        "priority": 300,
+        "direction": "Inbound",
+    }
+    assert rules["AllowConsoleToGateway"]["sourceAddressPrefix"] == "Internet"  # the example plan's default
     assert bodies[p["vnet"]] == {
         "location": "eastus",
         "tags": tags,
         "properties": {
             "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-            "subnets": [{"name": plan.names.kafka_subnet, "properties": {"addressPrefix": "10.0.0.0/24"}}],
+            "subnets": [
+                {
+                    "name": plan.names.kafka_subnet,
+                    "properties": {
+                        "addressPrefix": "10.0.0.0/24",
+                        "natGateway": {"id": ids["nat"]},
+                        "networkSecurityGroup": {"id": ids["nsg"]},
+                        "defaultOutboundAccess": False,
+                    },
+                }
+            ],
         },
     }
     assert bodies[p["storage"]] == {
@@ -120,12 +171,24 @@ def test_a_second_run_resumes_without_a_put(arm: ArmStandIn, plan: Plan) -> None
 
     results = run(arm, plan)
 
-    assert [(r.type, r.status) for r in results] == [
-        (RESOURCE_GROUP, "exists"),
-        (VIRTUAL_NETWORK, "exists"),
-        (STORAGE_ACCOUNT, "exists"),
-    ]
-    assert [call.method for call in arm.arm_calls()] == ["GET", "GET", "GET"]
+    assert [(r.type, r.status) for r in results] == [(step, "exists") for step in STEPS]
+    assert [call.method for call in arm.arm_calls()] == ["GET"] * 6
+
+
+def test_a_network_made_without_nat_gateway_and_nsg_gets_them_on_the_rerun(arm: ArmStandIn, plan: Plan) -> None:
+    """A network an older build made (a subnet with only its prefix) is brought to the plan."""
+    run(arm, plan)
+    vnet = arm.resource(paths(plan)["vnet"])
+    assert vnet is not None
+    vnet["properties"]["subnets"][0]["properties"] = {"addressPrefix": "10.0.0.0/24", "provisioningState": "Succeeded"}
+    arm.calls.clear()
+
+    results = run(arm, plan)
+
+    assert [r.status for r in results] == ["exists", "exists", "exists", "exists", "created", "exists"]
+    subnet = arm.resource(paths(plan)["vnet"])["properties"]["subnets"][0]["properties"]  # type: ignore[index]
+    assert subnet["natGateway"]["id"] == paths(plan)["nat"]
+    assert subnet["networkSecurityGroup"]["id"] == paths(plan)["nsg"]
 
 
 def test_a_failed_storage_step_then_a_rerun_completes(arm: ArmStandIn, plan: Plan) -> None:
@@ -133,20 +196,15 @@ def test_a_failed_storage_step_then_a_rerun_completes(arm: ArmStandIn, plan: Pla
 
     first = run(arm, plan)
 
-    assert [r.status for r in first] == ["created", "created", "failed"]
+    assert [r.status for r in first] == ["created"] * 5 + ["failed"]
     assert first[-1].error_code == "QuotaExceeded"
     assert "exceeding quota limits" in first[-1].detail and "quota" in (first[-1].advice or "")
 
     arm.calls.clear()
     second = run(arm, plan)
 
-    assert [r.status for r in second] == ["exists", "exists", "created"]
-    assert [call.method for call in arm.arm_calls() if "/operation" not in call.path.lower()] == [
-        "GET",
-        "GET",
-        "GET",
-        "PUT",
-    ]
+    assert [r.status for r in second] == ["exists"] * 5 + ["created"]
+    assert [call.method for call in arm.arm_calls() if "/operation" not in call.path.lower()] == ["GET"] * 6 + ["PUT"]
 
 
 def test_an_operation_that_ends_failed_is_made_again_on_the_rerun(arm: ArmStandIn, plan: Plan) -> None:
@@ -154,12 +212,12 @@ def test_an_operation_that_ends_failed_is_made_again_on_the_rerun(arm: ArmStandI
 
     first = run(arm, plan)
 
-    assert [r.status for r in first] == ["created", "failed"]
+    assert [r.status for r in first] == ["created"] * 4 + ["failed"]
     assert first[-1].error_code == "InternalServerError"
     vnet = arm.resource(paths(plan)["vnet"])
     assert vnet is not None and vnet["properties"]["provisioningState"] == "Failed"
     # Left tagged, so teardown would find it; the rerun makes it again.
-    assert [r.status for r in run(arm, plan)] == ["exists", "created", "created"]
+    assert [r.status for r in run(arm, plan)] == ["exists"] * 4 + ["created", "created"]
 
 
 def test_a_storage_name_taken_elsewhere_says_what_to_do(arm: ArmStandIn, plan: Plan) -> None:
@@ -208,6 +266,9 @@ def test_teardown_deletes_by_tag_after_confirmation(arm: ArmStandIn, plan: Plan)
     assert found == [
         (STORAGE_ACCOUNT, n.storage_account),
         (VIRTUAL_NETWORK, n.kafka_vnet),
+        (NETWORK_SECURITY_GROUP, n.kafka_nsg),
+        (NAT_GATEWAY, n.kafka_nat_gateway),
+        (PUBLIC_IP, n.kafka_public_ip),
         (RESOURCE_GROUP, n.resource_group),
     ]
     with pytest.raises(TeardownNotConfirmed):
@@ -216,14 +277,11 @@ def test_teardown_deletes_by_tag_after_confirmation(arm: ArmStandIn, plan: Plan)
     arm.calls.clear()
     results = teardown(plan, arm.credential(), confirm=[name for _, name in found], client_options=options)
 
-    assert [(r.name, r.status) for r in results] == [
-        (n.storage_account, "deleted"),
-        (n.kafka_vnet, "deleted"),
-        (n.resource_group, "deleted"),
-    ]
+    assert [(r.name, r.status) for r in results] == [(name, "deleted") for _, name in found]
     p = {key: value.lower() for key, value in paths(plan).items()}
     deletes = [(m, path) for m, path, _ in resource_calls(arm) if m == "DELETE"]
-    assert deletes == [("DELETE", p["storage"]), ("DELETE", p["vnet"]), ("DELETE", p["rg"])]
+    # The stand-in refuses to delete a NAT gateway, NSG or public IP still in use: this order is the one that works.
+    assert deletes == [("DELETE", p[key]) for key in ("storage", "vnet", "nsg", "nat", "pip", "rg")]
     assert arm.state.resources == {}
     assert find_tagged(plan, arm.credential(), client_options=options) == []
 
@@ -247,5 +305,5 @@ def test_teardown_keeps_a_group_that_holds_something_else(arm: ArmStandIn, plan:
 
     results = teardown(plan, arm.credential(), confirm=names, client_options=options)
 
-    assert [r.status for r in results] == ["deleted", "deleted", "kept"]
+    assert [r.status for r in results] == ["deleted"] * 5 + ["kept"]
     assert "theirs" in results[-1].detail

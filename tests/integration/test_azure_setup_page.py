@@ -141,11 +141,17 @@ def test_build_needs_the_confirmation_then_builds_everything_then_resumes(
     shown = lines(page)
     for expected in (
         "Microsoft.Resources/resourceGroups tweetstream-rg: created",
+        # The Kafka subnet's outbound path and NSG, before the network and the cluster.
+        "Microsoft.Network/publicIPAddresses tweetstream-kafka-nat-ip: created",
+        "Microsoft.Network/natGateways tweetstream-kafka-nat: created",
+        "Microsoft.Network/networkSecurityGroups tweetstream-kafka-nsg: created",
+        "with tweetstream-kafka-nat and tweetstream-kafka-nsg",
         "Microsoft.HDInsight/clusters",
         "ambari.ip-advertising",
         "Connected",
         "databricks.cluster tweetstream-spark: created",
         "kafka.topic tweets: created (4 partitions, replication 3)",
+        "databricks.volume tweetstream_databricks.tweetstream.streaming_state: created",
         "databricks.job tweetstream-consumer: created",
     ):
         assert any(expected in line for line in shown), (expected, shown)
@@ -169,14 +175,15 @@ def test_teardown_lists_then_deletes_after_confirmation(page: AppTest, cloud: Az
     page.button(key="azure-list").click().run()
     listed = next(frame for frame in (f.value for f in page.dataframe) if list(frame.columns) == ["type", "name"])
     names = list(listed["name"])
-    assert len(names) == 6 and names[-1] == "tweetstream-rg" and "tweetstream-databricks" in names
+    assert len(names) == 9 and names[-1] == "tweetstream-rg" and "tweetstream-databricks" in names
+    assert names[-4:-1] == ["tweetstream-kafka-nsg", "tweetstream-kafka-nat", "tweetstream-kafka-nat-ip"]
     assert page.button(key="azure-teardown").disabled is True
 
     page.checkbox(key="azure-teardown-confirm").check().run()
     page.button(key="azure-teardown").click().run()
     assert not page.exception
     shown = lines(page)
-    assert sum(": deleted" in line for line in shown) == 6, shown
+    assert sum(": deleted" in line for line in shown) == 9, shown
     page.run()
     assert not [f for f in page.dataframe if list(f.value.columns) == ["what", "where"]]  # the record went too
 

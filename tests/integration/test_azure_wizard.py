@@ -38,6 +38,7 @@ class Cloud:
 
     def __post_init__(self) -> None:
         self.arm, self.ambari, self.dbx = self.stand_ins.arm, self.stand_ins.ambari, self.stand_ins.dbx
+        self.uc = self.stand_ins.uc
 
     def settings(self) -> Settings:
         return Settings()
@@ -76,6 +77,9 @@ def test_build_makes_everything_in_order_and_records_where_it_is(cloud: Cloud) -
     assert [t for t, _ in finals(results)] == [
         "access",
         "Microsoft.Resources/resourceGroups",
+        "Microsoft.Network/publicIPAddresses",  # the Kafka subnet's outbound path and NSG
+        "Microsoft.Network/natGateways",
+        "Microsoft.Network/networkSecurityGroups",
         "Microsoft.Network/virtualNetworks",
         "Microsoft.Storage/storageAccounts",
         "Microsoft.HDInsight/clusters",
@@ -87,6 +91,7 @@ def test_build_makes_everything_in_order_and_records_where_it_is(cloud: Cloud) -
         "databricks.cluster",
         "databricks.files",
         "kafka.topic",
+        "databricks.volume",
         "databricks.job",
         "databricks.job",
         "databricks.sql_warehouse",
@@ -118,6 +123,14 @@ def test_build_makes_everything_in_order_and_records_where_it_is(cloud: Cloud) -
         "--topic=tweets",
     ]
     assert f"{wizard.workspace_folder(cloud.plan)}/jobs/consumer/__main__.py" in cloud.dbx.files
+    # Checkpoint and archive on a Unity Catalog volume the build made in the workspace's default catalog (the
+    # stand-in, like a new workspace, has no DBFS root: a dbfs:/ path fails the run).
+    volume = f"/Volumes/{cloud.uc.default_catalog}/tweetstream/streaming_state"
+    assert f"{cloud.uc.default_catalog}.tweetstream.streaming_state" in cloud.uc.volumes
+    assert cloud.uc.volumes[f"{cloud.uc.default_catalog}.tweetstream.streaming_state"]["volume_type"] == "MANAGED"
+    assert f"--checkpoint={volume}/tweetstream/checkpoint" in consumer_task["parameters"]
+    assert f"--archive={volume}/tweetstream/archive" in consumer_task["parameters"]
+    assert not any("dbfs:" in p for job in jobs.values() for p in job["tasks"][0]["spark_python_task"]["parameters"])
     # The topic was made by a one-off run on that cluster, with the plan's partitions and replication.
     submitted = cloud.dbx.bodies("POST", "/api/2.2/jobs/runs/submit")
     parameters = submitted[0]["tasks"][0]["spark_python_task"]["parameters"]
@@ -148,6 +161,7 @@ def test_a_second_run_finds_everything_and_writes_nothing(cloud: Cloud) -> None:
     assert len(cloud.ambari.writes()) == ambari_writes
     new_posts = [path for method, path in cloud.dbx.paths()[dbx_calls:] if method == "POST"]
     assert "/api/2.1/clusters/create" not in new_posts and "/api/2.2/jobs/create" not in new_posts
+    assert not [path for path in new_posts if "unity-catalog" in path]  # the schema and volume were found
 
 
 def test_a_failure_in_the_middle_keeps_what_was_made_and_a_rerun_resumes(cloud: Cloud) -> None:
@@ -235,6 +249,9 @@ def test_teardown_deletes_everything_the_build_made_in_order(cloud: Cloud) -> No
         names.hdinsight_cluster,
         names.storage_account,
         names.kafka_vnet,
+        names.kafka_nsg,
+        names.kafka_nat_gateway,
+        names.kafka_public_ip,
         names.resource_group,
     ]
 
@@ -424,3 +441,18 @@ def test_a_refused_permissions_read_shows_arms_code_and_advice(cloud: Cloud) -> 
     assert results[0].error_code == "AuthorizationFailed"  # ARM's code, not the exception's type
     assert "Contributor" in (results[0].advice or "")
     assert cloud.arm_writes() == []
+
+
+def test_a_saved_ssh_password_hdinsight_would_refuse_stops_the_build_before_anything_is_made(cloud: Cloud) -> None:
+    weak = "Kq7wzpXl"  # 8 characters, no non-alphanumeric: HDInsight refuses it at creation
+    cloud.secrets.write_text(f'azure_hdinsight_ssh_password = "{weak}"\n')
+
+    results, lines = build(cloud)
+
+    assert [(r.type, r.status, r.error_code) for r in results[-1:]] == [
+        ("Microsoft.HDInsight/clusters", "failed", "InvalidClusterLogin")
+    ]
+    assert "the SSH password must be 10-72 characters" in results[-1].detail
+    assert "Nothing was created" in (results[-1].advice or "")
+    assert cloud.arm_writes() == []  # refused before the resource group, network or storage
+    assert weak not in json.dumps([r.__dict__ for r in lines])

@@ -9,10 +9,12 @@ Added to an :class:`~tests.standins.azure_arm.ArmStandIn` by :func:`install_data
   PUT answers 201 with the body (provisioningState Accepted) and ``Location`` + ``Retry-After``
   (ArmLroLocationHeader); the Location URL answers 202 until done, then 200 with the workspace.
   Done means: provisioningState Succeeded, ``workspaceId``, ``workspaceUrl`` (the given host),
-  and the managed resource group with the managed network ``workers-vnet`` (vnetAddressPrefix.0.0/16)
-  made as resources of the stand-in. DELETE answers 202 with ``Azure-AsyncOperation`` and
-  ``Location`` (as WorkspaceDelete.json), 204 if there is nothing to delete; when done the
-  workspace, its peerings, its managed resource group and all in it are gone.
+  and the managed resource group with the managed network (vnetAddressPrefix.0.0/16) made as
+  resources of the stand-in. The managed network's name is ``install_databricks(managed_vnet=...)``
+  ("workers-vnet" by default): Azure does not document it, and the workspace side of a peering is
+  where ARM says which network it is (``databricksVirtualNetwork``).
+  DELETE answers 202 with ``Azure-AsyncOperation`` and ``Location`` (as WorkspaceDelete.json), 204 if
+  there is nothing to delete; when done the workspace, its peerings, its managed resource group and all in it are gone.
 - vNetPeering_CreateOrUpdate / _Get / _Delete, api-version 2026-01-01 (VirtualNetworkPeering.tsp,
   examples/2026-01-01/WorkspaceVirtualNetworkPeeringCreateOrUpdate.json): PUT 201 with the body
   (databricksVirtualNetwork, databricksAddressSpace, remoteAddressSpace, peeringState,
@@ -53,7 +55,7 @@ WORKSPACE_TYPE = "Microsoft.Databricks/workspaces"
 DATABRICKS_PEERING_TYPE = "Microsoft.Databricks/workspaces/virtualNetworkPeerings"
 NETWORK_PEERING_TYPE = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"
 DATABRICKS_API = "2026-01-01"
-MANAGED_VNET = "workers-vnet"
+MANAGED_VNET = "workers-vnet"  # the default name of the managed network (see install_databricks)
 
 _WS = r"/providers/Microsoft\.Databricks/workspaces/(?P<name>[^/]+)"
 _VNET = r"/providers/Microsoft\.Network/virtualNetworks/(?P<vnet>[^/]+)"
@@ -72,6 +74,7 @@ class _WorkspaceOperation:
 class _DatabricksState:
     workspace_host: str
     connect: bool
+    managed_vnet: str = MANAGED_VNET
     operations: dict[str, _WorkspaceOperation] = field(default_factory=dict)
     ever_connected: set[str] = field(default_factory=set)  # peering keys that were Connected once
     ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -170,11 +173,12 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
     }
     prefix = (properties.get("parameters", {}).get("vnetAddressPrefix") or {}).get("value", "10.139")
     vnet_id = (
-        f"/subscriptions/{sub}/resourceGroups/{managed_rg}/providers/Microsoft.Network/virtualNetworks/{MANAGED_VNET}"
+        f"/subscriptions/{sub}/resourceGroups/{managed_rg}/providers/Microsoft.Network/virtualNetworks/"
+        f"{db.managed_vnet}"
     )
     standin.state.resources[vnet_id.lower()] = {
         "id": vnet_id,
-        "name": MANAGED_VNET,
+        "name": db.managed_vnet,
         "type": "Microsoft.Network/virtualNetworks",
         "location": workspace["location"],
         "tags": {},
@@ -218,14 +222,16 @@ def install_databricks(
     *,
     workspace_host: str = "adb-0000000000000000.0.azuredatabricks.net",
     connect_peerings: bool = True,
+    managed_vnet: str = MANAGED_VNET,
 ) -> None:
     """Serve Databricks workspaces and both kinds of VNet peering (see the module docstring).
 
     ``workspace_host``: the workspaceUrl of every workspace made (a test gives "127.0.0.1:PORT"
     of a Databricks REST stand-in). ``connect_peerings=False``: peerings stay "Initiated" even when
-    both sides exist (a peering that never connects).
+    both sides exist (a peering that never connects). ``managed_vnet``: the name of each workspace's
+    managed network.
     """
-    db = _DatabricksState(workspace_host, connect_peerings)
+    db = _DatabricksState(workspace_host, connect_peerings, managed_vnet)
 
     def op_headers(match: re.Match[str], op_id: str, *names: str) -> dict[str, str]:
         workspace_path = f"/subscriptions/{match['sub']}/resourceGroups/{match['rg']}/providers/{WORKSPACE_TYPE}"
@@ -351,7 +357,7 @@ def install_databricks(
             resource: dict[str, Any] = {"id": match.group(0), "name": match["peering"], "type": kind}
             if databricks:
                 managed = parent["properties"]["managedResourceGroupId"]
-                local = f"{managed}/providers/Microsoft.Network/virtualNetworks/{MANAGED_VNET}"
+                local = f"{managed}/providers/Microsoft.Network/virtualNetworks/{db.managed_vnet}"
                 properties["databricksVirtualNetwork"] = {"id": local}
                 properties["databricksAddressSpace"] = _address_space(standin, local)
             else:

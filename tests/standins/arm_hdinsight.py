@@ -147,22 +147,24 @@ def _consecutive(password: str, user: str) -> bool:
 
 
 def _password_faults(what: str, password: Any, users: list[str], *, gateway: bool) -> list[str]:
-    # The rules of HDInsight's templates: the cluster login password at least 10 characters with
-    # a digit, an upper and a lower case letter and a non-alphanumeric character (not ' " \ ] .);
-    # the SSH password 6-72 characters with a digit, an upper and a lower case letter; neither
-    # holding 3 consecutive characters of a user name.
+    # The rules of HDInsight's templates (Azure/azure-quickstart-templates, microsoft.hdinsight): the
+    # cluster login password at least 10 characters with a digit, an upper and a lower case letter and a
+    # non-alphanumeric character (not ' " \ ] .); the SSH password 6-72 characters (hdinsight-kafka) and
+    # "at least 10 characters ... at least one digit, one non-alphanumeric character, and one upper or
+    # lower case letter" (the other HDInsight templates): the stricter of the two; neither holding
+    # 3 consecutive characters of a user name.
     if not isinstance(password, str) or not password:
         return [f"{what} is missing"]
     faults = []
     if gateway and len(password) < 10:
         faults.append(f"{what} must be at least 10 characters")
-    if not gateway and not 6 <= len(password) <= 72:
-        faults.append(f"{what} must be 6-72 characters")
+    if not gateway and not 10 <= len(password) <= 72:
+        faults.append(f"{what} must be 10-72 characters")
     if not (any(c.isdigit() for c in password) and any(c.isupper() for c in password)):
         faults.append(f"{what} must contain a digit and an upper case letter")
     if not any(c.islower() for c in password):
         faults.append(f"{what} must contain a lower case letter")
-    if gateway and not any(not c.isalnum() for c in password):
+    if not any(not c.isalnum() for c in password):
         faults.append(f"{what} must contain a non-alphanumeric character")
     if gateway and any(c in _NOT_IN_GATEWAY_PASSWORD for c in password):
         faults.append(f"{what} must not contain ' \" \\ ] or .")
@@ -231,13 +233,44 @@ def _create_faults(standin: ArmStandIn, match: re.Match[str], body: dict[str, An
     elif vnets and vnets != {("", "")}:
         vnet_id, subnet_id = next(iter(vnets))
         vnet = standin.resource(vnet_id)
-        subnets = {str(s.get("id", "")).lower() for s in (vnet or {}).get("properties", {}).get("subnets", [])}
+        subnets = {str(s.get("id", "")).lower(): s for s in (vnet or {}).get("properties", {}).get("subnets", [])}
         if vnet is None or subnet_id.lower() not in subnets:
             faults.append(f"virtual network {vnet_id!r} with subnet {subnet_id!r} was not found")
+        else:
+            faults.extend(_subnet_faults(standin, subnets[subnet_id.lower()]))
     faults.extend(_storage_faults(standin, match, props.get("storageProfile") or {}))
     tls = props.get("minSupportedTlsVersion")
     if tls is not None and tls not in ("1.2",):
         faults.append(f"minSupportedTlsVersion {tls!r}: TLS below 1.2 is not allowed")
+    return faults
+
+
+def _subnet_faults(standin: ArmStandIn, subnet: dict[str, Any]) -> list[str]:
+    """HDInsight on Standard Load Balancers in a network of one's own (the HDInsight load balancer migration
+    guideline, "New cluster creation"): the subnet needs an explicit outbound path (a NAT gateway, as it
+    recommends; new subnets have no default outbound access) and an NSG, which lets HDInsight's management
+    traffic in ("Control network traffic in Azure HDInsight": service tag HDInsight, port 443)."""
+    props = subnet.get("properties") or {}
+    faults = []
+    nat = str((props.get("natGateway") or {}).get("id", ""))
+    if not nat or standin.resource(nat) is None:
+        faults.append(
+            "the subnet has no outbound connectivity: attach a NAT gateway (required with the standard load balancer)"
+        )
+    nsg_id = str((props.get("networkSecurityGroup") or {}).get("id", ""))
+    nsg = standin.resource(nsg_id) if nsg_id else None
+    if nsg is None:
+        faults.append("the subnet has no network security group (required by the standard load balancer)")
+        return faults
+    rules = [(rule.get("properties") or {}) for rule in nsg["properties"].get("securityRules") or []]
+    if not any(
+        r.get("direction") == "Inbound"
+        and r.get("access") == "Allow"
+        and r.get("sourceAddressPrefix") == "HDInsight"
+        and r.get("destinationPortRange") in ("443", "*")
+        for r in rules
+    ):
+        faults.append("the network security group must allow inbound 443 from the service tag HDInsight")
     return faults
 
 

@@ -14,6 +14,11 @@ documented REST contracts (Azure/azure-rest-api-specs, the SDKs' default api-ver
 - Virtual networks, with their subnets inline (VirtualNetworks_CreateOrUpdate: 201 with
   ``Azure-AsyncOperation``, ``provisioningState`` Updating until the operation succeeds;
   _Delete: 202 with ``Location``).
+- Public IP addresses, NAT gateways and network security groups (PublicIPAddresses_CreateOrUpdate,
+  NatGateways_CreateOrUpdate, NetworkSecurityGroups_CreateOrUpdate: 201 with ``Azure-AsyncOperation``;
+  _Delete: 202 with ``Location``), checked as ``_network_kinds`` says; a subnet's ``natGateway`` and
+  ``networkSecurityGroup`` must exist, and a new subnet is private (``defaultOutboundAccess`` false)
+  unless the request says otherwise. Deleting one that a subnet or NAT gateway still uses is refused.
 - Storage accounts (StorageAccounts_Create: 202 with ``Location``, which answers 202 until
   done, then 200 with the account; ``provisioningState`` Creating, then Succeeded;
   StorageAccounts_Delete: 200, synchronous; a globally taken name: 409
@@ -74,6 +79,7 @@ class ResourceKind:
     ``check_put(standin, match, body)``: an error answer (status, body) for a bad request, or None.
     ``on_put(standin, match, resource)``: fill in what ARM adds (ids, read-only properties).
     ``on_done(standin, resource)``: what changes when the create operation succeeds.
+    ``check_delete(standin, resource)``: an error answer (status, body) for a delete ARM refuses, or None.
     """
 
     route: str
@@ -86,6 +92,73 @@ class ResourceKind:
     check_put: Callable[..., tuple[int, dict[str, Any]] | None] | None = None
     on_put: Callable[..., None] | None = None
     on_done: Callable[..., None] | None = None
+    check_delete: Callable[..., tuple[int, dict[str, Any]] | None] | None = None
+
+
+def _users_of(standin: ArmStandIn, resource_id: str) -> list[str]:
+    """The ids of the subnets and NAT gateways that refer to ``resource_id``."""
+    wanted, users = resource_id.lower(), []
+    for resource in standin.state.resources.values():
+        props = resource.get("properties", {})
+        for ip in props.get("publicIpAddresses", []):
+            if str(ip.get("id", "")).lower() == wanted:
+                users.append(resource["id"])
+        for subnet in props.get("subnets", []):
+            refs = [(subnet.get("properties") or {}).get(key) or {} for key in ("natGateway", "networkSecurityGroup")]
+            if any(str(ref.get("id", "")).lower() == wanted for ref in refs):
+                users.append(subnet.get("id", resource["id"]))
+    return users
+
+
+def _in_use(code: str) -> Callable[[ArmStandIn, dict[str, Any]], tuple[int, dict[str, Any]] | None]:
+    # The network resource provider refuses to delete what another resource still uses (error codes as
+    # ARM answers them: InUseNatGatewayCannotBeDeleted, PublicIPAddressCannotBeDeleted,
+    # InUseNetworkSecurityGroupCannotBeDeleted), so teardown must go in order.
+    def check(standin: ArmStandIn, resource: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        users = _users_of(standin, resource["id"])
+        if not users:
+            return None
+        return 400, arm_error(code, f"{resource['type']} {resource['name']} is in use by {', '.join(users)}.")
+
+    return check
+
+
+def _check_public_ip(standin: ArmStandIn, match: re.Match[str], body: dict[str, Any]):
+    # Basic SKU public IPs were retired on 2025-09-30 ("Upgrade to Standard SKU public IP addresses"); a NAT
+    # gateway takes only Standard static IPv4 addresses ("Azure NAT Gateway resource": public IP requirements).
+    sku = (body.get("sku") or {}).get("name")
+    method = (body.get("properties") or {}).get("publicIPAllocationMethod")
+    if sku != "Standard" or method != "Static":
+        return 400, arm_error("InvalidRequestContent", f"only Standard static public IPs: sku {sku}, {method}")
+    return None
+
+
+def _check_nat_gateway(standin: ArmStandIn, match: re.Match[str], body: dict[str, Any]):
+    # NatGateways_CreateOrUpdate (NatGatewayCreateOrUpdate.json): sku Standard, publicIpAddresses that exist.
+    if (body.get("sku") or {}).get("name") != "Standard":
+        return 400, arm_error("InvalidRequestContent", "a NAT gateway's sku must be Standard")
+    for ip in (body.get("properties") or {}).get("publicIpAddresses") or []:
+        if standin.resource(str(ip.get("id", ""))) is None:
+            return 400, arm_error("InvalidResourceReference", f"Resource {ip.get('id')} referenced was not found.")
+    return None
+
+
+def _check_subnets(standin: ArmStandIn, match: re.Match[str], body: dict[str, Any]):
+    # A subnet's natGateway and networkSecurityGroup must exist (InvalidResourceReference, as ARM answers).
+    for subnet in (body.get("properties") or {}).get("subnets") or []:
+        props = subnet.get("properties") or {}
+        for key in ("natGateway", "networkSecurityGroup"):
+            ref = str((props.get(key) or {}).get("id", ""))
+            if ref and standin.resource(ref) is None:
+                return 400, arm_error("InvalidResourceReference", f"Resource {ref} referenced by subnet was not found.")
+    return None
+
+
+def _private_subnets(standin: ArmStandIn, match: re.Match[str], resource: dict[str, Any]) -> None:
+    # From api-version 2025-07-01 (azure-mgmt-network 33.1.0 sends 2026-03-01) a new subnet is private:
+    # defaultOutboundAccess false unless the request sets it ("Default outbound access in Azure").
+    for subnet in resource["properties"].get("subnets", []):
+        subnet.setdefault("properties", {}).setdefault("defaultOutboundAccess", False)
 
 
 _KINDS = (
@@ -97,6 +170,36 @@ _KINDS = (
         required=("location", "properties"),
         creating="Updating",
         create_answer="azure-async",
+        check_put=_check_subnets,
+        on_put=_private_subnets,
+    ),
+    ResourceKind(
+        "public-ip",
+        r"/providers/Microsoft\.Network/publicIPAddresses/(?P<name>[^/]+)",
+        "Microsoft.Network/publicIPAddresses",
+        required=("location", "sku"),
+        creating="Updating",
+        create_answer="azure-async",
+        check_put=_check_public_ip,
+        check_delete=_in_use("PublicIPAddressCannotBeDeleted"),
+    ),
+    ResourceKind(
+        "nat-gateway",
+        r"/providers/Microsoft\.Network/natGateways/(?P<name>[^/]+)",
+        "Microsoft.Network/natGateways",
+        required=("location", "sku"),
+        creating="Updating",
+        create_answer="azure-async",
+        check_put=_check_nat_gateway,
+        check_delete=_in_use("InUseNatGatewayCannotBeDeleted"),
+    ),
+    ResourceKind(
+        "nsg",
+        r"/providers/Microsoft\.Network/networkSecurityGroups/(?P<name>[^/]+)",
+        "Microsoft.Network/networkSecurityGroups",
+        creating="Updating",
+        create_answer="azure-async",
+        check_delete=_in_use("InUseNetworkSecurityGroupCannotBeDeleted"),
     ),
     # StorageAccountCreateParameters: sku, kind, location.
     ResourceKind(
@@ -431,6 +534,9 @@ class ArmStandIn:
         if method == "DELETE":
             if existing is None:
                 return 204, {}, None
+            refusal = kind.check_delete(self, existing) if kind.check_delete is not None else None
+            if refusal is not None:
+                return refusal[0], {}, refusal[1]
             if kind.delete_answer == "sync":
                 self.state.resources.pop(key)
                 return 200, {}, None

@@ -23,6 +23,7 @@ from tests.standins.arm_hdinsight import install_hdinsight
 from tests.standins.azure_arm import CLIENT_ID, CLIENT_SECRET, TENANT, ArmStandIn
 from tests.standins.databricks_rest import DatabricksStandIn
 from tests.standins.sql_warehouse import Executor, install_sql_warehouse
+from tests.standins.unity_catalog import install_unity_catalog
 
 # What jobs/create_topic.py prints on success (the stand-in cannot run it: tests/integration/
 # test_create_topic_job.py runs the real one against a real broker).
@@ -63,6 +64,7 @@ class AzureCloud:
         self.arm = self._stack.enter_context(ArmStandIn(polls=2))
         self.dbx = self._stack.enter_context(DatabricksStandIn(self.arm.token, polls=2))
         self.sql = install_sql_warehouse(self.dbx, self.sql_executor)
+        self.uc = install_unity_catalog(self.dbx)
         self.ambari = self._stack.enter_context(GatewayAmbari(self.arm, self.cluster))
         install_access(self.arm)
         install_hdinsight(self.arm, gateway=(self.ambari.host, self.ambari.port))

@@ -86,6 +86,7 @@ _SECURITY_MODES = {
     "SINGLE_USER",
     "NONE",
 }
+_KIND_ONLY_MODES = {"DATA_SECURITY_MODE_AUTO", "DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_DEDICATED"}
 _NOTEBOOK_HEADER = b"# Databricks notebook source"
 
 
@@ -147,6 +148,7 @@ class DatabricksStandIn:
         # SQL warehouse's): each answers (status, body), or None when the path is not its own.
         self.extra_routes: list[Callable[[str, str, dict[str, str], Any], tuple[int, Any] | None]] = []
         self._lock = threading.Lock()
+        self.dbfs_root = False  # like a new account's workspace: no DBFS root
         self._https = HttpsServer(_handler(self), "databricks-standin")
         self.ca_path = self._https.ca_path
         self._routes: dict[tuple[str, str], Callable[[dict[str, str], Any], tuple[int, Any]]] = {
@@ -619,6 +621,12 @@ class DatabricksStandIn:
         # The first get sees PENDING, the next `polls` RUNNING, then a one-off run has ended.
         if run.state == "PENDING" and run.gets >= 2:
             run.state, run.message = "RUNNING", "In run"
+            dbfs = [p for p in (run.task.get("spark_python_task") or {}).get("parameters", []) if "dbfs:/" in p]
+            if dbfs and not self.dbfs_root:
+                # A workspace without the DBFS root ("Disable access to DBFS root and mounts"; new accounts are
+                # made so): the job's first access to a dbfs:/ path fails, and with it the run.
+                run.state, run.result, run.end_time = "TERMINATED", "FAILED", self._now()
+                run.message = f"[DBFS_DISABLED] Public DBFS root is disabled. Access is denied on path: {dbfs[0]}"
             return
         if run.state == "RUNNING" and not run.streaming and run.gets > self.polls + 1:
             python_file = (run.task.get("spark_python_task") or {}).get("python_file", "")
@@ -753,6 +761,12 @@ def _check_cluster_spec(body: dict[str, Any], versions: list[tuple[str, str]]) -
     mode = body.get("data_security_mode")
     if mode is not None and mode not in _SECURITY_MODES:
         return f"Unknown data_security_mode {mode}"
+    # The Clusters API reference (clusters/create, field `kind`, as databricks-sdk documented it in 2025):
+    # "Clusters with kind = CLASSIC_PREVIEW support ... data_security_mode set to DATA_SECURITY_MODE_AUTO,
+    # DATA_SECURITY_MODE_DEDICATED, or DATA_SECURITY_MODE_STANDARD"; without kind only the older names
+    # (SINGLE_USER, USER_ISOLATION, NONE) are taken.
+    if mode in _KIND_ONLY_MODES and body.get("kind") != "CLASSIC_PREVIEW":
+        return f"data_security_mode {mode} is only supported with kind CLASSIC_PREVIEW"
     if mode in ("DATA_SECURITY_MODE_DEDICATED", "SINGLE_USER") and not body.get("single_user_name"):
         return "single_user_name is required for a dedicated (single user) cluster"
     for key in ("custom_tags", "spark_env_vars", "spark_conf"):

@@ -16,13 +16,14 @@ versions databricks-sdk 0.162.0 sends:
   ``GET .../{statement_id}/result/chunks/{chunk_index}``, ``POST .../{statement_id}/cancel``.
 
 A statement runs through the test's ``executor(statement, parameters) -> (columns, rows)`` (columns
-as (name, type_name), rows as JSON_ARRAY strings or None) when it ends; what a client sees follows
-the documented life cycle: PENDING, then RUNNING, then SUCCEEDED (manifest and the first chunk) or
-FAILED (status.error with error_code and message), after ``polls`` gets. With
-``polls`` 0 and a wait_timeout above 0 the execute call answers the end state at once; ``0s`` always
-answers PENDING. Results are cut into chunks of ``rows_per_chunk`` rows. An executor raises
-``SqlFailure`` for a statement the warehouse refuses; ``spark_executor`` runs statements on a local
-SparkSession (Spark SQL is what Databricks SQL warehouses speak).
+as (name, type_name), rows as JSON_ARRAY strings or None) when it ends, as the warehouse runs it:
+the parameters' values as the strings sent, each typed marker cast to its declared type
+(``typed_statement``); what a client sees follows the documented life cycle: PENDING, then RUNNING,
+then SUCCEEDED (manifest and the first chunk) or FAILED (status.error with error_code and message),
+after ``polls`` gets. With ``polls`` 0 and a wait_timeout above 0 the execute call answers the end
+state at once; ``0s`` always answers PENDING. Results are cut into chunks of ``rows_per_chunk``
+rows. An executor raises ``SqlFailure`` for a statement the warehouse refuses; ``spark_executor``
+runs statements on a local SparkSession (Spark SQL is what Databricks SQL warehouses speak).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class _Statement:
     statement_id: str
     warehouse_id: str
     text: str
-    parameters: dict[str, Any]
+    parameters: dict[str, str | None]  # as sent: the values are strings
+    types: dict[str, str] = field(default_factory=dict)  # the declared type of each typed parameter
     columns: Columns = field(default_factory=list)
     rows: DataRows = field(default_factory=list)
     failure: tuple[str, str] | None = None  # (error_code, message) once it ends FAILED
@@ -197,14 +199,16 @@ class SqlWarehouseStandIn:
             return _error(400, "INVALID_PARAMETER_VALUE", "the stand-in serves only the INLINE disposition")
         if body.get("format", "JSON_ARRAY") != "JSON_ARRAY":
             return _error(400, "INVALID_PARAMETER_VALUE", "INLINE disposition supports only the JSON_ARRAY format")
-        parameters = _parameters(body.get("parameters", []))
-        if isinstance(parameters, str):
-            return _error(400, "INVALID_PARAMETER_VALUE", parameters)
+        parsed = _parameters(body.get("parameters", []))
+        if isinstance(parsed, str):
+            return _error(400, "INVALID_PARAMETER_VALUE", parsed)
+        parameters, types = parsed
         statement = _Statement(
             statement_id=f"01f0{next(self._ids):04x}-{uuid.uuid4()}"[:36],
             warehouse_id=body["warehouse_id"],
             text=body["statement"],
             parameters=parameters,
+            types=types,
             polls_left=self.polls,
         )
         # A statement starts its warehouse (a stopped warehouse starts on its first statement).
@@ -222,7 +226,9 @@ class SqlWarehouseStandIn:
             statement.failure = ("INTERNAL_ERROR", "stand-in: this test gave the warehouse no SQL executor")
         else:
             try:
-                statement.columns, statement.rows = self.executor(statement.text, statement.parameters)
+                statement.columns, statement.rows = self.executor(
+                    typed_statement(statement.text, statement.types), statement.parameters
+                )
             except SqlFailure as failure:
                 statement.failure = (failure.error_code, failure.message)
         statement.state = "FAILED" if statement.failure else "SUCCEEDED"
@@ -347,30 +353,45 @@ def _check_warehouse(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _parameters(items: Any) -> dict[str, Any] | str:
-    """The statement's parameters by name, each cast to its type (no type: STRING); a message if bad."""
+def _parameters(items: Any) -> tuple[dict[str, str | None], dict[str, str]] | str:
+    """The statement's parameters by name as the strings sent, and the declared type of each typed one;
+    a message if a value cannot be cast to its type."""
     if not isinstance(items, list):
         return "parameters must be a list"
-    parameters: dict[str, Any] = {}
+    values: dict[str, str | None] = {}
+    types: dict[str, str] = {}
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             return "each parameter needs a name"
         name, value, type_ = item["name"], item.get("value"), str(item.get("type", "STRING")).upper()
+        values[name] = None if value is None else str(value)
+        if type_ != "STRING":
+            types[name] = type_
         if value is None:
-            parameters[name] = None
             continue
         try:
             if type_ in _INT_TYPES:
-                parameters[name] = int(value)
+                int(value)
             elif type_ in _FLOAT_TYPES:
-                parameters[name] = float(value)
-            elif type_ == "STRING":
-                parameters[name] = str(value)
-            else:
+                float(value)
+            elif type_ != "STRING":
                 return f"parameter {name}: the stand-in does not cast to {type_}"
         except ValueError:
             return f"parameter {name}: '{value}' cannot be cast to {type_}"
-    return parameters
+    return values, types
+
+
+def typed_statement(text: str, types: Mapping[str, str]) -> str:
+    """The statement as the warehouse runs it: each typed marker ``:name`` becomes ``CAST(:name AS TYPE)``.
+
+    The Statement Execution API reference (POST /api/2.0/sql/statements, ``parameters``): "If the type is
+    given, ... a value is correct if the provided string can be converted to the requested type using the
+    cast function" -- the value arrives as a string and is cast to exactly the declared type, so
+    ``LIMIT :n`` with type BIGINT is ``LIMIT CAST('3' AS BIGINT)``, which Spark refuses (a LIMIT must be INT).
+    """
+    for name, type_ in types.items():
+        text = re.sub(rf"(?<![:\w]):{re.escape(name)}\b", f"CAST(:{name} AS {type_})", text)
+    return text
 
 
 # Spark's type names (DataType.typeName) -> the manifest's type_name.

@@ -299,8 +299,33 @@ def test_the_plan_lists_the_articles_resources_in_order_with_ids_and_api_version
     rg = f"/subscriptions/{plan.config.subscription_id}/resourceGroups/tweetstream-rg"
     vnet = f"{rg}/providers/Microsoft.Network/virtualNetworks/tweetstream-kafka-vnet"
     workspace = f"{rg}/providers/Microsoft.Databricks/workspaces/tweetstream-databricks"
-    assert [(r.step, r.type, r.name, r.resource_id) for r in plan.resources] == [
+    network = f"{rg}/providers/Microsoft.Network"
+    steps = [(r.step, r.type, r.name, r.resource_id) for r in plan.resources]
+    # The Kafka subnet's outbound path and NSG come first (HDInsight on Standard Load Balancers).
+    assert steps[:4] == [
         (1, "Microsoft.Resources/resourceGroups", "tweetstream-rg", rg),
+        (
+            2,
+            "Microsoft.Network/publicIPAddresses",
+            "tweetstream-kafka-nat-ip",
+            f"{network}/publicIPAddresses/tweetstream-kafka-nat-ip",
+        ),
+        (3, "Microsoft.Network/natGateways", "tweetstream-kafka-nat", f"{network}/natGateways/tweetstream-kafka-nat"),
+        (
+            4,
+            "Microsoft.Network/networkSecurityGroups",
+            "tweetstream-kafka-nsg",
+            f"{network}/networkSecurityGroups/tweetstream-kafka-nsg",
+        ),
+    ]
+    # The Unity Catalog volume for the consumer's checkpoint and archive, after the Databricks cluster.
+    assert steps[10] == (11, "databricks.volume", "<default catalog>.tweetstream.streaming_state", None)
+    volume = plan.resources[10].properties
+    assert volume["checkpoint"] == "/Volumes/<default catalog>/tweetstream/streaming_state/tweetstream/checkpoint"
+    assert volume["archive"] == "/Volumes/<default catalog>/tweetstream/streaming_state/tweetstream/archive"
+    assert "dbfs:" not in json.dumps(plan.to_dict())
+    del steps[10]
+    assert [(step - 3 - (step > 11), *rest) for step, *rest in steps[4:]] == [
         (2, "Microsoft.Network/virtualNetworks", "tweetstream-kafka-vnet", vnet),
         (
             3,
@@ -345,7 +370,7 @@ def test_the_plan_lists_the_articles_resources_in_order_with_ids_and_api_version
         if "tags" in resource.properties:
             assert resource.properties["tags"] == {TAG_KEY: "tweetstream"}
     assert API_VERSIONS["Microsoft.HDInsight/clusters"] == "2021-06-01"
-    assert plan.resources[6].api_version == "2.1"
+    assert plan.resources[9].api_version == "2.1"  # the Databricks cluster
 
 
 def test_the_kafka_cluster_and_the_peerings_carry_what_the_article_set_by_hand():
@@ -366,13 +391,13 @@ def test_the_kafka_cluster_and_the_peerings_carry_what_the_article_set_by_hand()
     kafka_side = by_type["Microsoft.Network/virtualNetworks/virtualNetworkPeerings"].properties
     managed_rg = by_type["Microsoft.Databricks/workspaces"].properties["managedResourceGroupId"]
     assert managed_rg.endswith("/resourceGroups/databricks-rg-tweetstream-databricks")
-    assert (
-        kafka_side["remoteVirtualNetwork"] == f"{managed_rg}/providers/Microsoft.Network/virtualNetworks/workers-vnet"
-    )
+    # Azure names the managed network: the plan does not guess it, the build reads it from the workspace side.
+    assert kafka_side["remoteVirtualNetwork"] == "(the workspace side's databricksVirtualNetwork.id)"
+    assert "workers-vnet" not in json.dumps(plan.to_dict())
     assert by_type["kafka.topic"].properties == {"partitions": 4, "replication_factor": 3}
 
 
-def test_the_databricks_cluster_runs_our_spark_with_the_matching_kafka_connector():
+def test_the_databricks_cluster_runs_our_spark_with_the_runtimes_own_kafka_source():
     pom = (PROJECT_ROOT / "jvm" / "pom.xml").read_text()
     spark_version = re.search(r"<spark.version>([^<]+)<", pom).group(1)
     scala = re.search(r"<scala.binary.version>([^<]+)<", pom).group(1)
@@ -380,9 +405,9 @@ def test_the_databricks_cluster_runs_our_spark_with_the_matching_kafka_connector
     assert re.search(rf"^pyspark=={re.escape(spark_version)}$", pins, re.MULTILINE)
     plan = build_plan(load_config(EXAMPLE))  # the real repository's Spark
     cluster = next(r for r in plan.resources if r.type == "databricks.cluster").properties
-    assert cluster["libraries"] == [
-        {"maven": {"coordinates": f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{spark_version}"}}
-    ]
+    # Databricks Runtime ships its own Kafka source: Apache's connector beside it would be a second copy.
+    assert "libraries" not in cluster and "spark-sql-kafka" not in json.dumps(plan.to_dict())
+    assert cluster["data_security_mode"] == "SINGLE_USER"
     assert cluster["apache_spark"] == spark_version
     assert cluster["spark_version"].endswith(f"-scala{scala}")
     assert (cluster["num_workers"], cluster["node_type_id"]) == (2, "Standard_DS3_v2")
@@ -404,10 +429,14 @@ def test_costs_are_priced_per_node_and_summed(round_prices):
     assert hourly["databricks.sql_warehouse"] == Decimal("1.5000")
     for free in ("Microsoft.Resources/resourceGroups", "Microsoft.Storage/storageAccounts", "kafka.topic"):
         assert hourly[free] == 0
-    assert plan.total_hourly_usd == Decimal("16.1000") == sum(hourly.values())
+    # The Kafka subnet's NAT gateway and its Standard public IP, billed per hour; its NSG costs nothing.
+    assert hourly["Microsoft.Network/natGateways"] == Decimal("0.0400")
+    assert hourly["Microsoft.Network/publicIPAddresses"] == Decimal("0.0100")
+    assert hourly["Microsoft.Network/networkSecurityGroups"] == 0
+    assert plan.total_hourly_usd == Decimal("16.1500") == sum(hourly.values())
     data = plan.to_dict()
-    assert data["total_hourly_usd"] == 16.1
-    assert data["total_monthly_usd"] == 11753.0  # 16.1 x 730 h
+    assert data["total_hourly_usd"] == 16.15
+    assert data["total_monthly_usd"] == 11789.5  # 16.15 x 730 h
     assert data["prices"] == {
         "file": "backend/azure/prices.toml",
         "as_of": "2026-11-30",
@@ -464,7 +493,7 @@ def test_cli_prints_the_plan_as_json(capsys):
     assert main(["plan", "--config", str(EXAMPLE)]) == 0
     data = json.loads(capsys.readouterr().out)
     entries = data["resources"]
-    assert len(entries) == 11
+    assert len(entries) == 15
     for entry in entries:
         assert {"type", "name", "hourly_usd", "id", "api_version"} <= set(entry)
     assert data["total_hourly_usd"] == pytest.approx(sum(entry["hourly_usd"] for entry in entries), abs=1e-9)
@@ -505,7 +534,7 @@ def test_python_dash_m_backend_azure_plan(tmp_path):
     run = [sys.executable, "-m", "backend.azure", "plan", "--config"]
     done = subprocess.run([*run, str(EXAMPLE)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["resources"][4]["type"] == "Microsoft.HDInsight/clusters"
+    assert json.loads(done.stdout)["resources"][7]["type"] == "Microsoft.HDInsight/clusters"
     bad = tmp_path / "bad.toml"
     bad.write_text(EXAMPLE.read_text().replace('version = "5.1"', 'version = "3.6"'))
     done = subprocess.run([*run, str(bad)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
@@ -525,3 +554,39 @@ def test_a_table_prefix_the_consumer_would_refuse_is_refused_in_the_plan(prefix)
     with pytest.raises(ConfigError) as refused:
         build_plan(parse_config(config_data(names={"table_prefix": prefix})))
     assert any(f"names.table_prefix = {prefix!r}: a table prefix is" in p for p in refused.value.problems)
+
+
+def test_the_volume_and_the_nsg_source_come_from_the_plan_and_bad_ones_are_refused():
+    plan = build_plan(
+        parse_config(
+            config_data(
+                databricks={"catalog": "analytics", "schema_name": "streams"},
+                names={"volume": "state"},
+                network={"console_source": "203.0.113.7/32"},
+            )
+        ),
+        spark=SPARK,
+    )
+    by_type = {r.type: r for r in plan.resources}
+    assert by_type["databricks.volume"].name == "analytics.streams.state"
+    assert by_type["databricks.volume"].properties["checkpoint"].startswith("/Volumes/analytics/streams/state/")
+    rules = by_type["Microsoft.Network/networkSecurityGroups"].properties["securityRules"]
+    assert [(r["sourceAddressPrefix"], r["destinationPortRange"]) for r in rules] == [
+        ("HDInsight", "443"),
+        ("203.0.113.7/32", "443"),
+    ]
+
+    with pytest.raises(ConfigError) as caught:
+        build_plan(
+            parse_config(
+                config_data(
+                    databricks={"catalog": "Main-Catalog", "schema_name": "my schema"},
+                    network={"console_source": "my laptop"},
+                )
+            ),
+            spark=SPARK,
+        )
+    problems = "\n".join(caught.value.problems)
+    assert "databricks.catalog = 'Main-Catalog'" in problems
+    assert "databricks.schema_name = 'my schema'" in problems
+    assert "network.console_source = 'my laptop' is neither an IPv4 network" in problems
