@@ -132,8 +132,11 @@ def trigger_ms(arguments: tuple[str, ...]) -> int | None:
     if "--available-now" in arguments:
         return None
     value = str(CONSUMER.defaults()["trigger"])
-    if "--trigger" in arguments[:-1]:
-        value = arguments[arguments.index("--trigger") + 1]
+    for index, argument in enumerate(arguments):  # "--trigger=2 seconds" (the console's) or "--trigger" "2 seconds"
+        if argument.startswith("--trigger="):
+            value = argument.partition("=")[2]
+        elif argument == "--trigger" and index + 1 < len(arguments):
+            value = arguments[index + 1]
     try:
         return parse_duration_ms(value)
     except ValueError:

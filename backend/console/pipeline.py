@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from backend.console.alerts import Alert
+from backend.console.monitor import Snapshot, lag_per_partition
 
 Health = Literal["running", "stopped", "failing", "behind"]
 # What fixes a hop: the page turns each into a button (or a link to the page that does).
@@ -65,6 +66,56 @@ class Node:
     health: Health
     problem: str | None = None  # one line: what is wrong (None when healthy, or stopped with nothing to say)
     fix: Fix | None = None
+
+
+def _argument(arguments: Sequence[str], name: str) -> str | None:
+    prefix = f"--{name}="
+    return next((a[len(prefix) :] for a in arguments if a.startswith(prefix)), None)
+
+
+def facts(
+    snapshot: Snapshot,
+    producer_rate: float | None,
+    newest_window: str | None,
+    default_topic: str,
+    broker_is_local: bool,
+) -> Facts:
+    """The diagram's facts from the monitor's snapshot; the topic is the one the jobs use (else ``default_topic``)."""
+    producer, consumer = snapshot.producer, snapshot.consumer
+    topic = (
+        str((consumer.status or {}).get("topic") or "")
+        or _argument(consumer.arguments, "topic")
+        or _argument(producer.arguments, "topic")
+        or default_topic
+    )
+    partitions = snapshot.kafka.topics.get(topic)
+    latest = snapshot.latest_progress
+    lag = None
+    if partitions is not None and latest is not None:
+        per_partition = lag_per_partition({p: o.high for p, o in partitions.items()}, latest.end_offsets)
+        known = [value for value in per_partition.values() if value is not None]
+        lag = sum(known) if known else None
+    running_batch = consumer.running and latest is not None
+    return Facts(
+        kafka_reachable=snapshot.kafka.reachable,
+        kafka_error=snapshot.kafka.error,
+        broker_is_local=broker_is_local,
+        topic=topic,
+        # Where the source gives no offsets (Ambari), the topic is taken to be there.
+        topic_exists=partitions is not None or snapshot.kafka.offsets_note is not None,
+        topic_messages=sum(p.messages for p in partitions.values()) if partitions is not None else None,
+        lag=lag,
+        source=_argument(producer.arguments, "source") or str((producer.status or {}).get("source") or "source"),
+        producer_running=producer.running,
+        producer_state=producer.state,
+        producer_rate=producer_rate,
+        consumer_running=consumer.running,
+        consumer_state=consumer.state,
+        batch_duration_ms=latest.batch_duration_ms if running_batch and latest is not None else None,
+        input_rows_per_second=latest.input_rows_per_second if running_batch and latest is not None else None,
+        newest_window=newest_window,
+        alerts=snapshot.alerts,
+    )
 
 
 def _alerts_at(facts: Facts, where: str) -> list[Alert]:

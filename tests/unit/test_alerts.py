@@ -102,6 +102,7 @@ def test_the_book_keeps_since_when_and_says_what_started_and_cleared() -> None:
 
 def test_trigger_and_batch_lag_from_the_jobs_own_records() -> None:
     assert trigger_ms(("--topic", "tweets", "--trigger", "2 seconds")) == 2000
+    assert trigger_ms(("--topic=tweets", "--trigger=1 minute")) == 60_000
     assert trigger_ms(("--available-now",)) is None
     assert trigger_ms(()) == 2000  # the job's default, 2 seconds
     report = Progress("q", 1, 10, 1.0, 1.0, 5, {}, {"0": 100, "1": 80}, latest_offsets={"0": 130, "1": 80})
