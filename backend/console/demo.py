@@ -113,6 +113,18 @@ def start(settings: Settings, monitor: Monitor, say: Callable[[str], None]) -> O
     )
 
 
+def start_one(settings: Settings, monitor: Monitor, name: JobName) -> Outcome:
+    """Start one job with the demo's options (a fix under the diagram); Kafka must answer."""
+    other: JobName = "consumer" if name == "producer" else "producer"
+    try:
+        # The other job may run with any options here: only this one starts.
+        demo = plan(settings, {name: None, other: None})
+    except DemoRefused as error:
+        return Outcome("error", f"Not started: {error}")
+    arguments = demo.producer if name == "producer" else demo.consumer
+    return LocalJobControls(settings.state_dir).start(name, lambda: arguments, monitor)
+
+
 def stop(settings: Settings, monitor: Monitor, say: Callable[[str], None]) -> Outcome:
     """Stop both jobs (the producer first, so the Spark job reads what it sent)."""
     controls = LocalJobControls(settings.state_dir)
