@@ -409,25 +409,50 @@ class AggregatesStore:
                 """,
                 (limit,),
             ).fetchall()
-        return [
-            Progress(
-                query_id=row[0],
-                batch_id=row[1],
-                input_rows=row[2],
-                input_rows_per_second=row[3],
-                processed_rows_per_second=row[4],
-                batch_duration_ms=row[5],
-                start_offsets=json.loads(row[6]),
-                end_offsets=json.loads(row[7]),
-                recorded_at=row[8],
-                **_from_details(row[9]),
-            )
-            for row in rows
-        ]
+        return [_progress_row(row) for row in rows]
+
+    def progress_since(self, since: float, max_rows: int = 600) -> list[Progress]:
+        """The progress reports recorded since ``since`` (seconds since the epoch), oldest first; beyond
+        ``max_rows`` an evenly spaced sample of them (the newest always in), for charts of any range."""
+        with self._read() as connection:
+            if connection is None:
+                return []
+            (count,) = connection.execute(
+                "SELECT COUNT(*) FROM query_progress WHERE recorded_at >= ?", (since,)
+            ).fetchone()
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(query_progress)")}
+            details = "details" if "details" in columns else "NULL"
+            step = max(1, -(-count // max_rows))  # ceiling division
+            rows = connection.execute(
+                f"""
+                SELECT query_id, batch_id, input_rows, input_rows_per_second, processed_rows_per_second,
+                       batch_duration_ms, start_offsets, end_offsets, recorded_at, {details}
+                FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY recorded_at DESC, batch_id DESC) - 1 AS nth
+                      FROM query_progress WHERE recorded_at >= ?)
+                WHERE nth % ? = 0 ORDER BY recorded_at, batch_id
+                """,
+                (since, step),
+            ).fetchall()
+        return [_progress_row(row) for row in rows]
 
     def latest_progress(self) -> Progress | None:
         latest = self.progress(limit=1)
         return latest[0] if latest else None
+
+
+def _progress_row(row: Sequence[Any]) -> Progress:
+    return Progress(
+        query_id=row[0],
+        batch_id=row[1],
+        input_rows=row[2],
+        input_rows_per_second=row[3],
+        processed_rows_per_second=row[4],
+        batch_duration_ms=row[5],
+        start_offsets=json.loads(row[6]),
+        end_offsets=json.loads(row[7]),
+        recorded_at=row[8],
+        **_from_details(row[9]),
+    )
 
 
 def _details(progress: Progress) -> dict[str, Any]:

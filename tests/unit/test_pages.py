@@ -128,7 +128,7 @@ def test_topics_page_says_the_broker_is_stopped(app):
 
 
 def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(app, tmp_path):
-    from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, WindowCounts
+    from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
     from backend.aggregates.sqlite_store import AggregatesStore
 
     store = AggregatesStore(tmp_path / "aggregates.sqlite")
@@ -144,14 +144,34 @@ def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(a
             dead_letters=[DeadLetter("tweets", 0, 7, "not JSON", "<b>{oops")],
         )
     )
+    now = time.time()
+    for batch in range(6):  # the job's progress reports, the last minute: the history charts
+        store.record_progress(
+            Progress(
+                "q", batch, 40, 20.0, 25.0, 1500, {"0": batch * 40}, {"0": batch * 40 + 40}, now - 60 + batch * 2,
+                latest_offsets={"0": batch * 40 + 45}, durations_ms={"addBatch": 1200, "walCommit": 40},
+                watermark_gap_ms=120_000,
+            )
+        )  # fmt: skip
     app.switch_page("pages/consumer.py").run()
     assert not app.exception
+    assert "6 batches shown, from batch 0 to 5." in texts(app, "caption")
     assert any(
         line.startswith("1 windows from 2026-11-27 18:00 to 2026-11-27 18:00 UTC; 3 tweets")
         for line in texts(app, "caption")
     )
     charts = {chart.proto.id: chart.proto.spec for chart in app.get("plotly_chart")}
-    assert len(charts) == 4
+    titles = [json.loads(spec)["layout"]["title"]["text"] for spec in charts.values()]
+    assert titles[:5] == [
+        "Input vs processed rows per second",
+        "Batch duration",
+        "Operation durations (stacked)",
+        "Watermark gap (newest event time minus watermark)",
+        "Lag per partition (records)",
+    ]
+    assert len(charts) == 9
+    lag = json.loads(next(spec for spec in charts.values() if "Lag per partition" in spec))
+    assert lag["data"][0]["name"] == "partition 0" and lag["layout"]["yaxis"]["title"]["text"] == "lag (records)"
     hashtags = json.loads(next(spec for spec in charts.values() if "Top 20 hashtags" in spec))
     # Escaped, plotly shows the characters as typed instead of drawing a link.
     assert hashtags["data"][0]["y"] == ["&lt;a href=&quot;https://phish.example&quot;&gt;login&lt;/a&gt;", "azure"]
