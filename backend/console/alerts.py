@@ -61,6 +61,7 @@ class Inputs:
     now: float
     kafka_sampled: bool  # at least one Kafka sample was taken
     kafka_reachable: bool
+    kafka_was_reachable: bool  # some earlier sample reached it (a broker never started is no alert)
     kafka_error: str | None
     producer_running: bool
     producer_started_at: float | None
@@ -140,6 +141,8 @@ def dead_letters(inputs: Inputs) -> Finding | None:
 def kafka_down(inputs: Inputs) -> Finding | None:
     if not inputs.kafka_sampled or inputs.kafka_reachable:
         return None
+    if not (inputs.kafka_was_reachable or inputs.producer_running or inputs.consumer_running):
+        return None  # nothing uses it yet: the diagram says it is stopped, no alarm
     return Finding(
         "kafka-down",
         "kafka",

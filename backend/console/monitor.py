@@ -197,6 +197,7 @@ class Monitor:
         self._partition_history: dict[tuple[str, int], RateHistory] = {}
         self._all_history: dict[str, RateHistory] = {ALL_MESSAGES: RateHistory(), ALL_BYTES: RateHistory()}
         self._alert_book = alerts.AlertBook()
+        self._kafka_seen = False  # reached at some sample: losing it then is an alert
         self._last_ack: tuple[float, int] | None = None  # (when, acked) at the producer counter's last growth
         self._batches: deque[alerts.BatchFigures] = deque(maxlen=20)
         self._batches_query: str | None = None
@@ -338,6 +339,7 @@ class Monitor:
                 self._producer_history.add(float(status.get("updated_at", now)), status["acked"])
             if kafka.reachable:
                 self._add_kafka_rates(kafka, now)
+            self._kafka_seen = self._kafka_seen or kafka.reachable
             self._note_producer(local.producer, now)
             self._note_batch(local, kafka)
             found = alerts.evaluate(self._alert_inputs(local, kafka, now))
@@ -390,6 +392,7 @@ class Monitor:
             now=now,
             kafka_sampled=kafka.sampled_at > 0,
             kafka_reachable=kafka.reachable,
+            kafka_was_reachable=self._kafka_seen,
             kafka_error=kafka.error,
             producer_running=local.producer.running,
             producer_started_at=local.producer.started_at,

@@ -21,6 +21,7 @@ HEALTHY = Inputs(
     now=NOW,
     kafka_sampled=True,
     kafka_reachable=True,
+    kafka_was_reachable=True,
     kafka_error=None,
     producer_running=True,
     producer_started_at=NOW - 300,
@@ -45,6 +46,10 @@ def test_kafka_down_only_once_sampled() -> None:
     [finding] = alerts.evaluate(down)
     assert "the local broker is stopped" in finding.title and finding.where == "kafka"
     assert keys(dataclasses.replace(down, kafka_sampled=False)) == []  # not checked yet is not down
+    # A fresh clone: never up, nothing running: the diagram says stopped, no alarm. A job waiting on it: alarm.
+    idle = dataclasses.replace(down, kafka_was_reachable=False, producer_running=False, consumer_running=False)
+    assert keys(idle) == []
+    assert keys(dataclasses.replace(idle, consumer_running=True, batches=[])) == ["kafka-down"]
 
 
 def test_producer_stalled_after_30_s_without_an_acknowledgement() -> None:
