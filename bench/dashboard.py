@@ -213,7 +213,6 @@ def _fill_progress(store: AggregatesStore, first: datetime, end: datetime, rng: 
                     "walCommit": 35,
                     "commitOffsets": 30,
                 },
-                watermark_gap_ms=120_000,
             )
         )
     return len(moments)

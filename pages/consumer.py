@@ -180,7 +180,7 @@ def history_charts() -> None:
     if not reports:
         st.caption(f"No micro-batch recorded in the {history_range}.")
         return
-    frame = history.frame(reports)
+    frame = history.frame(reports, history.watermark_gaps(store, reports))
     consumer_view = monitor.snapshot().consumer
     trigger_ms = monitor_trigger(consumer_view.arguments) if consumer_view.running else None
     st.caption(f"{len(frame):,} batches shown, from batch {frame['batch'].iloc[0]} to {frame['batch'].iloc[-1]}.")
@@ -198,7 +198,7 @@ def history_charts() -> None:
     if not gaps.empty:
         right.plotly_chart(charts.watermark_figure(gaps), key="history-watermark")
     else:
-        right.caption("Watermark gap: no batch with tweets in this range yet.")
+        right.caption("Watermark gap: none in this range (no batch with tweets yet, or a store without the ledger).")
     lag = history.lag_frame(reports)
     if not lag.empty:
         st.plotly_chart(charts.lag_figure(lag), key="history-lag")

@@ -81,7 +81,6 @@ class Progress:
     # Kept by the SQLite store only (the console's history charts); empty where a store does not keep them.
     latest_offsets: dict[str, int] = field(default_factory=dict)  # partition -> the topic's end offset at the trigger
     durations_ms: dict[str, int] = field(default_factory=dict)  # Spark's durationMs: addBatch, getBatch, walCommit...
-    watermark_gap_ms: int | None = None  # the batch's newest event time minus its watermark
 
 
 # -- what the dashboard reads ------------------------------------------------------------

@@ -435,6 +435,21 @@ class AggregatesStore:
             ).fetchall()
         return [_progress_row(row) for row in rows]
 
+    def watermark_gaps(self, query_id: str, first_batch: int) -> dict[int, int]:
+        """Per batch of ``query_id`` from ``first_batch`` on: its newest event time minus the watermark it
+        was judged against, in ms (the job's ledger; batches without tweets have none)."""
+        with self._read() as connection:
+            if connection is None:
+                return {}
+            rows = connection.execute(
+                """
+                SELECT batch_id, max_event_time_ms - watermark_ms FROM batches
+                WHERE query_id = ? AND batch_id >= ? AND max_event_time_ms IS NOT NULL AND watermark_ms IS NOT NULL
+                """,
+                (query_id, first_batch),
+            ).fetchall()
+        return {int(batch): int(gap) for batch, gap in rows}
+
     def latest_progress(self) -> Progress | None:
         latest = self.progress(limit=1)
         return latest[0] if latest else None
@@ -459,7 +474,6 @@ def _details(progress: Progress) -> dict[str, Any]:
     return {
         "latest_offsets": progress.latest_offsets,
         "durations_ms": progress.durations_ms,
-        "watermark_gap_ms": progress.watermark_gap_ms,
     }
 
 
@@ -469,7 +483,6 @@ def _from_details(text: str | None) -> dict[str, Any]:
     return {
         "latest_offsets": details.get("latest_offsets") or {},
         "durations_ms": details.get("durations_ms") or {},
-        "watermark_gap_ms": details.get("watermark_gap_ms"),
     }
 
 

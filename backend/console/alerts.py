@@ -17,7 +17,7 @@ Where = Literal["kafka", "producer", "consumer"]  # the diagram's node an alert 
 
 STALLED_AFTER_S = 30.0  # a running producer with nothing acknowledged for this long is stalled
 RISING_BATCHES = 5  # lag rising over this many batches in a row: falling behind
-SLOW_BATCHES = 3  # batch duration above the trigger this many batches in a row: falling behind
+SLOW_BATCHES = 5  # batch duration above the trigger this many batches in a row: falling behind
 DEAD_LETTER_SHARE = 0.05  # dead letters above this share of the recent batches' input
 DEAD_LETTER_MIN_RECORDS = 100  # ...once that many records were read (a share of 3 records says nothing)
 

@@ -37,6 +37,14 @@ def read(reader: AggregatesReader, range_label: str, now: float) -> list[Progres
     return sorted((p for p in reader.progress(MAX_POINTS) if p.recorded_at >= since), key=lambda p: p.recorded_at)
 
 
+def watermark_gaps(reader: AggregatesReader, reports: Sequence[Progress]) -> dict[int, int]:
+    """Per batch, its newest event time minus its watermark (ms), from the job's ledger in the SQLite
+    store (the Delta tables' reader does not offer it: none)."""
+    if not reports or not isinstance(reader, AggregatesStore):
+        return {}
+    return reader.watermark_gaps(reports[-1].query_id, min(p.batch_id for p in reports))
+
+
 def latest_query(reports: Sequence[Progress]) -> list[Progress]:
     """The reports of the newest query only: another checkpoint's batch ids and offsets do not line up."""
     if not reports:
@@ -45,8 +53,9 @@ def latest_query(reports: Sequence[Progress]) -> list[Progress]:
     return [p for p in reports if p.query_id == query]
 
 
-def frame(reports: Sequence[Progress]) -> pd.DataFrame:
-    """One row per batch: rates, duration, each operation's duration and the watermark gap (in seconds)."""
+def frame(reports: Sequence[Progress], gaps: dict[int, int] | None = None) -> pd.DataFrame:
+    """One row per batch: rates, duration, each operation's duration and the watermark gap (``gaps``), in seconds."""
+    gaps = gaps or {}
     rows = []
     for p in reports:
         row: dict[str, object] = {
@@ -55,7 +64,7 @@ def frame(reports: Sequence[Progress]) -> pd.DataFrame:
             "input rows/s": p.input_rows_per_second,
             "processed rows/s": p.processed_rows_per_second,
             "batch duration (s)": p.batch_duration_ms / 1000,
-            "watermark gap (s)": None if p.watermark_gap_ms is None else p.watermark_gap_ms / 1000,
+            "watermark gap (s)": gaps[p.batch_id] / 1000 if p.batch_id in gaps else None,
         }
         for name in OPERATIONS:
             row[f"{name} (s)"] = p.durations_ms.get(name, 0) / 1000 if p.durations_ms else None
@@ -65,13 +74,13 @@ def frame(reports: Sequence[Progress]) -> pd.DataFrame:
 
 
 def lag_frame(reports: Sequence[Progress]) -> pd.DataFrame:
-    """Per batch and partition: the records the topic held beyond what the batch read (Spark's
-    latestOffset minus endOffset), in long form. Empty where the reports do not keep latestOffset."""
+    """Per batch and partition: the records waiting when the batch was triggered (Spark's latestOffset
+    minus the batch's start offset), in long form. Empty where the reports do not keep latestOffset."""
     rows = [
         (
             datetime.fromtimestamp(p.recorded_at, tz=UTC),
             int(partition),
-            max(0, latest - p.end_offsets.get(partition, latest)),
+            max(0, latest - p.start_offsets.get(partition, 0)),
         )
         for p in reports
         for partition, latest in sorted(p.latest_offsets.items(), key=lambda item: int(item[0]))

@@ -144,12 +144,12 @@ def trigger_ms(arguments: tuple[str, ...]) -> int | None:
 
 
 def batch_lag(progress: Progress, end_offsets: dict[int, int] | None = None) -> int | None:
-    """Records beyond the batch's end offsets: from Spark's own latestOffset where the report has it,
-    else from the topic's end offsets as sampled (None when neither is known)."""
+    """Records waiting when the batch was triggered (Spark's own latestOffset minus the batch's start
+    offsets) where the report has them, else the topic's end offsets as sampled minus the batch's end
+    offsets (None when neither is known)."""
     if progress.latest_offsets:
-        return sum(
-            max(0, latest - progress.end_offsets.get(p, latest)) for p, latest in progress.latest_offsets.items()
-        )
+        start = progress.start_offsets
+        return sum(max(0, latest - start.get(p, 0)) for p, latest in progress.latest_offsets.items())
     if end_offsets:
         lag = lag_per_partition(end_offsets, progress.end_offsets)
         known = [value for value in lag.values() if value is not None]

@@ -8,7 +8,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,17 +29,6 @@ def offsets_by_partition(offsets_json: str | None, topic: str) -> dict[str, int]
     except ValueError:  # the first batch of a query has no start offsets ("None")
         return {}
     return {str(p): int(o) for p, o in parsed.get(topic, {}).items()} if isinstance(parsed, dict) else {}
-
-
-def watermark_gap_ms(event_time: dict[str, str] | None) -> int | None:
-    """How far the watermark trails the batch's newest event time, from Spark's ``eventTime``
-    (``{"max": "2026-12-07T06:00:00.000Z", "watermark": ...}``); None when the batch has neither."""
-    try:
-        newest, watermark = (event_time or {})["max"], (event_time or {})["watermark"]
-        gap = datetime.fromisoformat(newest) - datetime.fromisoformat(watermark)
-    except (KeyError, ValueError, TypeError):
-        return None
-    return int(gap.total_seconds() * 1000)
 
 
 class StatusFile:
@@ -84,7 +72,6 @@ class ProgressRecorder:
                 recorded_at=time.time(),
                 latest_offsets=offsets_by_partition(getattr(source, "latestOffset", None), self.topic),
                 durations_ms={str(k): int(v) for k, v in (progress.durationMs or {}).items()},
-                watermark_gap_ms=watermark_gap_ms(progress.eventTime),
             )
             summary = {
                 "batch_id": row.batch_id,

@@ -60,17 +60,16 @@ def report(batch: int, at: float, query: str = "q", **details: object) -> Progre
 
 def test_history_frames_from_progress_records() -> None:
     reports = [
-        report(1, T0, latest_offsets={"0": 30, "1": 5}, durations_ms={"addBatch": 1200, "walCommit": 50},
-               watermark_gap_ms=120_000),
+        report(1, T0, latest_offsets={"0": 30, "1": 5}, durations_ms={"addBatch": 1200, "walCommit": 50}),
         report(2, T0 + 2),
     ]  # fmt: skip
-    frame = history.frame(reports)
+    frame = history.frame(reports, {1: 120_000})
     assert list(frame["batch"]) == [1, 2]
     assert frame["addBatch (s)"].tolist()[0] == 1.2 and frame["getBatch (s)"].tolist()[0] == 0.0
     assert pd.isna(frame["addBatch (s)"].tolist()[1])  # a report without durations: no bar, not a zero
     assert frame["watermark gap (s)"].tolist()[0] == 120.0
     lag = history.lag_frame(reports)
-    assert lag[["partition", "lag (records)"]].values.tolist() == [[0, 10], [1, 0]]
+    assert lag[["partition", "lag (records)"]].values.tolist() == [[0, 20], [1, 5]]  # latestOffset - start
     duration = charts.batch_duration_figure(frame, 2.0)
     assert duration.layout.shapes[0].y0 == 2.0  # the trigger drawn as a line
     operations = charts.operations_figure(frame.dropna(subset=["addBatch (s)"]))

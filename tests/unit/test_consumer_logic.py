@@ -18,7 +18,7 @@ from backend.settings import PROJECT_ROOT, Settings
 from jobs.consumer.aggregation import LanguageGroup, batch_result, iso_from_ms
 from jobs.consumer.kafka_source import explained, kafka_security_options
 from jobs.consumer.options import build_parser, inside, validate
-from jobs.consumer.progress import offsets_by_partition, watermark_gap_ms
+from jobs.consumer.progress import offsets_by_partition
 
 STATE = Path("/var/state")
 LOCAL = LocalDefaults(STATE, "127.0.0.1:9092", {"kafka.security.protocol": "PLAINTEXT"})
@@ -246,13 +246,6 @@ def test_offsets_of_a_progress_report() -> None:
     assert offsets_by_partition('{"other":{"0":1}}', "tweets") == {}
     assert offsets_by_partition("None", "tweets") == {}  # a query's first batch has no start offsets
     assert offsets_by_partition(None, "tweets") == {}
-
-
-def test_watermark_gap_of_a_progress_report() -> None:
-    event_time = {"max": "2026-12-07T06:01:00.000Z", "watermark": "2026-12-07T06:00:30.000Z"}
-    assert watermark_gap_ms(event_time) == 30_000
-    assert watermark_gap_ms({}) is None  # a batch with no rows has no event time
-    assert watermark_gap_ms(None) is None
 
 
 def test_iso_from_ms() -> None:

@@ -130,6 +130,8 @@ def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(a
             hashtags=[KeyCount(start, '<a href="https://phish.example">login</a>', 2), KeyCount(start, "azure", 1)],
             languages=[KeyCount(start, "en", 3)],
             dead_letters=[DeadLetter("tweets", 0, 7, "not JSON", "<b>{oops")],
+            max_event_time_ms=1_795_802_460_000,
+            watermark_ms=1_795_802_340_000,  # 2 minutes behind: the watermark gap chart's point
         )
     )
     now = time.time()
@@ -138,7 +140,6 @@ def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(a
             Progress(
                 "q", batch, 40, 20.0, 25.0, 1500, {"0": batch * 40}, {"0": batch * 40 + 40}, now - 60 + batch * 2,
                 latest_offsets={"0": batch * 40 + 45}, durations_ms={"addBatch": 1200, "walCommit": 40},
-                watermark_gap_ms=120_000,
             )
         )  # fmt: skip
     app.switch_page("pages/consumer.py").run()
@@ -160,6 +161,8 @@ def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(a
     assert len(charts) == 9
     lag = json.loads(next(spec for spec in charts.values() if "Lag per partition" in spec))
     assert lag["data"][0]["name"] == "partition 0" and lag["layout"]["yaxis"]["title"]["text"] == "lag (records)"
+    gap = json.loads(next(spec for spec in charts.values() if "Watermark gap" in spec))
+    assert gap["layout"]["yaxis"]["title"]["text"] == "gap (s)" and len(gap["data"][0]["x"]) == 1
     hashtags = json.loads(next(spec for spec in charts.values() if "Top 20 hashtags" in spec))
     # Escaped, plotly shows the characters as typed instead of drawing a link.
     assert hashtags["data"][0]["y"] == ["&lt;a href=&quot;https://phish.example&quot;&gt;login&lt;/a&gt;", "azure"]

@@ -156,7 +156,7 @@ def test_progress_rows_are_kept_per_batch_and_the_latest_is_found(store: Aggrega
 def test_progress_details_for_the_history_charts_round_trip(store: AggregatesStore) -> None:
     report = Progress(
         "q1", 3, 40, 20.0, 25.0, 1600, {"0": 10}, {"0": 50}, recorded_at=3.0,
-        latest_offsets={"0": 70}, durations_ms={"addBatch": 1200, "walCommit": 80}, watermark_gap_ms=30_000,
+        latest_offsets={"0": 70}, durations_ms={"addBatch": 1200, "walCommit": 80},
     )  # fmt: skip
     store.record_progress(report)
     assert store.latest_progress() == report
