@@ -7,6 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from backend.aggregates.interfaces import ReadError
 from backend.console import demo, pipeline, views
 from backend.console.job_controls import Outcome
 from backend.console.pipeline import Fix
@@ -100,7 +101,7 @@ def diagram() -> None:
     rates = monitor.producer_rates()
     try:
         newest = target.reader.latest_window_start()
-    except Exception:  # a SQL warehouse still starting: the store's node says no window yet
+    except ReadError:  # a SQL warehouse still starting: the store's node says no window yet
         newest = None
     facts = pipeline.facts(
         snapshot,
