@@ -423,13 +423,17 @@ class AggregatesStore:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(query_progress)")}
             details = "details" if "details" in columns else "NULL"
             step = max(1, -(-count // max_rows))  # ceiling division
+            # Numbered through the (recorded_at, batch_id) index alone; only the rows kept are read in full.
             rows = connection.execute(
                 f"""
+                WITH numbered AS (
+                    SELECT rowid AS id, ROW_NUMBER() OVER (ORDER BY recorded_at DESC, batch_id DESC) - 1 AS nth
+                    FROM query_progress WHERE recorded_at >= ?
+                )
                 SELECT query_id, batch_id, input_rows, input_rows_per_second, processed_rows_per_second,
                        batch_duration_ms, start_offsets, end_offsets, recorded_at, {details}
-                FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY recorded_at DESC, batch_id DESC) - 1 AS nth
-                      FROM query_progress WHERE recorded_at >= ?)
-                WHERE nth % ? = 0 ORDER BY recorded_at, batch_id
+                FROM numbered JOIN query_progress ON query_progress.rowid = numbered.id
+                WHERE numbered.nth % ? = 0 ORDER BY recorded_at, batch_id
                 """,
                 (since, step),
             ).fetchall()

@@ -142,12 +142,19 @@ def throughput_figure(history: pd.DataFrame) -> go.Figure:
 
 
 def batch_duration_figure(history: pd.DataFrame, trigger_s: float | None) -> go.Figure:
-    figure = go.Figure(go.Bar(x=history["time"], y=history["batch duration (s)"], name="batch duration"))
-    if trigger_s is not None:  # a batch above this line keeps the next one waiting
-        figure.add_hline(
-            y=trigger_s, line_color=TRIGGER_COLOUR, line_dash="dash", annotation_text=f"trigger {trigger_s:g} s"
+    traces = [go.Bar(x=history["time"], y=history["batch duration (s)"], name="batch duration")]
+    axis = _history_axis(history)
+    if trigger_s is not None:  # a batch above this line keeps the next one waiting (a trace: add_hline costs ~10x)
+        traces.append(
+            go.Scatter(
+                x=axis["range"],
+                y=[trigger_s, trigger_s],
+                mode="lines",
+                name=f"trigger {trigger_s:g} s",
+                line={"color": TRIGGER_COLOUR, "dash": "dash"},
+            )
         )
-    return _layout(figure, "Batch duration", _history_axis(history), rate_axis("batch duration (s)"))
+    return _layout(go.Figure(traces), "Batch duration", axis, rate_axis("batch duration (s)"))
 
 
 def operations_figure(history: pd.DataFrame) -> go.Figure:

@@ -71,7 +71,7 @@ def test_history_frames_from_progress_records() -> None:
     lag = history.lag_frame(reports)
     assert lag[["partition", "lag (records)"]].values.tolist() == [[0, 20], [1, 5]]  # latestOffset - start
     duration = charts.batch_duration_figure(frame, 2.0)
-    assert duration.layout.shapes[0].y0 == 2.0  # the trigger drawn as a line
+    assert duration.data[1].name == "trigger 2 s" and list(duration.data[1].y) == [2.0, 2.0]  # drawn as a line
     operations = charts.operations_figure(frame.dropna(subset=["addBatch (s)"]))
     assert operations.layout.barmode == "stack"
     assert [t.name for t in operations.data] == list(charts.OPERATIONS)
