@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # The console's password: what it asks for when it listens beyond the loopback interface and
     # st.login is not configured (backend/console/exposure.py). Unset: such a console refuses to serve.
     console_password: SecretStr | None = None
+    # With st.login (OIDC): who may use the console, as e-mail addresses ("ann@example.com") or domains
+    # ("@example.com"). Empty: anyone the identity provider accepts.
+    console_allowed_emails: tuple[str, ...] = ()
 
     # Where the monitor POSTs its alerts (Slack-compatible JSON {"text": ...}): one message when an alert
     # starts, one when it clears. A secret: an incoming-webhook URL carries its own token.

@@ -9,7 +9,7 @@ import streamlit as st
 
 from backend.console.job_controls import DatabricksJobControls
 from backend.console.supervisor import JobName
-from pages import _live
+from pages import _gate, _live
 
 REFRESH_S = 10.0  # each refresh asks the workspace once
 
@@ -31,6 +31,7 @@ def panel(controls: DatabricksJobControls | None, name: JobName) -> None:
         _live.say(outcome.kind, outcome.headline)
 
     @st.fragment(run_every=REFRESH_S)
+    @_gate.admitted_only
     def status() -> None:
         view = controls.view(name)
         if view.error is not None:

@@ -3,24 +3,52 @@ Streamlit may run a page without app.py (its pages-directory mode, before app.py
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec
 
 import streamlit as st
 from pydantic import SecretStr
 
 from backend.console import exposure
-from pages import _live
+from backend.console.login_limit import LoginLimiter
+from backend.settings import Settings, load_settings, secrets_file
 
 SIGNED_IN = "console-signed-in"  # session state: this session gave the console password
-FAILURES = "console-password-failures"  # session state: wrong passwords since the last lockout
-LOCKED_UNTIL = "console-locked-until"  # session state: time.monotonic() until which the form refuses
 WRONG_PASSWORD_DELAY_S = 1.0  # the server waits this long before answering a wrong password
-MAX_FAILURES = 5  # wrong passwords in a session before the form refuses any for LOCKOUT_S
-LOCKOUT_S = 30.0
+P = ParamSpec("P")
 # Absolute: a page run as Streamlit's main script (pages-directory mode, AppTest) resolves paths from pages/.
 APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def settings() -> Settings:
+    """The console's settings, read afresh at every rerun (the profile may have been saved since).
+
+    Settings that cannot be read stop the page with the reason: nothing else can work without them.
+    """
+    try:
+        return load_settings()
+    except ValueError as error:  # pydantic's ValidationError, or a secrets file that is not TOML
+        st.error(
+            f"The console's settings cannot be read: {error}\n\nFix the TWEETSTREAM_* environment "
+            f"variables or {secrets_file()}, then reload this page."
+        )
+        st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def limiter() -> LoginLimiter:
+    """One count of password attempts for the whole server: a new tab or session does not reset it."""
+    return LoginLimiter()
+
+
+def client_address() -> str:
+    """The address this session's websocket came from (behind a proxy: the proxy's, shared by its clients)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "unknown"
 
 
 def exposure_decision() -> tuple[exposure.Decision, SecretStr | None]:
@@ -30,17 +58,38 @@ def exposure_decision() -> tuple[exposure.Decision, SecretStr | None]:
         st.get_option("server.address"),
         bool(st.get_option("server.enableXsrfProtection")),
         auth,  # not a table (`auth = "x"`): decide refuses it
-        lambda: _live.settings().console_password,
+        lambda: settings().console_password,
+        tuple(st.get_option("server.allowedHosts") or ()),
     )
 
 
 def admitted(decision: exposure.Decision) -> bool:
     """Whether this session may see the console."""
     if decision.mode == "oidc":
-        return bool(st.user.is_logged_in)
+        return bool(st.user.is_logged_in) and oidc_user_allowed()
     if decision.mode == "password":
         return bool(st.session_state.get(SIGNED_IN))  # per Streamlit session: a new tab or a reload asks again
     return decision.mode == "open"
+
+
+def oidc_user_allowed() -> bool:
+    """Whether the signed-in user's e-mail is on console_allowed_emails (empty: anyone the provider accepts)."""
+    return exposure.email_allowed(
+        st.user.get("email"), st.user.get("email_verified"), settings().console_allowed_emails
+    )
+
+
+def admitted_only(body: Callable[P, None]) -> Callable[P, None]:
+    """For the body of every st.fragment: a fragment's rerun runs only its function, not app.py and this gate,
+    so after Log out a hand-made message could still rerun it; it checks admission first and draws nothing."""
+
+    @functools.wraps(body)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        decision, _password = exposure_decision()
+        if admitted(decision):
+            body(*args, **kwargs)
+
+    return guarded
 
 
 def gate(decision: exposure.Decision, password: SecretStr | None) -> None:
@@ -51,6 +100,13 @@ def gate(decision: exposure.Decision, password: SecretStr | None) -> None:
     st.title("Tweet stream console")
     st.info(decision.reason)
     if decision.mode == "oidc":
+        if st.user.is_logged_in:  # but not on the allow-list
+            st.error(
+                f"{st.user.get('email') or 'This account'} may not use this console (console_allowed_emails "
+                "does not list it, or the provider has not verified the address). Log out to sign in as someone else."
+            )
+            st.button("Log out", on_click=st.logout, key="console-logout-refused")
+            return
         for provider in decision.providers:
             default = provider == exposure.DEFAULT_PROVIDER
             st.button(
@@ -64,25 +120,31 @@ def gate(decision: exposure.Decision, password: SecretStr | None) -> None:
     with st.form("console-login", clear_on_submit=True):
         given = st.text_input("Console password", type="password", key="console-password")
         submitted = st.form_submit_button("Open the console")
-    locked_s = st.session_state.get(LOCKED_UNTIL, 0.0) - time.monotonic()
+    client = client_address()
+    if not submitted:
+        locked_s = limiter().locked_s(client)
+        if locked_s > 0:
+            st.error(_locked(locked_s))
+        return
+    # Counted before it is compared: parallel sessions cannot all slip in before the first wrong one counts.
+    locked_s = limiter().attempt(client)
     if locked_s > 0:  # nothing typed now is compared
-        st.error(f"{MAX_FAILURES} wrong passwords: the console refuses any password for {math.ceil(locked_s)} s more.")
-    elif submitted:
-        if exposure.password_matches(given, password):
-            st.session_state[FAILURES] = 0
-            st.session_state[SIGNED_IN] = True
-            st.rerun()
-        # Counted before the wait: a submit during it interrupts this run at its next st call.
-        failures = st.session_state.get(FAILURES, 0) + 1
-        locked = failures >= MAX_FAILURES
-        st.session_state[FAILURES] = 0 if locked else failures
-        if locked:
-            st.session_state[LOCKED_UNTIL] = time.monotonic() + LOCKOUT_S
-        time.sleep(WRONG_PASSWORD_DELAY_S)  # server side: every wrong guess waits for its answer
-        if locked:
-            st.error(f"{MAX_FAILURES} wrong passwords: the console refuses any password for {LOCKOUT_S:g} s.")
-        else:
-            st.error("Wrong password: the console stays closed.")
+        st.error(_locked(locked_s))
+        return
+    if exposure.password_matches(given, password):
+        limiter().succeeded(client)
+        st.session_state[SIGNED_IN] = True
+        st.rerun()
+    time.sleep(WRONG_PASSWORD_DELAY_S)  # server side: every wrong guess waits for its answer
+    locked_s = limiter().locked_s(client)
+    if locked_s > 0:  # this one was compared, and started the lockout (or came in just before it)
+        st.error(f"Wrong password, and too many of them: the console refuses any password for {math.ceil(locked_s)} s.")
+    else:
+        st.error("Wrong password: the console stays closed.")
+
+
+def _locked(seconds: float) -> str:
+    return f"Too many wrong passwords: the console refuses any password for {math.ceil(seconds)} s."
 
 
 def log_out() -> None:

@@ -17,27 +17,13 @@ from backend.console.monitor import Monitor, close_all, monitor_key
 from backend.console.supervisor import JobName
 from backend.console.targets import Target, TargetError
 from backend.kafka.clients import quiet_admin_client
-from backend.settings import Settings, load_settings, secrets_file
+from backend.settings import Settings
+from pages._gate import admitted_only, settings  # settings: the pages read them as _live.settings()
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
 REFRESH_S = 2.0  # how often the live parts redraw (the monitor samples every second)
-
-
-def settings() -> Settings:
-    """The console's settings, read afresh at every rerun (the profile may have been saved since).
-
-    Settings that cannot be read stop the page with the reason: nothing else can work without them.
-    """
-    try:
-        return load_settings()
-    except ValueError as error:  # pydantic's ValidationError, or a secrets file that is not TOML
-        st.error(
-            f"The console's settings cannot be read: {error}\n\nFix the TWEETSTREAM_* environment "
-            f"variables or {secrets_file()}, then reload this page."
-        )
-        st.stop()
 
 
 def target(current: Settings) -> Target:
@@ -149,6 +135,7 @@ def sidebar() -> None:
         live = st.toggle("Live state", value=True, key="live-sidebar", help=f"Redraw every {REFRESH_S:g} s")
 
     @st.fragment(run_every=REFRESH_S if live else None)
+    @admitted_only
     def state() -> None:
         current_settings = settings()
         try:

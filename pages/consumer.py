@@ -79,6 +79,7 @@ run_every = _live.live_interval("consumer")
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def progress() -> None:
     _live.banner(target, monitor)
     snapshot = monitor.snapshot()
@@ -126,7 +127,7 @@ def progress() -> None:
     if snapshot.kafka.offsets_note:  # why the end offsets are missing (the job on Databricks samples them)
         st.caption(snapshot.kafka.offsets_note)
     if not snapshot.kafka.reachable:
-        st.caption(f"Kafka not reachable: {snapshot.kafka.error}")
+        st.caption(f"Kafka not reachable: {views.markdown_text(snapshot.kafka.error or '')}")
     elif lag.empty and snapshot.kafka.offsets_note:
         pass
     elif lag.empty:
@@ -221,7 +222,7 @@ def download(frame: pd.DataFrame, name: str, key: str) -> None:
     st.download_button(
         f"Download {name} (CSV)",
         # A callable: the CSV is built when the button is clicked, not at every redraw.
-        lambda: frame.to_csv(index=False).encode("utf-8"),
+        lambda: views.csv_bytes(frame),  # formulas neutralised: the cells are anyone's tweets
         file_name=f"{name}.csv",
         mime="text/csv",
         key=key,
@@ -244,6 +245,7 @@ def bars(frame: pd.DataFrame, label: str, title: str, key: str) -> None:
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def aggregates() -> None:
     try:
         draw_aggregates()

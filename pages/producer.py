@@ -117,13 +117,14 @@ run_every = _live.live_interval("producer")
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def cloud_live() -> None:
     """On Azure: what Kafka says arrives (the producer's own counters stay on Databricks)."""
     _live.banner(target, monitor)
     cloud_topic = controls.fixed_topic or ""
     sample = monitor.snapshot().kafka
     if not sample.reachable:
-        st.warning(f"Kafka's metrics cannot be read: {sample.error}")
+        st.warning(f"Kafka's metrics cannot be read: {views.markdown_text(sample.error or 'no answer')}")
     columns = st.columns(3)
     messages_in, bytes_in = sample.all_messages_in_per_s, sample.all_bytes_in_per_s
     columns[0].metric(
@@ -159,6 +160,7 @@ def cloud_live() -> None:
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def live() -> None:
     current = monitor.snapshot().producer
     status = current.status or {}

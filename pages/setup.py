@@ -120,10 +120,12 @@ try:
             saved_mechanism = active.sasl_mechanism if active.sasl_mechanism in mechanisms else "PLAIN"
             mechanism = left.selectbox("SASL mechanism", mechanisms, index=mechanisms.index(saved_mechanism))
             username = right.text_input("SASL username", value=active.sasl_username or "")
-            saved = active.sasl_password is not None
+            saved, not_reused = connection.saved_password(active, bootstrap, protocol, mechanism, username)
             password = left.text_input(
                 "SASL password" + (" (one is saved; leave empty to keep it)" if saved else ""), type="password"
-            ) or (active.sasl_password.get_secret_value() if saved else None)
+            ) or (saved.get_secret_value() if saved else None)
+            if not_reused and not password:
+                st.warning(not_reused, icon=":material/key_off:")
         if protocol in ("SSL", "SASL_SSL"):
             ca = right.text_input(
                 "CA certificate file (PEM; empty: the system's)", value=str(active.ssl_ca_location or "")

@@ -27,6 +27,7 @@ run_every = _live.live_interval("topics")
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def overview() -> None:
     _live.banner(target, monitor)
     snapshot = monitor.snapshot()
@@ -45,6 +46,7 @@ def overview() -> None:
     live_rates = {topic: points for topic, points in rates.items() if topic in snapshot.kafka.topics}
     frame = views.series_frame(live_rates, "topic", "messages/s")
     if not frame.empty:
+        frame["topic"] = frame["topic"].map(views.plotly_text)  # a cluster's topic names in the legend
         figure = px.line(
             frame, x="time (UTC)", y="messages/s", color="topic", title="Messages per second, last 15 minutes"
         )
@@ -78,7 +80,7 @@ def overview() -> None:
             x="time (UTC)",
             y="messages/s",
             color="partition",
-            title=f"{chosen}: messages per second per partition",
+            title=f"{views.plotly_text(chosen)}: messages per second per partition",
         )
         figure.update_layout(height=300, margin={"t": 40, "b": 10})
         charts.tidy_rates(figure, frame["time (UTC)"], "messages/s")

@@ -35,6 +35,15 @@ HOW_TO_FIX = (
     'server.address = "127.0.0.1" in .streamlit/config.toml.'
 )
 
+# What server.allowedHosts defaults to in .streamlit/config.toml: the loopback names. Streamlit compares the
+# Host header's name only (its port is ignored), so any --server.port works with them.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+HOW_TO_ADD_A_HOST = (
+    "To reach the console under another name (a TLS proxy's, or this machine's address on the network), add that "
+    'name without its port to server.allowedHosts in .streamlit/config.toml (e.g. allowedHosts = ["localhost", '
+    '"127.0.0.1", "::1", "console.example.com"]) or pass --server.allowedHosts NAME to streamlit run.'
+)
+
 Mode = Literal["open", "password", "oidc", "refused"]
 
 
@@ -47,6 +56,7 @@ class Exposure:
     auth_section: Any  # ``auth`` of Streamlit's secrets: None when absent; a table, or refused
     console_password: bool  # a non-empty console_password is configured
     authlib_installed: bool  # st.login needs Authlib >= 1.3.2
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # server.allowedHosts; empty: Streamlit accepts any Host
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,17 @@ def describe(address: str | None) -> str:
     return host
 
 
+def accepts_any_host(allowed_hosts: Sequence[str]) -> bool:
+    """Whether Streamlit's websocket takes any Host header: an empty server.allowedHosts, or one with "*"."""
+    patterns = [host.strip() for host in allowed_hosts if host.strip()]
+    return not patterns or "*" in patterns
+
+
+def hosts_with_a_port(allowed_hosts: Sequence[str]) -> list[str]:
+    """Entries such as "localhost:8501": Streamlit compares names without their port, so they never match."""
+    return [host for host in allowed_hosts if ":" in host.strip().strip("[]") and host.count(":") == 1]
+
+
 def oidc_providers(auth: Mapping[str, Any]) -> tuple[tuple[str, ...], list[str]]:
     """The complete st.login providers of an [auth] section, and what is wrong with it (empty: nothing)."""
     problems = [f"[auth] has no {key}" for key in OIDC_SHARED_KEYS if not auth.get(key)]
@@ -123,8 +144,26 @@ def decide(exposure: Exposure) -> Decision:
         )
     where = describe(exposure.address)
     auth = exposure.auth_section
+    with_port = hosts_with_a_port(exposure.allowed_hosts)
+    if with_port:
+        return Decision(
+            "refused",
+            f"The console refuses to serve: server.allowedHosts lists {', '.join(with_port)}, but Streamlit compares "
+            "the Host header's name without its port, so no browser would get in. Write the names without a port "
+            "(the port, from config.toml or --server.port, needs no entry).",
+        )
     if is_loopback(exposure.address):
         if auth is None and not exposure.console_password:
+            # Without a login, the Host check is what keeps a web page the user visits from pointing its own
+            # name at 127.0.0.1 (DNS rebinding) and driving the console through the user's browser.
+            if accepts_any_host(exposure.allowed_hosts):
+                return Decision(
+                    "refused",
+                    f"The console listens on {where} without a login, but it would accept any Host header "
+                    '(server.allowedHosts is empty or "*"): a web page you visit could point its own name at '
+                    "this address (DNS rebinding) and drive the console. Set allowedHosts = "
+                    '["localhost", "127.0.0.1", "::1"] under [server] in .streamlit/config.toml. ' + HOW_TO_ADD_A_HOST,
+                )
             return Decision("open", f"The console listens on {where}: only this machine reaches it.")
         # A configured login applies here too: a TLS proxy forwarding to 127.0.0.1 (the usual HTTPS
         # setup) serves the console to every machine that reaches the proxy.
@@ -134,6 +173,10 @@ def decide(exposure: Exposure) -> Decision:
         )
     else:
         reachable = f"The console listens on {where}, so other machines can reach it"
+        if not accepts_any_host(exposure.allowed_hosts):
+            # The loopback names alone keep other machines out: say where to add theirs.
+            names = ", ".join(exposure.allowed_hosts)
+            reachable += f" under the names in server.allowedHosts ({names}; add the name they use there)"
     if auth is not None:
         if not isinstance(auth, Mapping):  # `auth = "..."`: Streamlit counts it as [auth], st.login fails
             return Decision(
@@ -161,6 +204,22 @@ def decide(exposure: Exposure) -> Decision:
     return Decision("refused", f"{reachable}, and no authentication is configured: it refuses to serve. {HOW_TO_FIX}")
 
 
+def email_allowed(email: str | None, verified: bool | None, allowed: Sequence[str]) -> bool:
+    """Whether an st.login user may use the console: ``allowed`` lists addresses ("ann@example.com") and
+    domains ("@example.com" or "example.com"); empty lets in anyone the identity provider accepts. An address
+    the provider says it has not verified (``email_verified`` false) matches nothing: anyone can type one."""
+    if not allowed:
+        return True
+    if not email or verified is False or email.count("@") != 1:
+        return False
+    address = email.strip().lower()
+    domain = address.split("@")[1]
+    for entry in (item.strip().lower() for item in allowed):
+        if entry == address or (entry.lstrip("@") == domain and "@" not in entry.lstrip("@")):
+            return True
+    return False
+
+
 def password_set(password: SecretStr | None) -> bool:
     """An empty password is no password: it would let anyone in."""
     return password is not None and password.get_secret_value() != ""
@@ -180,11 +239,15 @@ def _digest(text: str) -> bytes:
 
 
 def assess(
-    address: str | None, xsrf_protection: bool, auth: Any, read_password: Callable[[], SecretStr | None]
+    address: str | None,
+    xsrf_protection: bool,
+    auth: Any,
+    read_password: Callable[[], SecretStr | None],
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> tuple[Decision, SecretStr | None]:
-    """The decision for these options and ``auth`` of the secrets (None: absent), and the console password
-    when it decides anything. ``read_password`` is called only then: without an [auth] section (which
-    wins over a password), wherever the console listens."""
+    """The decision for these options (``allowed_hosts``: server.allowedHosts) and ``auth`` of the secrets
+    (None: absent), and the console password when it decides anything. ``read_password`` is called only then:
+    without an [auth] section (which wins over a password), wherever the console listens."""
     password = read_password() if auth is None else None
     decision = decide(
         Exposure(
@@ -193,6 +256,7 @@ def assess(
             auth_section=auth,
             console_password=password_set(password),
             authlib_installed=auth is not None and authlib_installed(),
+            allowed_hosts=tuple(allowed_hosts),
         )
     )
     return decision, password
@@ -218,12 +282,13 @@ def _boolean(text: str) -> bool:
     return lowered in _TRUE
 
 
-def streamlit_view(flags: Mapping[str, Any]) -> tuple[str | None, bool, Any]:
-    """server.address, server.enableXsrfProtection and ``auth`` of the secrets as ``streamlit run`` with these
-    flags would see them from this folder: Streamlit's own parser reads ~/.streamlit/config.toml and
-    ./.streamlit/config.toml, then the secrets files that config names. Like ``streamlit run`` (whose
-    command-line parser reads them), STREAMLIT_SERVER_ADDRESS and STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION
-    count where no flag is given."""
+def streamlit_view(flags: Mapping[str, Any]) -> tuple[str | None, bool, Any, tuple[str, ...]]:
+    """server.address, server.enableXsrfProtection, ``auth`` of the secrets and server.allowedHosts as
+    ``streamlit run`` with these flags would see them from this folder: Streamlit's own parser reads
+    ~/.streamlit/config.toml and ./.streamlit/config.toml, then the secrets files that config names. Like
+    ``streamlit run`` (whose command-line parser reads them), STREAMLIT_SERVER_ADDRESS,
+    STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION and STREAMLIT_SERVER_ALLOWED_HOSTS (names separated by
+    spaces, as click splits a list) count where no flag is given."""
     from streamlit import config
     from streamlit.runtime.secrets import secrets_singleton
 
@@ -231,23 +296,25 @@ def streamlit_view(flags: Mapping[str, Any]) -> tuple[str | None, bool, Any]:
     for name, variable, parse in (
         ("server.address", "STREAMLIT_SERVER_ADDRESS", str),
         ("server.enableXsrfProtection", "STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION", _boolean),
+        ("server.allowedHosts", "STREAMLIT_SERVER_ALLOWED_HOSTS", str.split),
     ):
         if name not in options and variable in os.environ:
             options[name] = parse(os.environ[variable])
     config.get_config_options(force_reparse=True, options_from_flags=options)
     address = config.get_option("server.address")
     xsrf = bool(config.get_option("server.enableXsrfProtection"))
+    allowed_hosts = tuple(config.get_option("server.allowedHosts") or ())
     auth = secrets_singleton.get("auth") if secrets_singleton.load_if_toml_exists() else None
-    return address, xsrf, auth
+    return address, xsrf, auth, allowed_hosts
 
 
 def check(flags: Mapping[str, Any]) -> tuple[int, str]:
     """The exit code (0 or 2) and the line to print."""
     from backend.settings import load_settings, secrets_file
 
-    address, xsrf, auth = streamlit_view(flags)
+    address, xsrf, auth, allowed_hosts = streamlit_view(flags)
     try:
-        decision, _password = assess(address, xsrf, auth, lambda: load_settings().console_password)
+        decision, _password = assess(address, xsrf, auth, lambda: load_settings().console_password, allowed_hosts)
     except ValueError as error:  # the settings hide their inputs in errors: no secret is printed
         return 2, f"The console's settings cannot be read: {error}\nFix them in {secrets_file()} or TWEETSTREAM_*."
     return (2 if decision.mode == "refused" else 0), decision.reason
@@ -261,8 +328,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     checking.add_argument(
         "--server.enableXsrfProtection", dest="xsrf", type=_boolean, help="as for streamlit run: true or false"
     )
+    checking.add_argument(
+        "--server.allowedHosts", dest="allowed_hosts", action="append", help="as for streamlit run: once per name"
+    )
+    # Accepted so that a streamlit run command line can be checked as it is: ports do not change the decision.
+    checking.add_argument("--server.port", dest="port", type=int, help="as for streamlit run (does not matter)")
     args = parser.parse_args(argv)
     flags: dict[str, Any] = {}
+    if args.allowed_hosts is not None:
+        flags["server.allowedHosts"] = args.allowed_hosts
     if args.address is not None:
         flags["server.address"] = args.address
     if args.xsrf is not None:

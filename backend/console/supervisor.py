@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from backend.runtime import processes
 from backend.runtime.job_files import JobFiles, read_status
+from backend.runtime.private import private_folder, private_opener
 from backend.settings import PROJECT_ROOT
 
 JobName = Literal["producer", "consumer"]
@@ -82,6 +83,35 @@ def job_view(state_dir: Path, name: JobName) -> JobView:
     )
 
 
+# What a job gets of the console's environment: the system's, Python's and Spark's own variables, and the
+# settings a job reads (TWEETSTREAM_*, X_BEARER_TOKEN), but not the console's own secrets: its password,
+# Azure's service principal, the Databricks token. The Spark JVM and its Python workers inherit all of it.
+JOB_ENV_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM"})
+JOB_ENV_NAMES |= {"JAVA_HOME", "PYTHONPATH", "PYTHONHASHSEED", "VIRTUAL_ENV", "X_BEARER_TOKEN"}
+# The X source's HTTPS: a company's CA bundle and proxy.
+JOB_ENV_NAMES |= {
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+}
+JOB_ENV_PREFIXES = ("LC_", "SPARK_", "PYSPARK_", "HADOOP_", "TWEETSTREAM_")
+JOB_ENV_REFUSED_PREFIXES = ("TWEETSTREAM_CONSOLE_", "TWEETSTREAM_AZURE_", "TWEETSTREAM_DATABRICKS_")
+
+
+def job_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed part of ``environ`` that a job started by the console gets."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if (name in JOB_ENV_NAMES or name.startswith(JOB_ENV_PREFIXES))
+        and not name.startswith(JOB_ENV_REFUSED_PREFIXES)
+    }
+
+
 def job_command(name: JobName, arguments: Sequence[str]) -> list[str]:
     """The command line of a job: this interpreter running the job's module."""
     return [sys.executable, "-m", MODULES[name], *arguments]
@@ -95,21 +125,22 @@ def start_job(
 ) -> tuple[JobView, bool]:
     """Start the job unless it runs already. Returns its view and whether it was already running.
 
-    ``env`` is the job's whole environment (default: the console's own): secrets reach the job
-    there, never through ``arguments``. A job that exits within a few seconds of its start
+    ``env`` (default: the console's own environment) is passed through ``job_environment``: the secrets a
+    job needs reach it there, never through ``arguments``. A job that exits within a few seconds of its start
     (options refused, broker unreachable) raises JobError with the end of its log.
     """
     files = _files(state_dir, name)
+    private_folder(state_dir)
     with processes.exclusive(files.lock_file):
         current = job_view(state_dir, name)
         if current.running:
             return current, True
         _rotate_log(files.log_file)
         started = time.time()
-        with open(files.log_file, "a") as log:
+        with open(files.log_file, "a", opener=private_opener) as log:
             now = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"\n== {now} started by the console: {name} {' '.join(arguments)}\n")
-        job_env = dict(os.environ if env is None else env)
+        job_env = job_environment(os.environ if env is None else env)
         job_env["PYTHONUNBUFFERED"] = "1"  # the log shows lines as they are printed
         record = processes.spawn_detached(
             job_command(name, arguments),

@@ -49,7 +49,8 @@ class Description:
         if not self.kafka_via_gateway:
             return views.kafka_line(snapshot)
         ok = snapshot.kafka.reachable
-        return ok, snapshot.source if ok else (snapshot.kafka.error or "not reachable")
+        error = snapshot.kafka.error
+        return ok, snapshot.source if ok else (views.markdown_text(error) if error else "not reachable")
 
 
 AZURE = Description(

@@ -5,6 +5,8 @@ No Streamlit here: the pages stay thin and these are unit-tested without service
 
 from __future__ import annotations
 
+import csv
+import html
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -62,6 +64,34 @@ def job_line(view: JobView) -> str:
     return view.state
 
 
+# Spreadsheets run a cell that starts with these as a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def markdown_text(text: str) -> str:
+    """Text from outside (a broker's error) for st.markdown, st.error...: shown as typed, one line, never a
+    link, emphasis, colour or icon (``plain`` without the cut)."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))
+
+
+def plotly_text(text: str) -> str:
+    """Text from outside for a plotly title, legend or label: plotly reads <a>, <b>, <br>... there as markup."""
+    return html.escape(text)
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as CSV, each text cell a spreadsheet would run as a formula made plain text by a leading "'"
+    (OWASP's advice): hashtags and languages come from anyone's tweets."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object:
+            safe[column] = safe[column].map(
+                lambda cell: f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
+            )
+    # Every text cell quoted: a bare carriage return inside one would otherwise split the row.
+    return safe.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
+
+
 def kafka_line(snapshot: Snapshot) -> tuple[bool, str]:
     """Whether Kafka answers, and one line saying so."""
     kafka = snapshot.kafka
@@ -75,7 +105,7 @@ def kafka_line(snapshot: Snapshot) -> tuple[bool, str]:
         return False, f"local broker stopped ({snapshot.bootstrap})"
     if kafka.sampled_at == 0.0:
         return False, f"{snapshot.bootstrap} · checking…"
-    return False, kafka.error or f"{snapshot.bootstrap} unreachable"
+    return False, markdown_text(kafka.error) if kafka.error else f"{snapshot.bootstrap} unreachable"
 
 
 def rates_frame(points: Sequence[RatePoint], column: str = "per second") -> pd.DataFrame:

@@ -137,6 +137,39 @@ def _filled(value: str | SecretStr | None) -> bool:
     return bool(value and value.strip())
 
 
+def saved_password(
+    saved: ConnectionProfile, bootstrap: str, protocol: str, mechanism: str | None, username: str | None
+) -> tuple[SecretStr | None, str | None]:
+    """The saved SASL password (or Event Hubs connection string) to reuse with what the form now says, and
+    why it is not reused when it is not.
+
+    Reused only while bootstrap servers, protocol, mechanism and username are the ones it was saved with:
+    otherwise "Test connection" would send it to whatever host is typed, in clear with SASL_PLAINTEXT.
+    """
+    if saved.sasl_password is None:
+        return None, None
+    try:
+        same_servers = _parse_bootstrap(bootstrap) == saved.bootstrap_servers
+    except ValueError:
+        same_servers = False
+    changed = [
+        name
+        for name, same in (
+            ("bootstrap servers", same_servers),
+            ("security protocol", protocol == saved.security_protocol),
+            ("SASL mechanism", mechanism == saved.sasl_mechanism),
+            ("SASL username", (username or None) == saved.sasl_username),
+        )
+        if not same
+    ]
+    if not changed:
+        return saved.sasl_password, None
+    return None, (
+        f"The saved password is not used: the {', '.join(changed)} differ from those it was saved with, "
+        "and it goes only where it was saved for. Type the password for this cluster."
+    )
+
+
 # --- Azure Event Hubs ---------------------------------------------------------------------------
 
 _EVENTHUBS_FORMAT = "Endpoint=sb://NAMESPACE.servicebus.windows.net/;SharedAccessKeyName=NAME;SharedAccessKey=KEY"

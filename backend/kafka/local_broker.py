@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient
 
 from backend.runtime import processes
 from backend.runtime.jars import JavaSetupError, java_executable, kafka_broker_classpath
+from backend.runtime.private import private_folder
 from backend.settings import PROJECT_ROOT, Settings, load_settings
 
 LOG4J_CONFIG = PROJECT_ROOT / "jvm" / "log4j2.properties"
@@ -316,6 +317,7 @@ def _start_locked(broker: LocalBroker, timeout: float, progress: Progress) -> tu
         raise BrokerError(str(error)) from error
     check_ports_free(broker)
 
+    private_folder(broker.state_dir)  # the console's state folder: its owner's only
     broker.kafka_dir.mkdir(parents=True, exist_ok=True)
     # Readable by its owner only, before anything is in it: a test's SASL users may be.
     broker.properties_file.touch(mode=0o600)

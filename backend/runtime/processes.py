@@ -21,6 +21,8 @@ from typing import Any
 
 import psutil
 
+from backend.runtime.private import UMASK, private_opener
+
 
 @dataclass(frozen=True)
 class ProcessRecord:
@@ -101,7 +103,7 @@ def spawn_detached(
     Secrets must reach it through ``env``, never through ``command``.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log:
+    with open(log_file, "ab", opener=private_opener) as log:
         child = subprocess.Popen(
             list(command),
             stdin=subprocess.DEVNULL,
@@ -111,6 +113,7 @@ def spawn_detached(
             cwd=cwd,
             start_new_session=True,
             close_fds=True,
+            umask=UMASK,  # what it (and its children) write is its owner's only
         )
     return ProcessRecord(pid=child.pid, create_time=psutil.Process(child.pid).create_time(), info=dict(info or {}))
 

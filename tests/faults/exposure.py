@@ -18,23 +18,36 @@ e. tweets whose text is ``<img src=x onerror=alert(1)>`` (one sent with confluen
    no <img src="x"> in the DOM, the literal text visible;
 f. on 127.0.0.1 with the console password (where a TLS proxy would forward to): the fresh server's
    first request (/topics) shows the password form, none of the console, and
-   ``python -m backend.console.exposure check`` says the password applies.
+   ``python -m backend.console.exposure check`` says the password applies;
+g. DNS rebinding (issue 19) against the default config: a websocket handshake on /_stcore/stream with a
+   foreign Host and Origin gets 403 (the same with 127.0.0.1 gets 101), an upload PUT with them 403; the
+   static page Streamlit serves to any Host holds none of the console; and Chromium resolving the foreign
+   name to 127.0.0.1 (as a rebinding page would) loads that page but its websocket is refused and it
+   draws nothing of the console;
+h. a parallel brute force (issue 19): 20 sessions (websockets speaking Streamlit's protocol, as its
+   frontend does) send 4 wrong passwords each at once; at most 5 are compared, the others refused, and
+   a 21st session with the right password right after is refused too (30 s lockout).
 
 A page counts as drawn once its script run has ended (Streamlit marks ``stApp`` with
 ``data-test-script-state="notRunning"``), not after a fixed wait.
 
 Figures: sent and acked count the XSS tweets; stored counts those the message browser showed as text.
+Both added parts reuse servers the scenario starts anyway (a and f).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import os
 import re
 import secrets
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -57,7 +70,9 @@ from tests.console_server import (
 from tests.faults.harness import Run, ScenarioFailed, check, job_env, run_job, scenario
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Dialog, Page
+    from playwright.sync_api import Dialog, Page, WebSocket
+    from streamlit.proto.Element_pb2 import Element
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 XSS = "<img src=x onerror=alert(1)>"
 TOPIC = "tweets"
@@ -129,6 +144,12 @@ def exposure_check(env: dict[str, str], *flags: str) -> subprocess.CompletedProc
     )
 
 
+def hosts_option(lan_ip: str | None) -> tuple[str, ...]:
+    """``streamlit run`` options keeping the loopback names and adding this machine's network address."""
+    names = ["localhost", "127.0.0.1", *([lan_ip] if lan_ip else [])]
+    return tuple(part for name in names for part in ("--server.allowedHosts", name))
+
+
 def http(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> int:
     request = urllib.request.Request(url, data=body or None, method=method, headers=headers or {})
     try:
@@ -148,13 +169,13 @@ def served(run: Run, name: str, env: dict[str, str], options: tuple[str, ...] = 
 
 
 @contextlib.contextmanager
-def chromium(run: Run, dialogs: list[str]) -> Iterator[Page]:
+def chromium(run: Run, dialogs: list[str], extra_args: tuple[str, ...] = ()) -> Iterator[Page]:
     """A Chromium page; every dialog it opens (alert, confirm...) is recorded in ``dialogs`` and dismissed."""
     from playwright.sync_api import sync_playwright
 
     check(CHROMIUM.exists(), f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
         try:
             page = browser.new_context(viewport=VIEWPORT).new_page()
 
@@ -197,6 +218,8 @@ def exposure_scenario(run: Run) -> None:
     lan_ip = non_loopback_ipv4()
     run.note(f"this machine's non-loopback IPv4 address: {lan_ip or 'none (checks through it are skipped)'}")
     password = f"exposure-canary-{secrets.token_urlsafe(12)}"
+    # Beyond loopback the browser uses this machine's address as Host: listed as config.toml's comment says.
+    everywhere = ("--server.address", "0.0.0.0", *hosts_option(lan_ip))
     with run.broker() as broker:
         state_dir = run.folder("console-state")
         no_secrets = run.folder("secrets") / "absent.toml"
@@ -215,6 +238,7 @@ def exposure_scenario(run: Run) -> None:
             if lan_ip:
                 check(not connects(lan_ip, server.port), f"{lan_ip}:{server.port} accepts a connection")
                 run.note(f"a. a connection to {lan_ip}:{server.port} is refused")
+            rebinding(run, server, broker.port, dialogs)
         default = exposure_check(check_env)
         run.note(f"a. python -m backend.console.exposure check: exit {default.returncode}: {default.stdout.strip()}")
         check(default.returncode == 0, f"check refuses the default config: {default.stderr.strip()}")
@@ -224,7 +248,7 @@ def exposure_scenario(run: Run) -> None:
         run.note(f"b. python -m backend.console.exposure check --server.address 0.0.0.0: exit {refused.returncode}")
         check(refused.returncode == 2, f"check exits {refused.returncode}, not 2: {refused.stdout}{refused.stderr}")
         check("no authentication is configured" in refused.stderr, f"check says: {refused.stderr.strip()}")
-        with served(run, "b-no-auth", env, ("--server.address", "0.0.0.0")) as server, chromium(run, dialogs) as page:
+        with served(run, "b-no-auth", env, everywhere) as server, chromium(run, dialogs) as page:
             sockets = listening(server.process.pid)
             run.note(f"b. on 0.0.0.0 the server listens on {', '.join(sockets)}")
             host = lan_ip or "127.0.0.1"
@@ -264,7 +288,7 @@ def exposure_scenario(run: Run) -> None:
         run.result.acked += int(summary["acked"])
         run.note(f"e. sent {run.result.sent} XSS tweets ({sent_directly} by confluent_kafka, the job: {summary})")
 
-        with served(run, "c-password", env, ("--server.address", "0.0.0.0")) as server, chromium(run, dialogs) as page:
+        with served(run, "c-password", env, everywhere) as server, chromium(run, dialogs) as page:
             base = f"http://{lan_ip or '127.0.0.1'}:{server.port}"
             bypasses += first_request(run, page, base, "producer")
             log_in(run, page, base, password)
@@ -293,6 +317,7 @@ def exposure_scenario(run: Run) -> None:
             shown = page.evaluate(CONSOLE_SHOWN)
             check(shown["nav"] == 0 and shown["sidebar"] == 0, f"127.0.0.1 shows the console before the login: {shown}")
             run.note(f"f. {server.url}/topics, a fresh server's first request: the password form only ({shown})")
+            brute_force(run, server, password)
 
         check(dialogs == [], f"dialogs opened: {dialogs}")
         run.note("e. no dialog opened on any page")
@@ -302,6 +327,171 @@ def exposure_scenario(run: Run) -> None:
         not bypasses,
         "; ".join(bypasses) + " (Streamlit's pages-directory mode runs pages/NAME.py without app.py, hence without "
         "its gate, until st.navigation has run once in the server's process)",
+    )
+
+
+REBINDING_HOST = "rebinding.example"  # the name a hostile page would point at 127.0.0.1
+BRUTE_SESSIONS = 20
+BRUTE_GUESSES = 4  # wrong passwords per session
+
+
+def ws_handshake(port: int, host: str, origin: str) -> int:
+    """The status of a websocket handshake on Streamlit's /_stcore/stream with this Host and Origin (101: accepted)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: streamlit\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request.encode())
+        status_line = connection.recv(4096).decode(errors="replace").split("\r\n")[0]
+    return int(status_line.split()[1])
+
+
+def upload_put(base: str, headers: dict[str, str]) -> int:
+    """An upload PUT (Streamlit's one state-changing HTTP route) with made-up session and file ids."""
+    boundary = "exposure" + uuid.uuid4().hex
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.jsonl"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n{{}}\r\n--{boundary}--\r\n"
+    ).encode()
+    form = {"Content-Type": f"multipart/form-data; boundary={boundary}", **headers}
+    return http("PUT", f"{base}/_stcore/upload_file/{uuid.uuid4()}/{uuid.uuid4()}", body, form)
+
+
+def rebinding(run: Run, server: Server, broker_port: int, dialogs: list[str]) -> None:
+    """g. A page whose own name points at 127.0.0.1 (DNS rebinding) gets nothing of the console."""
+    port = server.port
+    foreign = f"{REBINDING_HOST}:{port}"
+    own = ws_handshake(port, f"127.0.0.1:{port}", f"http://127.0.0.1:{port}")
+    refused = ws_handshake(port, foreign, f"http://{foreign}")
+    put = upload_put(server.url, {"Host": foreign, "Origin": f"http://{foreign}"})
+    run.note(f"g. websocket handshake with Host/Origin 127.0.0.1: {own}; with {foreign}: {refused}; upload PUT: {put}")
+    check(own == 101, f"the console's own websocket handshake gets {own}, so the 403 below proves nothing")
+    check(refused == 403, f"a websocket with Host and Origin {foreign} gets {refused}, not 403")
+    check(put == 403, f"an upload PUT with Host and Origin {foreign} gets {put}, not 403")
+    request = urllib.request.Request(f"{server.url}/", headers={"Host": foreign, "Origin": f"http://{foreign}"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # Streamlit checks Host on the websocket only
+        shell = response.read().decode(errors="replace")
+    check(f"127.0.0.1:{broker_port}" not in shell and "Tweet stream" not in shell, "the static page holds the console")
+
+    resolve = (f"--host-resolver-rules=MAP {REBINDING_HOST} 127.0.0.1",)
+    with chromium(run, dialogs, resolve) as page:
+        refusals: list[str] = []
+        frames: list[int] = []
+
+        def opened(socket_: WebSocket) -> None:
+            socket_.on("socketerror", lambda error: refusals.append(error))
+            socket_.on("framereceived", lambda _frame: frames.append(1))
+
+        page.on("websocket", opened)
+        page.goto(f"http://{foreign}/")
+        deadline = time.monotonic() + PAGE_MS / 1000
+        while sum("403" in error for error in refusals) < 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(200)  # the frontend retries its websocket; two refusals are enough
+        shown = page.evaluate(CONSOLE_SHOWN)
+        html = page.content()
+        screenshot(run, page, "g-rebinding")
+    run.note(
+        f"g. Chromium at http://{foreign}/ (resolved to 127.0.0.1): {len(refusals)} websocket refusals "
+        f"({refusals[0] if refusals else 'none'}), {len(frames)} frames received, shown {shown}"
+    )
+    check(sum("403" in error for error in refusals) >= 2, f"the rebinding page's websocket was not refused: {refusals}")
+    check(frames == [], f"the rebinding page received {len(frames)} websocket frames")
+    check(shown == {"nav": 0, "sidebar": 0, "headings": []}, f"the rebinding page shows the console: {shown}")
+    check(f"127.0.0.1:{broker_port}" not in html, "the rebinding page shows the broker's address")
+
+
+class StreamlitSession:
+    """One browser session as Streamlit's frontend speaks it: BackMsg/ForwardMsg protobufs over /_stcore/stream."""
+
+    def __init__(self, port: int) -> None:
+        from websockets.sync.client import connect
+
+        self.socket = connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], max_size=None)
+
+    def run(self, widgets: list[WidgetState] | None = None) -> list[Element]:
+        """Rerun the script with these widget states; the elements it drew."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        message = BackMsg()
+        message.rerun_script.query_string = ""
+        message.rerun_script.page_script_hash = ""
+        message.rerun_script.widget_states.widgets.extend(widgets or [])
+        self.socket.send(message.SerializeToString())
+        elements = []
+        while True:
+            forward = ForwardMsg()
+            forward.ParseFromString(self.socket.recv(timeout=PAGE_MS / 1000))
+            if forward.WhichOneof("type") == "delta" and forward.delta.WhichOneof("type") == "new_element":
+                elements.append(forward.delta.new_element)
+            if forward.WhichOneof("type") == "script_finished":
+                return elements
+
+    def submit(self, form: list[Element], password: str) -> list[str]:
+        """Type ``password`` into the gate's form and submit it; the alerts of the answer."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        field = next(e.text_input for e in form if e.WhichOneof("type") == "text_input")
+        button = next(e.button for e in form if e.WhichOneof("type") == "button")
+        answer = self.run(
+            [WidgetState(id=field.id, string_value=password), WidgetState(id=button.id, trigger_value=True)]
+        )
+        return [e.alert.body for e in answer if e.WhichOneof("type") == "alert"]
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def brute_force(run: Run, server: Server, password: str) -> None:
+    """h. 20 sessions guess at once; the server-wide count compares 5 guesses, refuses the rest, then the right one."""
+    answers: list[str] = []
+    failures: list[str] = []
+    barrier = threading.Barrier(BRUTE_SESSIONS)
+
+    def guess(number: int) -> None:
+        try:
+            session = StreamlitSession(server.port)
+            try:
+                form = session.run()
+                barrier.wait(timeout=PAGE_MS / 1000)
+                for attempt in range(BRUTE_GUESSES):
+                    alerts = session.submit(form, f"wrong-{number}-{attempt}")
+                    said = [a.split(":")[0].split(",")[0] for a in alerts if "wrong password" in a.lower()]
+                    answers.append(said[0] if said else str(alerts))
+            finally:
+                session.close()
+        except Exception as error:  # said in the verdict below
+            failures.append(f"session {number}: {error!r}")
+
+    began = time.monotonic()
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(BRUTE_SESSIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=2 * PAGE_MS / 1000)
+    took = time.monotonic() - began
+    latecomer = StreamlitSession(server.port)
+    try:
+        alerts = latecomer.submit(latecomer.run(), password)
+    finally:
+        latecomer.close()
+    counted = {answer: answers.count(answer) for answer in sorted(set(answers))}
+    run.note(
+        f"h. {BRUTE_SESSIONS} sessions x {BRUTE_GUESSES} wrong passwords in parallel ({took:.1f} s): {counted}; "
+        f"a 21st session with the right password: {alerts[-1] if alerts else alerts!r}"
+    )
+    check(not failures, f"brute-force sessions failed: {failures[:3]}")
+    check(
+        len(answers) == BRUTE_SESSIONS * BRUTE_GUESSES, f"{len(answers)} answers, not {BRUTE_SESSIONS * BRUTE_GUESSES}"
+    )
+    # "Wrong password...": compared (and answered after 1 s); "Too many wrong passwords": refused uncompared.
+    check(counted.get("Wrong password", 0) <= 5, f"more than 5 guesses compared: {counted}")
+    check(
+        bool(alerts) and alerts[-1].startswith("Too many wrong passwords"),
+        f"the right password, right after the brute force, got: {alerts}",
     )
 
 

@@ -18,6 +18,8 @@ from backend.kafka.local_broker import LocalBroker
 from backend.runtime.job_files import JobFiles, read_status
 from backend.settings import PROJECT_ROOT
 
+CANARY = "console-secret-canary-19"
+
 
 def job_env(broker: LocalBroker, state_dir: Path) -> dict[str, str]:
     return {
@@ -52,6 +54,7 @@ def wait_for_status(state_dir: Path, predicate, timeout: float = 30.0) -> dict:
 
 def test_start_clicked_from_four_places_at_once_gives_one_process(kafka_broker, topic_name, tmp_path):
     env = job_env(kafka_broker, tmp_path)
+    env |= {"TWEETSTREAM_CONSOLE_PASSWORD": CANARY, "AZURE_CLIENT_SECRET": CANARY, "DATABRICKS_TOKEN": CANARY}
     arguments = ["--topic", topic_name, "--create-topic", "--rate", "50"]
     results: list[tuple[supervisor.JobView, bool]] = []
 
@@ -68,6 +71,13 @@ def test_start_clicked_from_four_places_at_once_gives_one_process(kafka_broker, 
         assert len({view.pid for view, _ in results}) == 1
         assert [p.pid for p in producer_processes(tmp_path)] == [results[0][0].pid]
         wait_for_status(tmp_path, lambda s: s["acked"] > 0)
+        # Issue 19, items 5 and 6: the console's own secrets stay out of the job; its files are private.
+        environ = psutil.Process(results[0][0].pid).environ()
+        assert [name for name, value in environ.items() if value == CANARY] == []
+        assert environ["TWEETSTREAM_STATE_DIR"] == str(tmp_path)
+        files = JobFiles(tmp_path, "producer")
+        modes = {path.name: oct(path.stat().st_mode & 0o777) for path in (files.log_file, files.status_file)}
+        assert modes == {"log": "0o600", "status.json": "0o600"}
     finally:
         assert supervisor.stop_job(tmp_path, "producer", timeout=30) == "terminated"
     assert producer_processes(tmp_path) == []

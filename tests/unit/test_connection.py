@@ -18,6 +18,7 @@ from backend.kafka.connection import (
     client_config_for,
     profile_from_eventhubs,
     save_profile,
+    saved_password,
 )
 from backend.settings import Settings
 from backend.settings_file import toml_dumps
@@ -363,3 +364,32 @@ def test_an_explained_message_never_holds_a_secret():
     seen = errors_of((KafkaError._TRANSPORT, f"failed near {PASSWORD}"), secrets=[PASSWORD, ""])
     message = seen.explain("h:9092", 10, hint=f"hint {PASSWORD}")
     assert PASSWORD not in message and "***" in message
+
+
+# --- a saved password goes only where it was saved for (issue 19, item 2) ---------------------------
+
+
+def test_a_saved_password_is_reused_only_with_the_servers_protocol_mechanism_and_user_it_was_saved_with():
+    saved = ConnectionProfile(
+        bootstrap_servers="kafka-1.example.com:9092",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="alice",
+        sasl_password=PASSWORD,
+    )
+    same = saved_password(saved, " kafka-1.example.com:9092 ", "SASL_SSL", "SCRAM-SHA-512", "alice")
+    assert same == (saved.sasl_password, None)
+    for changed, form in (
+        ("bootstrap servers", ("evil.example:9092", "SASL_SSL", "SCRAM-SHA-512", "alice")),
+        ("security protocol", ("kafka-1.example.com:9092", "SASL_PLAINTEXT", "SCRAM-SHA-512", "alice")),
+        ("SASL mechanism", ("kafka-1.example.com:9092", "SASL_SSL", "PLAIN", "alice")),
+        ("SASL username", ("kafka-1.example.com:9092", "SASL_SSL", "SCRAM-SHA-512", "mallory")),
+        ("bootstrap servers", ("not a server", "SASL_SSL", "SCRAM-SHA-512", "alice")),
+    ):
+        password, why = saved_password(saved, *form)
+        assert password is None
+        assert why is not None and f"the {changed} differ" in why and PASSWORD not in why
+    assert saved_password(ConnectionProfile(bootstrap_servers="k:9092"), "k:9092", "PLAINTEXT", None, None) == (
+        None,
+        None,
+    )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import time
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from backend.aggregates.records import Progress
@@ -122,6 +126,47 @@ def test_consumer_requests_are_checked_by_the_consumers_own_rules(tmp_path):
         check_consumer(ConsumerRequest(topic="a/b"), settings)
 
 
+def test_a_long_upload_name_is_shortened_keeping_its_extension_and_the_files_are_private(tmp_path):
+    # Issue 19, items 6 and 8: a name of 240+ characters raised "File name too long"; files were 0644.
+    state = tmp_path / "state"
+    for length in (240, 255, 1000):
+        path = uploads.save_upload(state, "t" * length + ".jsonl", f"{length}\n".encode())
+        assert path.read_text() == f"{length}\n"
+        assert path.name.endswith("tttt.jsonl") and len(path.name) <= 13 + uploads.MAX_NAME
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    assert oct((state / "uploads").stat().st_mode & 0o777) == "0o700"
+    assert uploads.safe_name("x" * 300) == "x" * uploads.MAX_NAME
+
+
+def test_jobs_get_an_allow_listed_environment_without_the_consoles_secrets():
+    # Issue 19, item 5: jobs inherited the console's whole environment.
+    console = {
+        "PATH": "/usr/bin",
+        "JAVA_HOME": "/usr/lib/jvm/java-17",
+        "LC_ALL": "C.UTF-8",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "TWEETSTREAM_STATE_DIR": "/state",
+        "TWEETSTREAM_KAFKA_SASL_PASSWORD": "sasl",  # a job needs it
+        "X_BEARER_TOKEN": "x-token",  # the producer's X source needs it
+        "TWEETSTREAM_CONSOLE_PASSWORD": "console-canary",
+        "TWEETSTREAM_AZURE_CLIENT_SECRET": "azure-canary",
+        "AZURE_CLIENT_SECRET": "azure-canary",
+        "DATABRICKS_TOKEN": "databricks-canary",
+        "STREAMLIT_SERVER_PORT": "8501",
+        "SOME_OTHER_SECRET": "other-canary",
+    }
+    assert supervisor.job_environment(console) == {
+        "PATH": "/usr/bin",
+        "JAVA_HOME": "/usr/lib/jvm/java-17",
+        "LC_ALL": "C.UTF-8",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "TWEETSTREAM_STATE_DIR": "/state",
+        "TWEETSTREAM_KAFKA_SASL_PASSWORD": "sasl",
+        "X_BEARER_TOKEN": "x-token",
+    }
+
+
 def test_uploads_get_safe_names_and_identical_content_is_kept_once(tmp_path):
     first = uploads.save_upload(tmp_path, "../../etc/my tweets.jsonl", b"{}\n")
     again = uploads.save_upload(tmp_path, "../../etc/my tweets.jsonl", b"{}\n")
@@ -202,3 +247,50 @@ def test_each_status_file_has_its_own_pid_file(tmp_path):
         tmp_path / "producer-status.json.pid",
         tmp_path / "producer-status.json.lock",
     )
+
+
+# -- text from outside shown as text (issue 19, items 9 and 10) ------------------------------------------
+
+HOSTILE = "[click me](http://evil.example) <b>bold</b> <a href='http://evil.example'>x</a> :red[alarm] **now**"
+
+
+def test_a_brokers_error_text_reaches_markdown_escaped():
+    # Issue 19, item 10: an error text (or a topic name in it) rendered its links and emphasis.
+    kafka = KafkaSample(reachable=False, sampled_at=1.0, error=HOSTILE)
+    snapshot = SimpleNamespace(bootstrap="kafka-1.example:9092", kafka=kafka, local_broker=None)
+    ok, line = views.kafka_line(snapshot)  # what the sidebar and the Topics page show
+    assert not ok
+    assert "](" not in line and "<b>" not in line and ":red[" not in line and "**" not in line
+    assert line.startswith(r"\[click me\]\(http\:")
+    # What the user sees once Streamlit's markdown has removed the escapes: the text as the broker sent it.
+    assert re.sub(r"\\(.)", r"\1", line) == HOSTILE
+
+
+def test_topic_names_in_plotly_titles_and_legends_stay_text():
+    assert (
+        views.plotly_text("<a href='http://evil.example'>t</a>")
+        == "&lt;a href=&#x27;http://evil.example&#x27;&gt;t&lt;/a&gt;"
+    )
+
+
+def test_csv_downloads_neutralise_spreadsheet_formulas():
+    # Issue 19, item 9: hashtags and languages from tweets went into the CSV as they were.
+    frame = pd.DataFrame(
+        {
+            "hashtag": ['=HYPERLINK("http://evil.example")', "+1", "-2", "@SUM(A1)", "\tx", "\ry", "azure", ""],
+            "tweets": [1, 2, 3, 4, 5, 6, -7, 8],
+        }
+    )
+    rows = list(csv.reader(io.StringIO(views.csv_bytes(frame).decode("utf-8"), newline="")))
+    assert rows[0] == ["hashtag", "tweets"]
+    assert [row[0] for row in rows[1:]] == [
+        '\'=HYPERLINK("http://evil.example")',
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\ry",
+        "azure",
+        "",
+    ]
+    assert [row[1] for row in rows[1:]] == ["1", "2", "3", "4", "5", "6", "-7", "8"]  # numbers stay numbers

@@ -3,11 +3,14 @@ app.py's gate (AppTest)."""
 
 from __future__ import annotations
 
+import ast
 import hmac
 import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -18,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from backend.console import exposure
 from backend.console.exposure import Exposure, assess, decide, is_loopback, oidc_providers, password_matches
+from backend.console.login_limit import LoginLimiter
 from backend.settings import PROJECT_ROOT, Settings
 from pages import _gate
 
@@ -96,7 +100,8 @@ def test_beyond_loopback_without_authentication_it_refuses_and_says_how_to_fix(a
 def test_beyond_loopback_a_console_password_asks_for_it():
     decision = decide(exposed(console_password=True))
     assert decision.mode == "password"
-    assert decision.reason == "The console listens on 0.0.0.0 (all interfaces), so other machines can reach it: " + (
+    assert decision.reason == "The console listens on 0.0.0.0 (all interfaces), so other machines can reach it " + (
+        "under the names in server.allowedHosts (localhost, 127.0.0.1, ::1; add the name they use there): "
         "enter the console password to use it."
     )
 
@@ -260,6 +265,40 @@ def test_check_reads_the_address_as_streamlit_run_would():
     assert proxied.stdout.endswith("enter the console password to use it.\n")
 
 
+@pytest.mark.parametrize("allowed_hosts", [(), ("*",), (" ",)])
+def test_loopback_without_a_login_is_refused_when_any_host_would_be_accepted(allowed_hosts):
+    # Issue 19, item 1: a page the user visits could point its own name at 127.0.0.1 (DNS rebinding).
+    decision = decide(exposed("127.0.0.1", allowed_hosts=allowed_hosts))
+    assert decision.mode == "refused"
+    assert "would accept any Host header" in decision.reason and "DNS rebinding" in decision.reason
+    assert 'allowedHosts = ["localhost", "127.0.0.1", "::1"]' in decision.reason
+    assert "add that name without its port to server.allowedHosts" in decision.reason  # how to add a proxy's name
+
+
+def test_loopback_names_and_a_proxys_name_serve_as_before_and_a_login_needs_no_host_list():
+    assert decide(exposed("127.0.0.1", allowed_hosts=("localhost", "127.0.0.1", "console.example"))).mode == "open"
+    assert decide(exposed("127.0.0.1", allowed_hosts=(), console_password=True)).mode == "password"
+    assert decide(exposed("0.0.0.0", allowed_hosts=(), console_password=True)).mode == "password"
+
+
+def test_a_host_listed_with_its_port_is_refused_since_it_would_never_match():
+    decision = decide(exposed("127.0.0.1", allowed_hosts=("localhost:8501", "127.0.0.1")))
+    assert decision.mode == "refused"
+    assert "lists localhost:8501" in decision.reason and "without its port" in decision.reason
+
+
+def test_check_reads_allowed_hosts_as_streamlit_run_would_and_ignores_the_port():
+    # The project's config.toml lists the loopback names; any port passed on the command line works with them.
+    assert check("--server.port", "9123").returncode == 0
+    anything = check("--server.allowedHosts", "*", "--server.port", "9123")
+    assert anything.returncode == 2
+    assert "would accept any Host header" in anything.stderr
+    from_env = check(STREAMLIT_SERVER_ALLOWED_HOSTS="*")
+    assert from_env.returncode == 2
+    proxy = check("--server.allowedHosts", "localhost", "--server.allowedHosts", "console.example")
+    assert proxy.returncode == 0
+
+
 # -- app.py's gate, in-process (AppTest) --------------------------------------------------------------
 
 
@@ -267,6 +306,7 @@ def test_check_reads_the_address_as_streamlit_run_would():
 def options(monkeypatch, tmp_path, no_outside_settings) -> dict[str, Any]:
     """Streamlit's options as the gate reads them (st.get_option), with the test's overrides."""
     monkeypatch.setenv("TWEETSTREAM_STATE_DIR", str(tmp_path))
+    _gate.limiter.clear()  # server-wide: every test starts with no wrong password counted
     overrides: dict[str, Any] = {}
     real = st.get_option
     monkeypatch.setattr(st, "get_option", lambda name: overrides[name] if name in overrides else real(name))
@@ -413,9 +453,11 @@ def wrong_password(at: AppTest) -> None:
     at.button[0].click().run()
 
 
-def test_gate_answers_a_wrong_password_after_a_second_and_refuses_any_for_30_s_after_5(listen, monkeypatch):
+def test_gate_answers_a_wrong_password_after_a_second_and_after_5_refuses_any_in_every_session(listen, monkeypatch):
+    # Issue 19, item 3: the count was per session, so a new session started afresh.
     listen["server.address"] = "0.0.0.0"
     monkeypatch.setenv("TWEETSTREAM_CONSOLE_PASSWORD", "throttle-canary")
+    monkeypatch.setattr(_gate.limiter(), "lockout_s", 2.0)  # 30 s in use; short here to see it end
     at = console()
     at.run()
     began = time.monotonic()
@@ -428,19 +470,143 @@ def test_gate_answers_a_wrong_password_after_a_second_and_refuses_any_for_30_s_a
         wrong_password(at)
         assert [e.value for e in at.error] == ["Wrong password: the console stays closed."]
     wrong_password(at)  # the fifth
-    assert [e.value for e in at.error] == ["5 wrong passwords: the console refuses any password for 30 s."]
+    assert [e.value for e in at.error] == [
+        "Wrong password, and too many of them: the console refuses any password for 2 s."
+    ]
 
     at.text_input(key="console-password").input("throttle-canary")
     at.button[0].click().run()  # refused too, without being compared
-    assert len(at.error) == 1
-    assert at.error[0].value.startswith("5 wrong passwords: the console refuses any password for ")
+    assert [e.value for e in at.error] == ["Too many wrong passwords: the console refuses any password for 2 s."]
     assert not shows_the_console(at)
 
-    at.session_state[_gate.LOCKED_UNTIL] = time.monotonic()  # the 30 s are over
-    at.text_input(key="console-password").input("throttle-canary")
-    at.button[0].click().run()
-    assert not at.error
-    assert shows_the_console(at)
+    other = console()  # another tab: a new session, same server
+    other.run()
+    assert [e.value for e in other.error] == ["Too many wrong passwords: the console refuses any password for 2 s."]
+    other.text_input(key="console-password").input("throttle-canary")
+    other.button[0].click().run()
+    assert not shows_the_console(other)
+
+    time.sleep(2.1)  # the lockout is over
+    other.text_input(key="console-password").input("throttle-canary")
+    other.button[0].click().run()
+    assert not other.error
+    assert shows_the_console(other)
+
+
+def test_the_limit_counts_per_client_address_and_over_all_clients():
+    now = [0.0]
+    limiter = LoginLimiter(per_client=5, overall=20, lockout_s=30.0, clock=lambda: now[0])
+    assert [limiter.attempt("10.0.0.1") for _ in range(5)] == [0.0] * 5
+    assert limiter.attempt("10.0.0.1") == 30.0  # refused, not compared
+    assert limiter.locked_s("10.0.0.2") == 0.0  # another address is not locked by it
+    for address in range(2, 17):  # 15 more wrong ones from other addresses: 20 in all
+        assert limiter.attempt(f"10.0.0.{address}") == 0.0
+    assert limiter.locked_s("10.0.0.99") == 30.0  # now everyone waits
+    now[0] = 31.0
+    assert limiter.attempt("10.0.0.99") == 0.0
+    limiter.succeeded("10.0.0.99")
+    assert limiter.locked_s("10.0.0.99") == 0.0
+
+
+def test_the_limit_holds_for_parallel_sessions():
+    # 20 sessions from one address guessing at once: only 5 guesses are compared, the rest refused.
+    limiter = LoginLimiter()
+    barrier = threading.Barrier(20)
+    compared: list[int] = []
+
+    def guess(_session: int) -> None:
+        barrier.wait()
+        for _ in range(4):
+            if limiter.attempt("127.0.0.1") == 0.0:
+                compared.append(1)
+
+    with ThreadPoolExecutor(20) as pool:
+        list(pool.map(guess, range(20)))
+    assert len(compared) == 5
+
+
+def test_a_fragment_checks_admission_before_it_draws(listen, monkeypatch):
+    # Issue 19, item 4: a fragment's rerun skips app.py's gate; after Log out it must draw nothing.
+    listen["server.address"] = "0.0.0.0"
+    monkeypatch.setenv("TWEETSTREAM_CONSOLE_PASSWORD", "fragment-canary")
+
+    def script() -> None:
+        import streamlit as st
+
+        from pages import _gate
+
+        @st.fragment
+        @_gate.admitted_only
+        def live() -> None:
+            st.write("broker 127.0.0.1:9092, producer running")
+
+        live()
+
+    at = AppTest.from_function(script, default_timeout=30)
+    at.secrets = {"unused": "x"}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.markdown  # not signed in
+    at.session_state[_gate.SIGNED_IN] = True
+    at.run()
+    assert [m.value for m in at.markdown] == ["broker 127.0.0.1:9092, producer running"]
+    _gate.log_out()  # what the sidebar's Log out does
+    at.session_state[_gate.SIGNED_IN] = False
+    at.run()
+    assert not at.markdown
+
+
+def test_every_fragment_of_the_pages_checks_admission_first():
+    unguarded = []
+    for path in sorted((PROJECT_ROOT / "pages").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            decorators = [ast.unparse(d) for d in node.decorator_list]
+            if any(d.startswith("st.fragment") for d in decorators) and not any(
+                d.endswith("admitted_only") for d in decorators
+            ):
+                unguarded.append(f"{path.name}:{node.name}")
+    assert unguarded == []
+
+
+def test_st_login_users_beyond_the_allow_list_are_refused(listen, monkeypatch):
+    # Issue 19, item 11: with OIDC, anyone the identity provider accepted got in.
+    listen["server.address"] = "0.0.0.0"
+    monkeypatch.setattr(exposure, "authlib_installed", lambda: True)
+    monkeypatch.setenv("TWEETSTREAM_CONSOLE_ALLOWED_EMAILS", '["ann@example.com", "@staff.example"]')
+    for email, verified, shown in (
+        ("ann@example.com", True, True),
+        ("Bob@Staff.Example", None, True),
+        ("eve@elsewhere.example", True, False),
+        ("eve@staff.example", False, False),  # the provider has not verified it
+    ):
+        at = console({"auth": AUTH})
+        at.user = {"is_logged_in": True, "email": email, "email_verified": verified}
+        at.run()
+        assert not at.exception
+        assert shows_the_console(at) is shown, email
+        if not shown:
+            assert at.error[0].value.startswith(f"{email} may not use this console")
+            assert [b.label for b in at.button] == ["Log out"]
+
+
+@pytest.mark.parametrize(
+    ("email", "verified", "allowed", "expected"),
+    [
+        ("ann@example.com", True, (), True),
+        ("ann@example.com", True, ("ANN@example.com",), True),
+        ("ann@example.com", True, ("example.com",), True),
+        ("ann@example.com", True, ("@example.com",), True),
+        ("ann@sub.example.com", True, ("@example.com",), False),
+        ("ann@example.com.evil", True, ("@example.com",), False),
+        ("ann@example.com", False, ("@example.com",), False),
+        (None, True, ("@example.com",), False),
+        ("a@b@example.com", True, ("@example.com",), False),
+    ],
+)
+def test_email_allow_list(email, verified, allowed, expected):
+    assert exposure.email_allowed(email, verified, allowed) is expected
 
 
 def test_log_out_in_password_mode_asks_for_the_password_again(listen, monkeypatch):

@@ -206,3 +206,31 @@ def test_an_azure_target_without_a_deployment_says_so_and_setup_still_works(app,
     assert not at.exception, [e.value for e in at.exception]
     assert any("this page watches this machine meanwhile" in line for line in texts(at, "warning"))
     assert at.button(key="setup-broker-start").disabled is False
+
+
+def test_setup_asks_again_for_a_saved_password_when_the_form_points_elsewhere(app, tmp_path):
+    # Issue 19, item 2: the saved SASL password went to whatever bootstrap servers were typed next.
+    from backend.kafka.connection import ConnectionProfile, save_profile
+
+    saved = ConnectionProfile(
+        bootstrap_servers="127.0.0.1:9",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="tweetstream",
+        sasl_password="saved-canary",
+    )
+    save_profile(saved, tmp_path / "secrets.toml")
+    app.switch_page("pages/setup.py").run()
+    labels = [t.label for t in app.text_input]
+    assert "SASL password (one is saved; leave empty to keep it)" in labels, labels  # same servers: kept
+    assert app.button(key="setup-test").disabled is False
+
+    servers = next(t for t in app.text_input if t.label == "Bootstrap servers (host:port, comma-separated)")
+    servers.input("attacker.example:9092").run()
+    assert not app.exception
+    assert app.button(key="setup-test").disabled is True  # nothing to send the saved password with
+    assert [w.value for w in app.warning if "saved password is not used" in w.value] == [
+        "The saved password is not used: the bootstrap servers differ from those it was saved with, "
+        "and it goes only where it was saved for. Type the password for this cluster."
+    ]
+    assert "saved-canary" not in str(app)

@@ -84,3 +84,16 @@ def test_another_process_stops_our_child_without_waiting_for_its_zombie(tmp_path
     assert elapsed < 10, f"the stopper waited {elapsed:.1f} s for a zombie"
     processes.reap(record.pid)  # the zombie is ours to collect
     assert not psutil.pid_exists(record.pid)
+
+
+def test_a_spawned_process_and_its_log_write_files_for_their_owner_only(tmp_path):
+    # Issue 19, item 6: logs and what the jobs wrote were 0644, readable by every local user.
+    made = tmp_path / "made-by-the-child"
+    writer = [sys.executable, "-c", f"open({str(made)!r}, 'w').write('tweets'); print('done', flush=True)"]
+    record = processes.spawn_detached(writer, log_file=tmp_path / "logs" / "job.log")
+    deadline = time.monotonic() + 30
+    while processes.is_alive(record) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert made.read_text() == "tweets"
+    assert oct(made.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "logs" / "job.log").stat().st_mode & 0o777) == "0o600"

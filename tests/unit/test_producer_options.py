@@ -108,3 +108,15 @@ def test_no_message_of_the_producer_shows_the_sasl_password(settings, capsys):
     assert job.kafka_errors.explain(job.options.bootstrap, 10) == (
         f"cannot reach Kafka at {job.options.bootstrap}: the broker echoed ***"
     )
+
+
+@pytest.mark.parametrize("query", ["-is:retweet", "-is:retweet lang:en", "-x=1"])
+def test_a_query_starting_with_a_dash_reaches_the_job_as_typed(settings, query):
+    # Issue 19, item 7: argparse took "-is:retweet" for an option. Since issue 17 the console emits
+    # --name=value for every value, so the job gets the query as typed.
+    from backend.console.job_requests import ProducerRequest, check_producer
+
+    token = Settings(state_dir=settings.state_dir, kafka_port=19092, x_bearer_token="x-token-canary")
+    arguments = check_producer(ProducerRequest(source="x", query=query, x_mode="search"), token)
+    assert f"--query={query}" in arguments
+    assert parse_options(arguments, token).query == query
