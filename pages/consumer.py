@@ -172,6 +172,7 @@ history_range = st.selectbox(
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def history_charts() -> None:
     try:
         reports = history.latest_query(history.read(store, history_range, time.time()))

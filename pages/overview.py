@@ -96,6 +96,7 @@ run_every = _live.live_interval("overview")
 
 
 @st.fragment(run_every=run_every)
+@_gate.admitted_only
 def diagram() -> None:
     snapshot = monitor.snapshot()
     rates = monitor.producer_rates()

@@ -173,7 +173,10 @@ def _kafka(facts: Facts, label: str) -> Node:
     alerts = _alerts_at(facts, "kafka")
     if not facts.kafka_reachable:
         fix: Fix = "start-broker" if facts.broker_is_local else "setup"
-        return Node("kafka", label, "not answering", "failing", f"Kafka does not answer: {facts.kafka_error}", fix)
+        # Failing when something needs it (a job, or it answered before); a broker never started is just stopped.
+        needed = facts.producer_running or facts.consumer_running or any(a.key == "kafka-down" for a in alerts)
+        problem = f"Kafka does not answer: {facts.kafka_error}"
+        return Node("kafka", label, "not answering", "failing" if needed else "stopped", problem, fix)
     if not facts.topic_exists:
         return Node("kafka", label, "no such topic", "stopped", f"The topic {facts.topic} does not exist yet.", "setup")
     figure = f"{facts.topic_messages:,} messages" if facts.topic_messages is not None else ""

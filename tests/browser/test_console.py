@@ -51,6 +51,7 @@ DIAGRAM = """() => {
 }"""
 HEALTHY_FILL = "#d8f0dc"
 FAILING_FILL = "#fde0dc"
+STOPPED_FILL = "#eceff1"
 # Producer, topic and Spark job healthy, each with a figure above 0.
 DEMO_HEALTHY = (
     "([healthy]) => { const d = (" + DIAGRAM + ")(); if (!d) return null;"
@@ -175,7 +176,7 @@ def test_pipeline_from_the_browser(browser_page: Page, console: Console) -> None
 
     # -- Overview, fresh: everything stopped, nothing alarming; one click starts the demo pipeline.
     fresh = wait_for(page, DIAGRAM)
-    assert fresh["kafka"]["fill"] == FAILING_FILL and "(healthy)" not in fresh["producer"]["text"], fresh
+    assert fresh["kafka"]["fill"] == STOPPED_FILL and "(stopped)" in fresh["producer"]["text"], fresh
     assert page.evaluate(SIDEBAR_ALERTS) == []
     clicked = time.monotonic()
     page.get_by_role("button", name="Start demo pipeline").click()

@@ -227,14 +227,17 @@ def test_a_fresh_clone_says_what_to_start() -> None:
     assert health == {
         "source": "stopped",
         "producer": "stopped",
-        "kafka": "failing",
+        "kafka": "stopped",  # never started, nothing needs it yet: grey, not red
         "consumer": "stopped",
         "store": "stopped",
         "console": "running",
     }
     fixes = [(n.key, n.fix) for n in pipeline.problems(nodes)]
     assert fixes == [("producer", "start-producer"), ("kafka", "start-broker"), ("consumer", "start-consumer")]
-    assert 'fillcolor="#fde0dc"' in pipeline.dot(nodes)  # Kafka drawn red
+    assert 'fillcolor="#fde0dc"' not in pipeline.dot(nodes)  # nothing red on a fresh clone
+    down = alerts.Alert("kafka-down", "kafka", "Kafka does not answer: gone", "Start the broker.", NOW)
+    kafka = next(n for n in pipeline.local_nodes(dataclasses.replace(fresh, alerts=[down])) if n.key == "kafka")
+    assert (kafka.health, kafka.fix) == ("failing", "start-broker")  # it answered before: red
 
 
 def test_alerts_colour_their_node_and_give_its_line() -> None:
