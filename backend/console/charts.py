@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -94,14 +95,15 @@ def tidy_rates(figure: go.Figure, times: Sequence[datetime], unit: str) -> go.Fi
 
 def windows_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:
     """Tweets per window as grouped bars, each group a window wide; the kinds in their colours."""
-    starts = pd.to_datetime(windows["window_start"]).tolist()
-    middles = [start + timedelta(seconds=window_s / 2) for start in starts]
+    starts = pd.to_datetime(windows["window_start"], utc=True)
+    middles = _ms(starts) + int(window_s * 500)  # each group centred on its window
     figure = go.Figure(
         [
-            go.Bar(x=middles, y=windows[kind], name=kind, marker_color=colour, width=window_s * 1000 * 0.9 / 4)
+            go.Bar(x=middles, y=_values(windows[kind]), name=kind, marker_color=colour, width=window_s * 1000 * 0.9 / 4)
             for kind, colour in KIND_COLOURS.items()
         ]
     )
+    starts = starts.tolist()
     figure.update_layout(barmode="group", bargap=0.1)
     start, end = padded(starts, timedelta(seconds=window_s))
     return _layout(
@@ -113,12 +115,17 @@ def windows_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:
 
 
 def sentiment_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:
-    starts = pd.to_datetime(windows["window_start"]).tolist()
+    starts = pd.to_datetime(windows["window_start"], utc=True)
     figure = go.Figure(
         go.Scatter(
-            x=starts, y=windows["sentiment_avg"], mode="lines+markers", name="mean", marker_color=KIND_COLOURS["tweets"]
+            x=_ms(starts),
+            y=_values(windows["sentiment_avg"]),
+            mode="lines+markers",
+            name="mean",
+            marker_color=KIND_COLOURS["tweets"],
         )
     )
+    starts = starts.tolist()
     start, end = padded(starts, timedelta(seconds=window_s))
     return _layout(
         figure,
@@ -134,15 +141,22 @@ def sentiment_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:
 def throughput_figure(history: pd.DataFrame) -> go.Figure:
     figure = go.Figure(
         [
-            go.Scatter(x=history["time"], y=history["input rows/s"], name="input", line_color=INPUT_COLOUR),
-            go.Scatter(x=history["time"], y=history["processed rows/s"], name="processed", line_color=PROCESSED_COLOUR),
+            go.Scatter(
+                x=_ms(history["time"]), y=_values(history["input rows/s"]), name="input", line_color=INPUT_COLOUR
+            ),
+            go.Scatter(
+                x=_ms(history["time"]),
+                y=_values(history["processed rows/s"]),
+                name="processed",
+                line_color=PROCESSED_COLOUR,
+            ),
         ]
     )
     return _layout(figure, "Input vs processed rows per second", _history_axis(history), rate_axis("rows/s"))
 
 
 def batch_duration_figure(history: pd.DataFrame, trigger_s: float | None) -> go.Figure:
-    traces = [go.Bar(x=history["time"], y=history["batch duration (s)"], name="batch duration")]
+    traces = [go.Bar(x=_ms(history["time"]), y=_values(history["batch duration (s)"]), name="batch duration")]
     axis = _history_axis(history)
     if trigger_s is not None:  # a batch above this line keeps the next one waiting (a trace: add_hline costs ~10x)
         traces.append(
@@ -160,7 +174,7 @@ def batch_duration_figure(history: pd.DataFrame, trigger_s: float | None) -> go.
 def operations_figure(history: pd.DataFrame) -> go.Figure:
     figure = go.Figure(
         [
-            go.Bar(x=history["time"], y=history[f"{name} (s)"], name=name)
+            go.Bar(x=_ms(history["time"]), y=_values(history[f"{name} (s)"]), name=name)
             for name in OPERATIONS
             if f"{name} (s)" in history
         ]
@@ -170,7 +184,9 @@ def operations_figure(history: pd.DataFrame) -> go.Figure:
 
 
 def watermark_figure(history: pd.DataFrame) -> go.Figure:
-    figure = go.Figure(go.Scatter(x=history["time"], y=history["watermark gap (s)"], mode="lines+markers", name="gap"))
+    figure = go.Figure(
+        go.Scatter(x=_ms(history["time"]), y=_values(history["watermark gap (s)"]), mode="lines+markers", name="gap")
+    )
     return _layout(
         figure, "Watermark gap (newest event time minus watermark)", _history_axis(history), rate_axis("gap (s)")
     )
@@ -179,11 +195,23 @@ def watermark_figure(history: pd.DataFrame) -> go.Figure:
 def lag_figure(lag: pd.DataFrame) -> go.Figure:
     figure = go.Figure(
         [
-            go.Scatter(x=part["time"], y=part["lag (records)"], mode="lines", name=f"partition {partition}")
+            go.Scatter(
+                x=_ms(part["time"]), y=_values(part["lag (records)"]), mode="lines", name=f"partition {partition}"
+            )
             for partition, part in lag.groupby("partition", sort=True)
         ]
     )
     return _layout(figure, "Lag per partition (records)", _history_axis(lag), rate_axis("lag (records)"))
+
+
+def _ms(times: pd.Series) -> np.ndarray:
+    """Times as milliseconds since the epoch (a date axis reads them): sent as a typed array, cheaper than
+    plotly's conversion of each timestamp to text."""
+    return pd.to_datetime(times, utc=True).astype("int64").to_numpy() // 1_000_000
+
+
+def _values(column: pd.Series) -> np.ndarray:
+    return column.to_numpy(dtype=float)
 
 
 def _history_axis(history: pd.DataFrame) -> dict:

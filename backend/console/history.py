@@ -25,7 +25,7 @@ RANGES_S: dict[str, float] = {
     "last 24 hours": 24 * 3600,
 }
 DEFAULT_RANGE = "last 15 minutes"
-MAX_POINTS = 600
+MAX_POINTS = 240  # a chart no wider than ~1000 px shows no more; each point costs the rerun time
 
 
 def read(reader: AggregatesReader, range_label: str, now: float) -> list[Progress]:
