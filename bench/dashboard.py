@@ -234,7 +234,7 @@ def store_reads(store: AggregatesStore, since: datetime, until: datetime) -> dic
         "dead_letter_sample(20)": lambda: store.dead_letter_sample(20),
         "latest_progress": store.latest_progress,
         "progress(100)": lambda: store.progress(100),
-        "progress_since(24 h, 600)": lambda: store.progress_since(until.timestamp() - 86400, 600),
+        "progress_since(24 h, 240)": lambda: store.progress_since(until.timestamp() - 86400, 240),
     }
 
 

@@ -31,6 +31,7 @@ OPERATIONS = ("latestOffset", "getBatch", "queryPlanning", "addBatch", "walCommi
 # Tick steps, in seconds: whole seconds, then whole minutes, then whole hours.
 _STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 MAX_TICKS = 8
+MAX_BARS = 60  # windows drawn as bars; more would be slivers (and cost the rerun time): lines
 HEIGHT = 300
 MARGIN = {"t": 40, "b": 10}
 
@@ -94,15 +95,21 @@ def tidy_rates(figure: go.Figure, times: Sequence[datetime], unit: str) -> go.Fi
 
 
 def windows_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:
-    """Tweets per window as grouped bars, each group a window wide; the kinds in their colours."""
+    """Tweets per window, the kinds in their colours: grouped bars, each group a window wide, while a bar
+    can be seen (up to MAX_BARS windows); lines beyond, centred on the windows."""
     starts = pd.to_datetime(windows["window_start"], utc=True)
-    middles = _ms(starts) + int(window_s * 500)  # each group centred on its window
-    figure = go.Figure(
-        [
+    middles = _ms(starts) + int(window_s * 500)  # centred on its window
+    if len(windows) <= MAX_BARS:
+        traces = [
             go.Bar(x=middles, y=_values(windows[kind]), name=kind, marker_color=colour, width=window_s * 1000 * 0.9 / 4)
             for kind, colour in KIND_COLOURS.items()
         ]
-    )
+    else:
+        traces = [
+            go.Scatter(x=middles, y=_values(windows[kind]), name=kind, mode="lines", line_color=colour)
+            for kind, colour in KIND_COLOURS.items()
+        ]
+    figure = go.Figure(traces)
     starts = starts.tolist()
     figure.update_layout(barmode="group", bargap=0.1)
     start, end = padded(starts, timedelta(seconds=window_s))

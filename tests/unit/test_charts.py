@@ -50,6 +50,10 @@ def test_one_window_reads_as_a_window_wide_group_of_bars_in_the_kinds_colours() 
     assert (high - low).total_seconds() >= 180  # the window with room on both sides, not a dot on a 2 ms axis
     assert figure.layout.xaxis.dtick >= 1000 and figure.layout.yaxis.rangemode == "tozero"
     assert figure.layout.yaxis.title.text == "tweets per window"
+    many = pd.concat([windows] * 61, ignore_index=True)
+    many["window_start"] = pd.date_range("2026-12-07T01:00:00Z", periods=61, freq="min").strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = charts.windows_figure(many, 60.0)  # 61 windows: lines in the same colours
+    assert [(t.type, t.line.color) for t in lines.data] == [("scatter", c) for c in charts.KIND_COLOURS.values()]
     sentiment = charts.sentiment_figure(windows, 60.0)
     assert list(sentiment.layout.yaxis.range) == [-1, 1]
 
