@@ -113,6 +113,18 @@ class Settings(BaseSettings):
     # ("@example.com"). Empty: anyone the identity provider accepts.
     console_allowed_emails: tuple[str, ...] = ()
 
+    # Where the monitor POSTs its alerts (Slack-compatible JSON {"text": ...}): one message when an alert
+    # starts, one when it clears. A secret: an incoming-webhook URL carries its own token.
+    alert_webhook_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _check_webhook(self) -> Settings:
+        url = self.alert_webhook_url.get_secret_value() if self.alert_webhook_url is not None else ""
+        if url and not url.startswith(("https://", "http://")):
+            # The value itself is never repeated: it may carry a token.
+            raise ValueError("alert_webhook_url must be an http:// or https:// URL")
+        return self
+
     @model_validator(mode="after")
     def _check_kafka(self) -> Settings:
         if self.kafka_port == self.kafka_controller_port:

@@ -1,13 +1,15 @@
-"""``python -m bench dashboard``: one rerun of the Consumer page over a store holding 24 hours.
+"""``python -m bench dashboard``: one rerun of the Consumer page and of the Overview over a store holding 24 hours.
 
 It times each store read the page makes, then reruns of ``pages/consumer.py`` in Streamlit's ``AppTest`` at each of
-the page's time ranges, over the filled store and over an empty one; the target is a rerun of at most 150 ms.
+the page's time ranges (its history charts at their longest, 24 hours), and of ``pages/overview.py``, over the filled
+store and over an empty one; the target is a rerun of at most 150 ms.
 Printed, never asserted. How the store is filled and the reruns timed: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import statistics
@@ -27,6 +29,8 @@ from bench.support import PROJECT_ROOT, _free_port, print_table
 
 TARGET_MS = 150.0
 PAGE = PROJECT_ROOT / "pages" / "consumer.py"
+OVERVIEW = PROJECT_ROOT / "pages" / "overview.py"
+HISTORY_RANGE = "last 24 hours"  # the Consumer page's history charts at their longest
 QUERY_ID = "bench-dashboard-query"
 TRIGGER_S = 5  # the consumer's default trigger: one progress report per 5 s
 VOCABULARY = 50_000
@@ -187,6 +191,7 @@ def _fill_progress(store: AggregatesStore, first: datetime, end: datetime, rng: 
         start = dict(offsets)
         for partition in offsets:
             offsets[partition] += input_rows // 4
+        duration = int(rng.integers(600, 1200))
         store.record_progress(
             Progress(
                 query_id=QUERY_ID,
@@ -194,10 +199,20 @@ def _fill_progress(store: AggregatesStore, first: datetime, end: datetime, rng: 
                 input_rows=input_rows,
                 input_rows_per_second=input_rows / TRIGGER_S,
                 processed_rows_per_second=input_rows / 0.8,
-                batch_duration_ms=int(rng.integers(600, 1200)),
+                batch_duration_ms=duration,
                 start_offsets=start,
                 end_offsets=dict(offsets),
                 recorded_at=moment + TRIGGER_S,
+                # What the job's listener keeps for the history charts: the topic a little ahead, Spark's durations.
+                latest_offsets={p: o + int(rng.integers(0, 20)) for p, o in offsets.items()},
+                durations_ms={
+                    "latestOffset": 5,
+                    "getBatch": 2,
+                    "queryPlanning": 40,
+                    "addBatch": duration - 120,
+                    "walCommit": 35,
+                    "commitOffsets": 30,
+                },
             )
         )
     return len(moments)
@@ -219,6 +234,7 @@ def store_reads(store: AggregatesStore, since: datetime, until: datetime) -> dic
         "dead_letter_sample(20)": lambda: store.dead_letter_sample(20),
         "latest_progress": store.latest_progress,
         "progress(100)": lambda: store.progress(100),
+        "progress_since(24 h, 240)": lambda: store.progress_since(until.timestamp() - 86400, 240),
     }
 
 
@@ -236,10 +252,13 @@ def time_call(call: Callable[[], object], runs: int) -> float:
 # -- the page -----------------------------------------------------------------------------
 
 
-def _range_picker(app):  # type: ignore[no-untyped-def]
-    """The page's time-range selectbox (key ``consumer-range``, else a selectbox labelled "range"), if any."""
+def _range_picker(app, key: str = "consumer-range"):  # type: ignore[no-untyped-def]
+    """The page's selectbox of key ``key``, else (an older page) one labelled "range", if any."""
     for widget in app.selectbox:
-        if widget.key == "consumer-range" or "range" in str(widget.label).lower():
+        if widget.key == key:
+            return widget
+    for widget in app.selectbox:
+        if "range" in str(widget.label).lower() and widget.key != "consumer-history-range":
             return widget
     return None
 
@@ -249,7 +268,7 @@ class StoreClock:
 
     READS = (
         "windows", "sentiment_over_time", "top_hashtags", "languages", "late_tweets", "dead_letter_count",
-        "dead_letter_sample", "progress", "latest_progress",
+        "dead_letter_sample", "progress", "latest_progress", "progress_since", "latest_window_start",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -294,8 +313,8 @@ class PageTiming:
     error: str
 
 
-def time_page(state_dir: Path, runs: int) -> list[PageTiming]:
-    """Reruns of pages/consumer.py over ``state_dir``: one ``PageTiming`` per time range it offers."""
+def time_page(state_dir: Path, runs: int, page: Path = PAGE) -> list[PageTiming]:
+    """Reruns of ``page`` over ``state_dir``: one ``PageTiming`` per time range it offers."""
     from streamlit.testing.v1 import AppTest
 
     from backend.console import monitor
@@ -307,7 +326,7 @@ def time_page(state_dir: Path, runs: int) -> list[PageTiming]:
     os.environ["TWEETSTREAM_KAFKA_PORT"] = str(_free_port())
     os.environ["TWEETSTREAM_KAFKA_CONTROLLER_PORT"] = str(_free_port())
     try:
-        return _time_reruns(AppTest.from_file(str(PAGE), default_timeout=120), runs)
+        return _time_reruns(AppTest.from_file(str(page), default_timeout=120), runs)
     finally:
         monitor.close_all()  # the page's background sampler stops with its measurement
 
@@ -316,6 +335,10 @@ def _time_reruns(app, runs: int) -> list[PageTiming]:  # type: ignore[no-untyped
     app.run()  # warm-up: imports, first connection, plotly's templates
     if app.exception:
         return [PageTiming("default", float("nan"), float("nan"), str(app.exception[0].message)[:200])]
+    history = next((widget for widget in app.selectbox if widget.key == "consumer-history-range"), None)
+    if history is not None:
+        history.set_value(HISTORY_RANGE)
+        app.run()
     picker = _range_picker(app)
     choices = [None] if picker is None else list(picker.options)
     results = []
@@ -396,7 +419,13 @@ def _print_page_timings(filled_dir: Path, empty_dir: Path, args: argparse.Namesp
     """The page's reruns over the filled store against the empty one, per time range, and the verdict."""
     filled = time_page(filled_dir, args.runs)
     blank = {timing.time_range: timing for timing in time_page(empty_dir, args.runs)}
-    print(f"\npages/consumer.py rerun (AppTest, server side), median ms of {args.runs} after a warm-up run:")
+    # The Overview has no range: its one rerun, named so in the table.
+    filled += [dataclasses.replace(t, time_range="Overview") for t in time_page(filled_dir, args.runs, OVERVIEW)]
+    blank |= {"Overview": dataclasses.replace(time_page(empty_dir, args.runs, OVERVIEW)[0], time_range="Overview")}
+    print(
+        f"\npages/consumer.py (history charts over the {HISTORY_RANGE}) and pages/overview.py reruns "
+        f"(AppTest, server side), median ms of {args.runs} after a warm-up run:"
+    )
     table = []
     for timing in filled:
         base = blank.get(timing.time_range)

@@ -153,6 +153,14 @@ def sidebar() -> None:
             (st.success if job.running else st.info)(
                 job.line, icon=":material/play_circle:" if job.running else ":material/stop_circle:"
             )
+        if snapshot.alerts:
+            st.markdown("**Alerts**")
+            for alert in snapshot.alerts:
+                st.error(
+                    f"{views.plain(alert.title, 200)} (since {views.clock(alert.since)}). "
+                    f"{views.plain(alert.what_to_do, 200)}",
+                    icon=":material/notifications_active:",
+                )
         st.caption(f"Updated {views.clock(time.time())}")
 
     with st.sidebar:

@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from backend.aggregates.interfaces import ReadError
-from backend.console import targets, views
+from backend.console import charts, history, targets, views
 from backend.console.job_requests import ConsumerRequest, check_consumer
+from backend.console.monitor import trigger_ms as monitor_trigger
 from pages import _cloud, _gate, _live
 
 _gate.require()
@@ -75,7 +76,6 @@ if controls.takes_options:
     )
 
 run_every = _live.live_interval("consumer")
-KINDS = ("tweets", "retweets", "replies", "quotes")
 
 
 @st.fragment(run_every=run_every)
@@ -161,6 +161,55 @@ def dead_letters() -> None:
 
 progress()
 
+st.header("History")
+history_range = st.selectbox(
+    "Time range (back from now)",
+    list(history.RANGES_S),
+    index=list(history.RANGES_S).index(history.DEFAULT_RANGE),
+    key="consumer-history-range",
+    help="For every history chart below: the Spark job's own progress report of each micro-batch.",
+)
+
+
+@st.fragment(run_every=run_every)
+@_gate.admitted_only
+def history_charts() -> None:
+    try:
+        reports = history.latest_query(history.read(store, history_range, time.time()))
+    except ReadError as error:
+        st.warning(f"The history cannot be read now: {error}", icon=":material/hourglass_empty:")
+        return
+    if not reports:
+        st.caption(f"No micro-batch recorded in the {history_range}.")
+        return
+    frame = history.frame(reports, history.watermark_gaps(store, reports))
+    consumer_view = monitor.snapshot().consumer
+    trigger_ms = monitor_trigger(consumer_view.arguments) if consumer_view.running else None
+    st.caption(f"{len(frame):,} batches shown, from batch {frame['batch'].iloc[0]} to {frame['batch'].iloc[-1]}.")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.throughput_figure(frame), key="history-throughput")
+    right.plotly_chart(
+        charts.batch_duration_figure(frame, None if trigger_ms is None else trigger_ms / 1000), key="history-duration"
+    )
+    left, right = st.columns(2)
+    if frame["addBatch (s)"].notna().any():
+        left.plotly_chart(charts.operations_figure(frame.dropna(subset=["addBatch (s)"])), key="history-operations")
+    else:
+        left.caption("Operation durations: not kept by this store.")
+    gaps = frame.dropna(subset=["watermark gap (s)"])
+    if not gaps.empty:
+        right.plotly_chart(charts.watermark_figure(gaps), key="history-watermark")
+    else:
+        right.caption("Watermark gap: none in this range (no batch with tweets yet, or a store without the ledger).")
+    lag = history.lag_frame(reports)
+    if not lag.empty:
+        st.plotly_chart(charts.lag_figure(lag), key="history-lag")
+    else:
+        st.caption("Lag per partition over time: not kept by this store.")
+
+
+history_charts()
+
 st.header("What the tweets say")
 range_label = st.selectbox(
     "Time range (back from the newest window)",
@@ -219,24 +268,13 @@ def draw_aggregates() -> None:
         "had closed."
     )
 
+    window_s = (pd.to_datetime(windows["window_end"].iloc[0]) - start_times.iloc[0]).total_seconds() or 60.0
     left, right = st.columns(2)
     with left:
-        lines = [go.Scatter(x=start_times, y=windows[kind], name=kind, mode="lines+markers") for kind in KINDS]
-        figure = go.Figure(lines)
-        figure.update_layout(
-            title="Tweets per window", height=320, xaxis_title="window start (UTC)", yaxis_title="tweets per window"
-        )
-        st.plotly_chart(figure, key="chart-windows")
+        st.plotly_chart(charts.windows_figure(windows, window_s), key="chart-windows")
         download(windows, "tweets_per_window", "csv-windows")
     with right:
-        figure = go.Figure(go.Scatter(x=start_times, y=windows["sentiment_avg"], mode="lines+markers", name="mean"))
-        figure.update_layout(
-            title="Mean sentiment per window",
-            height=320,
-            xaxis_title="window start (UTC)",
-            yaxis={"title": "VADER compound (-1 to 1)", "range": [-1, 1]},
-        )
-        st.plotly_chart(figure, key="chart-sentiment")
+        st.plotly_chart(charts.sentiment_figure(windows, window_s), key="chart-sentiment")
         download(windows[["window_start", "sentiment_avg", "tweets"]], "sentiment_per_window", "csv-sentiment")
 
     left, right = st.columns(2)

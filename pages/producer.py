@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from backend.console import supervisor, targets, uploads, views
+from backend.console import charts, supervisor, targets, uploads, views
 from backend.console.job_requests import ProducerRequest, check_producer
 from backend.console.monitor import ALL_MESSAGES
 from backend.kafka.topic_names import DEFAULT_TOPIC
@@ -153,6 +153,7 @@ def cloud_live() -> None:
             title="Messages per second into Kafka, last 15 minutes",
         )
         figure.update_layout(height=280, margin={"t": 40, "b": 10})
+        charts.tidy_rates(figure, frame["time (UTC)"], "messages/s")
         st.plotly_chart(figure, key="producer-cloud-rate-chart")
     else:
         st.caption("Messages per second into Kafka: no samples yet.")
@@ -192,6 +193,7 @@ def live() -> None:
             title="Acknowledged events per second, last 15 minutes",
         )
         figure.update_layout(height=280, margin={"t": 40, "b": 10})
+        charts.tidy_rates(figure, [views.utc(p.at) for p in points], "events/s")
         st.plotly_chart(figure, key="producer-rate-chart")
     else:
         st.caption("Acknowledged events per second, last 15 minutes: no samples yet (the history starts with the job).")

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from backend.console import views
+from backend.console import charts, views
 from backend.kafka import browser
 from backend.kafka.clients import client_config
 from pages import _gate, _live
@@ -51,6 +51,7 @@ def overview() -> None:
             frame, x="time (UTC)", y="messages/s", color="topic", title="Messages per second, last 15 minutes"
         )
         figure.update_layout(height=300, margin={"t": 40, "b": 10})
+        charts.tidy_rates(figure, frame["time (UTC)"], "messages/s")
         st.plotly_chart(figure, key="topics-rate-chart")
 
     chosen = st.selectbox("Partitions of", sorted(snapshot.kafka.topics), key="topics-partitions-of")
@@ -82,6 +83,7 @@ def overview() -> None:
             title=f"{views.plotly_text(chosen)}: messages per second per partition",
         )
         figure.update_layout(height=300, margin={"t": 40, "b": 10})
+        charts.tidy_rates(figure, frame["time (UTC)"], "messages/s")
         st.plotly_chart(figure, key="partitions-rate-chart")
 
 

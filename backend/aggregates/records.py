@@ -78,6 +78,9 @@ class Progress:
     start_offsets: dict[str, int] = field(default_factory=dict)  # partition -> first offset read
     end_offsets: dict[str, int] = field(default_factory=dict)  # partition -> offset after the last one read
     recorded_at: float = 0.0  # seconds since the epoch
+    # Kept by the SQLite store only (the console's history charts); empty where a store does not keep them.
+    latest_offsets: dict[str, int] = field(default_factory=dict)  # partition -> the topic's end offset at the trigger
+    durations_ms: dict[str, int] = field(default_factory=dict)  # Spark's durationMs: addBatch, getBatch, walCommit...
 
 
 # -- what the dashboard reads ------------------------------------------------------------

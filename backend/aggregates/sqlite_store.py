@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from backend.aggregates.records import (
     MAX_RAW_CHARS,
@@ -34,7 +35,7 @@ from backend.aggregates.sqlite_rollups import ROLLUPS, hour_of, range_parts, top
 
 # 2: hour rollups of hashtags and languages, and indexes for the dashboard's reads. A store of
 # version 1 gets them (the rollups filled from the per-window tables) the next time create() runs.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tweets_per_window (
@@ -94,6 +95,7 @@ CREATE TABLE IF NOT EXISTS query_progress (
     batch_duration_ms         INTEGER NOT NULL,
     start_offsets             TEXT NOT NULL,
     end_offsets               TEXT NOT NULL,
+    details                   TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (query_id, batch_id)
 );
 CREATE TABLE IF NOT EXISTS hashtags_per_hour (
@@ -168,6 +170,9 @@ class AggregatesStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         connection.execute(statement)
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(query_progress)")}
+                if "details" not in columns:  # written by version 2: its reports have no details
+                    connection.execute("ALTER TABLE query_progress ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")
                 if version < 2:
                     # Written by version 1 (or by version 1 code after a downgrade): the rollups
                     # are rebuilt from the per-window tables.
@@ -268,8 +273,8 @@ class AggregatesStore:
                 """
                 INSERT OR REPLACE INTO query_progress
                     (query_id, batch_id, recorded_at, input_rows, input_rows_per_second,
-                     processed_rows_per_second, batch_duration_ms, start_offsets, end_offsets)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     processed_rows_per_second, batch_duration_ms, start_offsets, end_offsets, details)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     progress.query_id,
@@ -281,6 +286,7 @@ class AggregatesStore:
                     progress.batch_duration_ms,
                     json.dumps(progress.start_offsets, sort_keys=True),
                     json.dumps(progress.end_offsets, sort_keys=True),
+                    json.dumps(_details(progress), sort_keys=True),
                 ),
             )
 
@@ -392,32 +398,97 @@ class AggregatesStore:
         with self._read() as connection:
             if connection is None:
                 return []
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(query_progress)")}
+            # A version 2 store (its job not restarted since) has no details column yet.
+            details = "details" if "details" in columns else "NULL"
             rows = connection.execute(
-                """
+                f"""
                 SELECT query_id, batch_id, input_rows, input_rows_per_second, processed_rows_per_second,
-                       batch_duration_ms, start_offsets, end_offsets, recorded_at
+                       batch_duration_ms, start_offsets, end_offsets, recorded_at, {details}
                 FROM query_progress ORDER BY recorded_at DESC, batch_id DESC LIMIT ?
                 """,
                 (limit,),
             ).fetchall()
-        return [
-            Progress(
-                query_id=row[0],
-                batch_id=row[1],
-                input_rows=row[2],
-                input_rows_per_second=row[3],
-                processed_rows_per_second=row[4],
-                batch_duration_ms=row[5],
-                start_offsets=json.loads(row[6]),
-                end_offsets=json.loads(row[7]),
-                recorded_at=row[8],
-            )
-            for row in rows
-        ]
+        return [_progress_row(row) for row in rows]
+
+    def progress_since(self, since: float, max_rows: int = 600) -> list[Progress]:
+        """The progress reports recorded since ``since`` (seconds since the epoch), oldest first; beyond
+        ``max_rows`` an evenly spaced sample of them (the newest always in), for charts of any range."""
+        with self._read() as connection:
+            if connection is None:
+                return []
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(query_progress)")}
+            details = "details" if "details" in columns else "NULL"
+            # The ids through the (recorded_at, batch_id) index alone, newest first, every step-th kept (a window
+            # function over them costs 3x); then only the rows kept are read in full.
+            ids = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT rowid FROM query_progress WHERE recorded_at >= ? ORDER BY recorded_at DESC, batch_id DESC",
+                    (since,),
+                )
+            ]
+            step = max(1, -(-len(ids) // max_rows))  # ceiling division
+            kept = ids[::step]
+            rows = connection.execute(
+                f"""
+                SELECT query_id, batch_id, input_rows, input_rows_per_second, processed_rows_per_second,
+                       batch_duration_ms, start_offsets, end_offsets, recorded_at, {details}
+                FROM query_progress WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY recorded_at, batch_id
+                """,
+                (json.dumps(kept),),
+            ).fetchall()
+        return [_progress_row(row) for row in rows]
+
+    def watermark_gaps(self, query_id: str, first_batch: int) -> dict[int, int]:
+        """Per batch of ``query_id`` from ``first_batch`` on: its newest event time minus the watermark it
+        was judged against, in ms (the job's ledger; batches without tweets have none)."""
+        with self._read() as connection:
+            if connection is None:
+                return {}
+            rows = connection.execute(
+                """
+                SELECT batch_id, max_event_time_ms - watermark_ms FROM batches
+                WHERE query_id = ? AND batch_id >= ? AND max_event_time_ms IS NOT NULL AND watermark_ms IS NOT NULL
+                """,
+                (query_id, first_batch),
+            ).fetchall()
+        return {int(batch): int(gap) for batch, gap in rows}
 
     def latest_progress(self) -> Progress | None:
         latest = self.progress(limit=1)
         return latest[0] if latest else None
+
+
+def _progress_row(row: Sequence[Any]) -> Progress:
+    return Progress(
+        query_id=row[0],
+        batch_id=row[1],
+        input_rows=row[2],
+        input_rows_per_second=row[3],
+        processed_rows_per_second=row[4],
+        batch_duration_ms=row[5],
+        start_offsets=json.loads(row[6]),
+        end_offsets=json.loads(row[7]),
+        recorded_at=row[8],
+        **_from_details(row[9]),
+    )
+
+
+def _details(progress: Progress) -> dict[str, Any]:
+    return {
+        "latest_offsets": progress.latest_offsets,
+        "durations_ms": progress.durations_ms,
+    }
+
+
+def _from_details(text: str | None) -> dict[str, Any]:
+    """The Progress fields kept in the ``details`` column (none from a store written before version 3)."""
+    details = json.loads(text or "{}")
+    return {
+        "latest_offsets": details.get("latest_offsets") or {},
+        "durations_ms": details.get("durations_ms") or {},
+    }
 
 
 # -- the parts of one micro-batch's transaction ---------------------------------------------

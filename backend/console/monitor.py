@@ -20,10 +20,12 @@ from dataclasses import dataclass
 
 from backend.aggregates.records import Progress
 from backend.aggregates.sqlite_store import AggregatesStore, default_store_path
-from backend.console import supervisor
+from backend.console import alerts, supervisor
+from backend.console.webhook import Webhook
 from backend.kafka import local_broker
 from backend.kafka.clients import client_config
 from backend.kafka.metrics import KAFKA_TIMEOUT_S, AdminClientMetrics, KafkaMetrics, KafkaSample, PartitionOffsets
+from backend.options.consumer import CONSUMER, parse_duration_ms
 from backend.settings import Settings
 
 # Re-exported: pages and views import them from here.
@@ -95,6 +97,7 @@ class Snapshot:
     latest_progress: Progress | None
     source: str = ""  # where the Kafka figures come from (KafkaMetrics.describe())
     progress_error: str | None = None  # why the latest progress could not be read (a SQL warehouse's answer)
+    alerts: tuple[alerts.Alert, ...] = ()  # what the rules found at this sample, each with since when
 
 
 def lag_per_partition(end_offsets: dict[int, int], processed: dict[str, int] | None) -> dict[int, int | None]:
@@ -122,6 +125,36 @@ def aged_out_per_partition(partitions: dict[int, PartitionOffsets], processed: d
         if done is not None and offsets.low > done:
             aged[partition] = offsets.low - done
     return aged
+
+
+def trigger_ms(arguments: tuple[str, ...]) -> int | None:
+    """The Spark job's trigger interval from its command line (the job's default when not given)."""
+    if "--available-now" in arguments:
+        return None
+    value = str(CONSUMER.defaults()["trigger"])
+    for index, argument in enumerate(arguments):  # "--trigger=2 seconds" (the console's) or "--trigger" "2 seconds"
+        if argument.startswith("--trigger="):
+            value = argument.partition("=")[2]
+        elif argument == "--trigger" and index + 1 < len(arguments):
+            value = arguments[index + 1]
+    try:
+        return parse_duration_ms(value)
+    except ValueError:
+        return None
+
+
+def batch_lag(progress: Progress, end_offsets: dict[int, int] | None = None) -> int | None:
+    """Records waiting when the batch was triggered (Spark's own latestOffset minus the batch's start
+    offsets) where the report has them, else the topic's end offsets as sampled minus the batch's end
+    offsets (None when neither is known)."""
+    if progress.latest_offsets:
+        start = progress.start_offsets
+        return sum(max(0, latest - start.get(p, 0)) for p, latest in progress.latest_offsets.items())
+    if end_offsets:
+        lag = lag_per_partition(end_offsets, progress.end_offsets)
+        known = [value for value in lag.values() if value is not None]
+        return sum(known) if known else None
+    return None
 
 
 class Monitor:
@@ -163,6 +196,13 @@ class Monitor:
         self._topic_history: dict[str, RateHistory] = {}
         self._partition_history: dict[tuple[str, int], RateHistory] = {}
         self._all_history: dict[str, RateHistory] = {ALL_MESSAGES: RateHistory(), ALL_BYTES: RateHistory()}
+        self._alert_book = alerts.AlertBook()
+        self._kafka_seen = False  # reached at some sample: losing it then is an alert
+        self._last_ack: tuple[float, int] | None = None  # (when, acked) at the producer counter's last growth
+        self._batches: deque[alerts.BatchFigures] = deque(maxlen=20)
+        self._batches_query: str | None = None
+        url = settings.alert_webhook_url.get_secret_value() if settings.alert_webhook_url is not None else ""
+        self.webhook: Webhook | None = Webhook(url) if url else None
         self._snapshot = self._sample_local(read_progress=idle_after_s is None)
         _instances.add(self)
 
@@ -224,6 +264,8 @@ class Monitor:
             running = self._thread is not None and self._thread.is_alive()
         if not running:  # else the thread closes the metrics source when its sample ends
             self._close_metrics()
+        if self.webhook is not None:
+            self.webhook.close()
 
     # -- the sampler -------------------------------------------------------------------------
 
@@ -297,6 +339,69 @@ class Monitor:
                 self._producer_history.add(float(status.get("updated_at", now)), status["acked"])
             if kafka.reachable:
                 self._add_kafka_rates(kafka, now)
+            self._kafka_seen = self._kafka_seen or kafka.reachable
+            self._note_producer(local.producer, now)
+            self._note_batch(local, kafka)
+            found = alerts.evaluate(self._alert_inputs(local, kafka, now))
+            changes = self._alert_book.update(found, now)
+            self._snapshot = dataclasses.replace(self._snapshot, alerts=tuple(self._alert_book.active()))
+        if self.webhook is not None:
+            for change in changes:
+                self.webhook.send(alerts.webhook_text(change, _clock(now)))
+
+    # -- what the alert rules read --------------------------------------------------------------
+
+    def _note_producer(self, producer: supervisor.JobView, now: float) -> None:
+        acked = (producer.status or {}).get("acked")
+        if not producer.running or not isinstance(acked, int):
+            self._last_ack = None
+        elif self._last_ack is None or acked != self._last_ack[1]:
+            self._last_ack = (now, acked)
+
+    def _note_batch(self, local: Snapshot, kafka: KafkaSample) -> None:
+        progress = local.latest_progress
+        if progress is None:
+            return
+        if progress.query_id != self._batches_query:
+            self._batches.clear()
+            self._batches_query = progress.query_id
+        if self._batches and self._batches[-1].batch_id >= progress.batch_id:
+            return
+        status = local.consumer.status or {}
+        written = status.get("last_written") or {}
+        dead = int(written.get("dead_letters", 0)) if written.get("batch_id") == progress.batch_id else 0
+        topic = str(status.get("topic") or "")
+        end = {p: o.high for p, o in kafka.topics.get(topic, {}).items()} if kafka.reachable else None
+        self._batches.append(
+            alerts.BatchFigures(
+                progress.batch_id, batch_lag(progress, end), progress.batch_duration_ms, progress.input_rows, dead
+            )
+        )
+
+    def _alert_inputs(self, local: Snapshot, kafka: KafkaSample, now: float) -> alerts.Inputs:
+        consumer = local.consumer
+        topic = str((consumer.status or {}).get("topic") or "")
+        progress = local.latest_progress
+        same_query = progress is not None and (consumer.status or {}).get("query_id") in (None, progress.query_id)
+        aged = (
+            aged_out_per_partition(kafka.topics.get(topic, {}), progress.end_offsets)
+            if progress is not None and same_query and consumer.running
+            else {}
+        )
+        return alerts.Inputs(
+            now=now,
+            kafka_sampled=kafka.sampled_at > 0,
+            kafka_reachable=kafka.reachable,
+            kafka_was_reachable=self._kafka_seen,
+            kafka_error=kafka.error,
+            producer_running=local.producer.running,
+            producer_started_at=local.producer.started_at,
+            last_ack_at=self._last_ack[0] if self._last_ack is not None else None,
+            consumer_running=consumer.running,
+            trigger_ms=trigger_ms(consumer.arguments) if consumer.running else None,
+            batches=list(self._batches) if consumer.running else [],
+            aged_out=sum(aged.values()),
+        )
 
     def _add_kafka_rates(self, kafka: KafkaSample, now: float) -> None:
         # Offsets another process sampled (a Delta table) are timed by that sampling: the same
@@ -334,6 +439,10 @@ class Monitor:
 
 
 _instances: weakref.WeakSet[Monitor] = weakref.WeakSet()
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(seconds))
 
 
 def close_all(keep: Monitor | None = None) -> None:

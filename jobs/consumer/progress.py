@@ -70,6 +70,8 @@ class ProgressRecorder:
                 start_offsets=offsets_by_partition(source.startOffset if source else None, self.topic),
                 end_offsets=offsets_by_partition(source.endOffset if source else None, self.topic),
                 recorded_at=time.time(),
+                latest_offsets=offsets_by_partition(getattr(source, "latestOffset", None), self.topic),
+                durations_ms={str(k): int(v) for k, v in (progress.durationMs or {}).items()},
             )
             summary = {
                 "batch_id": row.batch_id,

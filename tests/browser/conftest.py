@@ -10,9 +10,12 @@ never downloads a browser.
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import shutil
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -37,15 +40,47 @@ class Console:
     state_dir: Path
     broker: LocalBroker
     log_file: Path
+    webhook: list[str] = field(default_factory=list)  # the texts the alerts' webhook received
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[str]]]:
+    """A local HTTP receiver for the alerts' webhook (Slack-compatible JSON {"text": ...}): its URL and texts."""
+    texts: list[str] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            texts.append(str(body.get("text")))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/alerts", texts
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
-    """``streamlit run app.py`` on a free port, its state and broker isolated from the developer's."""
+    """``streamlit run app.py`` on a free port, its state and broker isolated from the developer's, its
+    alerts' webhook pointed at a local receiver."""
+    with webhook_receiver() as (webhook_url, webhook_texts):
+        yield from _console(tmp_path, webhook_url, webhook_texts)
+
+
+def _console(tmp_path: Path, webhook_url: str, webhook_texts: list[str]) -> Iterator[Console]:
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     broker = LocalBroker(state_dir=state_dir, port=free_port(), controller_port=free_port(), heap="512m")
     env = local_console_env(state_dir, tmp_path / "secrets.toml", broker.port, broker.controller_port)
+    env["TWEETSTREAM_ALERT_WEBHOOK_URL"] = webhook_url
     shutil.rmtree(LOGS, ignore_errors=True)
     LOGS.mkdir(parents=True)
     try:
@@ -53,7 +88,9 @@ def console(tmp_path: Path) -> Iterator[Console]:
     except ServerFailed as error:
         pytest.fail(str(error))
     try:
-        yield Console(url=server.url, state_dir=state_dir, broker=broker, log_file=server.log_file)
+        yield Console(
+            url=server.url, state_dir=state_dir, broker=broker, log_file=server.log_file, webhook=webhook_texts
+        )
     finally:
         # The server goes first: the jobs and the broker it started are its children, and while
         # it lives an exited one stays a zombie that processes.terminate() takes for running

@@ -7,6 +7,7 @@ with a message that says what to do, and start nothing.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -41,6 +42,8 @@ def test_the_sidebar_shows_the_broker_and_both_jobs_stopped(app):
     sidebar = [element.value for element in app.sidebar.warning] + [element.value for element in app.sidebar.info]
     assert any(line.startswith("local broker stopped (127.0.0.1:") for line in sidebar), sidebar
     assert sidebar.count("never started") == 2
+    # A broker never started, nothing running: stopped, but no alert (the Overview says what to start).
+    assert not [element.value for element in app.sidebar.error]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -113,7 +116,7 @@ def test_topics_page_says_the_broker_is_stopped(app):
 
 
 def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(app, tmp_path):
-    from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, WindowCounts
+    from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, Progress, WindowCounts
     from backend.aggregates.sqlite_store import AggregatesStore
 
     store = AggregatesStore(tmp_path / "aggregates.sqlite")
@@ -127,16 +130,39 @@ def test_consumer_page_charts_the_store_and_shows_a_hashtag_as_text_not_markup(a
             hashtags=[KeyCount(start, '<a href="https://phish.example">login</a>', 2), KeyCount(start, "azure", 1)],
             languages=[KeyCount(start, "en", 3)],
             dead_letters=[DeadLetter("tweets", 0, 7, "not JSON", "<b>{oops")],
+            max_event_time_ms=1_795_802_460_000,
+            watermark_ms=1_795_802_340_000,  # 2 minutes behind: the watermark gap chart's point
         )
     )
+    now = time.time()
+    for batch in range(6):  # the job's progress reports, the last minute: the history charts
+        store.record_progress(
+            Progress(
+                "q", batch, 40, 20.0, 25.0, 1500, {"0": batch * 40}, {"0": batch * 40 + 40}, now - 60 + batch * 2,
+                latest_offsets={"0": batch * 40 + 45}, durations_ms={"addBatch": 1200, "walCommit": 40},
+            )
+        )  # fmt: skip
     app.switch_page("pages/consumer.py").run()
     assert not app.exception
+    assert "6 batches shown, from batch 0 to 5." in texts(app, "caption")
     assert any(
         line.startswith("1 windows from 2026-11-27 18:00 to 2026-11-27 18:00 UTC; 3 tweets")
         for line in texts(app, "caption")
     )
     charts = {chart.proto.id: chart.proto.spec for chart in app.get("plotly_chart")}
-    assert len(charts) == 4
+    titles = [json.loads(spec)["layout"]["title"]["text"] for spec in charts.values()]
+    assert titles[:5] == [
+        "Input vs processed rows per second",
+        "Batch duration",
+        "Operation durations (stacked)",
+        "Watermark gap (newest event time minus watermark)",
+        "Lag per partition (records)",
+    ]
+    assert len(charts) == 9
+    lag = json.loads(next(spec for spec in charts.values() if "Lag per partition" in spec))
+    assert lag["data"][0]["name"] == "partition 0" and lag["layout"]["yaxis"]["title"]["text"] == "lag (records)"
+    gap = json.loads(next(spec for spec in charts.values() if "Watermark gap" in spec))
+    assert gap["layout"]["yaxis"]["title"]["text"] == "gap (s)" and len(gap["data"][0]["x"]) == 1
     hashtags = json.loads(next(spec for spec in charts.values() if "Top 20 hashtags" in spec))
     # Escaped, plotly shows the characters as typed instead of drawing a link.
     assert hashtags["data"][0]["y"] == ["&lt;a href=&quot;https://phish.example&quot;&gt;login&lt;/a&gt;", "azure"]

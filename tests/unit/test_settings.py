@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from backend.kafka.clients import client_config
-from backend.settings import PROJECT_ROOT, Settings
+from backend.settings import PROJECT_ROOT, Settings, load_settings
 
 pytestmark = pytest.mark.usefixtures("no_outside_settings")
 
@@ -72,3 +72,15 @@ def test_x_bearer_token_is_read_under_xs_own_name_and_masked(monkeypatch, tmp_pa
 
     monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(secrets))
     assert Settings().x_bearer_token.get_secret_value() == "from-file"
+
+
+def test_the_alert_webhook_url_is_a_secret_and_must_be_http(monkeypatch, tmp_path):
+    monkeypatch.setenv("TWEETSTREAM_SECRETS_FILE", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TWEETSTREAM_ALERT_WEBHOOK_URL", "https://hooks.example/services/T0/B0/token123")
+    settings = load_settings()
+    assert settings.alert_webhook_url.get_secret_value().endswith("token123")
+    assert "token123" not in repr(settings)
+    monkeypatch.setenv("TWEETSTREAM_ALERT_WEBHOOK_URL", "ftp://hooks.example/token123")
+    with pytest.raises(ValidationError, match="alert_webhook_url must be an http") as refused:
+        load_settings()
+    assert "token123" not in str(refused.value)

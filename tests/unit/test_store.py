@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -150,6 +151,37 @@ def test_progress_rows_are_kept_per_batch_and_the_latest_is_found(store: Aggrega
     store.record_progress(second)  # a replayed report replaces, never duplicates
     assert store.latest_progress() == second
     assert store.progress() == [second, first]
+
+
+def test_progress_details_for_the_history_charts_round_trip(store: AggregatesStore) -> None:
+    report = Progress(
+        "q1", 3, 40, 20.0, 25.0, 1600, {"0": 10}, {"0": 50}, recorded_at=3.0,
+        latest_offsets={"0": 70}, durations_ms={"addBatch": 1200, "walCommit": 80},
+    )  # fmt: skip
+    store.record_progress(report)
+    assert store.latest_progress() == report
+
+
+def test_a_version_2_store_reads_progress_without_details_and_gets_the_column_from_create(
+    store: AggregatesStore,
+) -> None:
+    with sqlite3.connect(store.path) as connection:  # what version 2 left: no details column
+        connection.execute("DROP TABLE query_progress")
+        connection.execute(
+            "CREATE TABLE query_progress (query_id TEXT NOT NULL, batch_id INTEGER NOT NULL, recorded_at REAL NOT NULL,"
+            " input_rows INTEGER NOT NULL, input_rows_per_second REAL NOT NULL,"
+            " processed_rows_per_second REAL NOT NULL,"
+            " batch_duration_ms INTEGER NOT NULL, start_offsets TEXT NOT NULL, end_offsets TEXT NOT NULL,"
+            " PRIMARY KEY (query_id, batch_id))"
+        )
+        connection.execute("INSERT INTO query_progress VALUES ('q', 0, 1.0, 5, 1.0, 2.0, 300, '{}', '{\"0\": 5}')")
+        connection.execute("PRAGMA user_version = 2")
+    old = Progress("q", 0, 5, 1.0, 2.0, 300, {}, {"0": 5}, recorded_at=1.0)
+    assert store.progress() == [old]  # read as it is, before the job's next start upgrades it
+    store.create()
+    assert store.progress() == [old]
+    store.record_progress(dataclasses.replace(old, batch_id=1, durations_ms={"addBatch": 9}))
+    assert store.latest_progress().durations_ms == {"addBatch": 9}
 
 
 def test_reads_filter_by_window_start(store: AggregatesStore) -> None:
