@@ -9,6 +9,7 @@ Printed, never asserted. How the store is filled and the reruns timed: docs/benc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import os
@@ -16,10 +17,11 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -326,9 +328,25 @@ def time_page(state_dir: Path, runs: int, page: Path = PAGE) -> list[PageTiming]
     os.environ["TWEETSTREAM_KAFKA_PORT"] = str(_free_port())
     os.environ["TWEETSTREAM_KAFKA_CONTROLLER_PORT"] = str(_free_port())
     try:
-        return _time_reruns(AppTest.from_file(str(page), default_timeout=120), runs)
+        with _one_script_cache():
+            return _time_reruns(AppTest.from_file(str(page), default_timeout=120), runs)
     finally:
         monitor.close_all()  # the page's background sampler stops with its measurement
+
+
+@contextlib.contextmanager
+def _one_script_cache() -> Iterator[None]:
+    """AppTest compiles the page afresh at every run (a new ScriptCache each time), where the server keeps one
+    cache for all reruns and sessions: one shared cache here, so the compile is not timed as if every rerun paid it."""
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test, local_script_runner
+
+    shared = ScriptCache()
+    with (
+        mock.patch.object(app_test, "ScriptCache", lambda: shared),
+        mock.patch.object(local_script_runner, "ScriptCache", lambda: shared),
+    ):
+        yield
 
 
 def _time_reruns(app, runs: int) -> list[PageTiming]:  # type: ignore[no-untyped-def]

@@ -234,13 +234,16 @@ def download(frame: pd.DataFrame, name: str, key: str) -> None:
 def bars(frame: pd.DataFrame, label: str, title: str, key: str) -> None:
     """Horizontal bars, largest on top. graph_objects: plotly.express costs ~10x more per chart."""
     # Escaped: plotly reads <a>, <b>, <br>... in labels as markup, and a hashtag is anyone's text.
-    figure = go.Figure(go.Bar(x=frame["tweets"], y=frame[label].map(html.escape), orientation="h"))
-    # 22 px per bar, every label shown (plotly skips category labels that would overlap).
-    figure.update_layout(
-        title=title,
-        height=max(300, 22 * len(frame) + 120),
-        yaxis={"autorange": "reversed", "title": label, "dtick": 1},
-        xaxis_title="tweets",
+    # 22 px per bar, every label shown (plotly skips category labels that would overlap). The layout given to
+    # the constructor: update_layout costs ~4x more.
+    figure = go.Figure(
+        go.Bar(x=frame["tweets"], y=frame[label].map(html.escape), orientation="h"),
+        layout={
+            "title": title,
+            "height": max(300, 22 * len(frame) + 120),
+            "yaxis": {"autorange": "reversed", "title": label, "dtick": 1},
+            "xaxis": {"title": "tweets"},
+        },
     )
     st.plotly_chart(figure, key=key)
 

@@ -62,11 +62,22 @@ def rate_axis(title: str) -> dict:
     return {"title": title, "rangemode": "tozero", "range": None, "autorangeoptions": {"include": 0}}
 
 
-def _layout(figure: go.Figure, title: str, x: dict, y: dict, height: int = HEIGHT) -> go.Figure:
-    figure.update_layout(
-        title=title, height=height, margin=MARGIN, xaxis=x, yaxis=y, legend={"orientation": "h", "y": -0.25}
+def _figure(
+    traces: Sequence[object], title: str, x: dict, y: dict, height: int = HEIGHT, **layout: object
+) -> go.Figure:
+    """A figure built with its layout in one go: update_layout costs ~4x more (8 ms against 2 ms a chart)."""
+    return go.Figure(
+        data=list(traces),
+        layout={
+            "title": title,
+            "height": height,
+            "margin": MARGIN,
+            "xaxis": x,
+            "yaxis": y,
+            "legend": {"orientation": "h", "y": -0.25},
+            **layout,
+        },
     )
-    return figure
 
 
 def padded(times: Sequence[datetime], pad: timedelta) -> tuple[datetime, datetime]:
@@ -76,15 +87,14 @@ def padded(times: Sequence[datetime], pad: timedelta) -> tuple[datetime, datetim
 
 def rates_figure(frame: pd.DataFrame, value: str, title: str, colour_by: str | None = None) -> go.Figure:
     """Rates over time (``frame``: "time (UTC)", ``value`` and optionally ``colour_by`` in long form)."""
-    figure = go.Figure()
     groups = [(None, frame)] if colour_by is None else list(frame.groupby(colour_by, sort=True))
-    for name, part in groups:
-        figure.add_trace(
-            go.Scatter(x=part["time (UTC)"], y=part[value], mode="lines", name=str(name) if name is not None else value)
-        )
+    traces = [
+        go.Scatter(x=part["time (UTC)"], y=part[value], mode="lines", name=str(name) if name is not None else value)
+        for name, part in groups
+    ]
     times = list(frame["time (UTC)"]) or [datetime.now().astimezone()]
     start, end = padded(times, timedelta(seconds=1))
-    return _layout(figure, title, time_axis(start, end), rate_axis(value), HEIGHT - 20)
+    return _figure(traces, title, time_axis(start, end), rate_axis(value), HEIGHT - 20)
 
 
 def tidy_rates(figure: go.Figure, times: Sequence[datetime], unit: str) -> go.Figure:
@@ -109,33 +119,29 @@ def windows_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:
             go.Scatter(x=middles, y=_values(windows[kind]), name=kind, mode="lines", line_color=colour)
             for kind, colour in KIND_COLOURS.items()
         ]
-    figure = go.Figure(traces)
-    starts = starts.tolist()
-    figure.update_layout(barmode="group", bargap=0.1)
-    start, end = padded(starts, timedelta(seconds=window_s))
-    return _layout(
-        figure,
+    start, end = padded(starts.tolist(), timedelta(seconds=window_s))
+    return _figure(
+        traces,
         "Tweets per window",
         time_axis(start, end + timedelta(seconds=window_s), "window start (UTC)"),
         rate_axis("tweets per window"),
+        barmode="group",
+        bargap=0.1,
     )
 
 
 def sentiment_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:
     starts = pd.to_datetime(windows["window_start"], utc=True)
-    figure = go.Figure(
-        go.Scatter(
-            x=_ms(starts),
-            y=_values(windows["sentiment_avg"]),
-            mode="lines+markers",
-            name="mean",
-            marker_color=KIND_COLOURS["tweets"],
-        )
+    trace = go.Scatter(
+        x=_ms(starts),
+        y=_values(windows["sentiment_avg"]),
+        mode="lines+markers",
+        name="mean",
+        marker_color=KIND_COLOURS["tweets"],
     )
-    starts = starts.tolist()
-    start, end = padded(starts, timedelta(seconds=window_s))
-    return _layout(
-        figure,
+    start, end = padded(starts.tolist(), timedelta(seconds=window_s))
+    return _figure(
+        [trace],
         "Mean sentiment per window",
         time_axis(start, end, "window start (UTC)"),
         {"title": "VADER compound (-1 to 1)", "range": [-1, 1]},
@@ -146,20 +152,16 @@ def sentiment_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:
 
 
 def throughput_figure(history: pd.DataFrame) -> go.Figure:
-    figure = go.Figure(
-        [
-            go.Scatter(
-                x=_ms(history["time"]), y=_values(history["input rows/s"]), name="input", line_color=INPUT_COLOUR
-            ),
-            go.Scatter(
-                x=_ms(history["time"]),
-                y=_values(history["processed rows/s"]),
-                name="processed",
-                line_color=PROCESSED_COLOUR,
-            ),
-        ]
-    )
-    return _layout(figure, "Input vs processed rows per second", _history_axis(history), rate_axis("rows/s"))
+    traces = [
+        go.Scatter(x=_ms(history["time"]), y=_values(history["input rows/s"]), name="input", line_color=INPUT_COLOUR),
+        go.Scatter(
+            x=_ms(history["time"]),
+            y=_values(history["processed rows/s"]),
+            name="processed",
+            line_color=PROCESSED_COLOUR,
+        ),
+    ]
+    return _figure(traces, "Input vs processed rows per second", _history_axis(history), rate_axis("rows/s"))
 
 
 def batch_duration_figure(history: pd.DataFrame, trigger_s: float | None) -> go.Figure:
@@ -175,40 +177,35 @@ def batch_duration_figure(history: pd.DataFrame, trigger_s: float | None) -> go.
                 line={"color": TRIGGER_COLOUR, "dash": "dash"},
             )
         )
-    return _layout(go.Figure(traces), "Batch duration", axis, rate_axis("batch duration (s)"))
+    return _figure(traces, "Batch duration", axis, rate_axis("batch duration (s)"))
 
 
 def operations_figure(history: pd.DataFrame) -> go.Figure:
-    figure = go.Figure(
-        [
-            go.Bar(x=_ms(history["time"]), y=_values(history[f"{name} (s)"]), name=name)
-            for name in OPERATIONS
-            if f"{name} (s)" in history
-        ]
+    traces = [
+        go.Bar(x=_ms(history["time"]), y=_values(history[f"{name} (s)"]), name=name)
+        for name in OPERATIONS
+        if f"{name} (s)" in history
+    ]
+    return _figure(
+        traces, "Operation durations (stacked)", _history_axis(history), rate_axis("duration (s)"), barmode="stack"
     )
-    figure.update_layout(barmode="stack")
-    return _layout(figure, "Operation durations (stacked)", _history_axis(history), rate_axis("duration (s)"))
 
 
 def watermark_figure(history: pd.DataFrame) -> go.Figure:
-    figure = go.Figure(
-        go.Scatter(x=_ms(history["time"]), y=_values(history["watermark gap (s)"]), mode="lines+markers", name="gap")
+    trace = go.Scatter(
+        x=_ms(history["time"]), y=_values(history["watermark gap (s)"]), mode="lines+markers", name="gap"
     )
-    return _layout(
-        figure, "Watermark gap (newest event time minus watermark)", _history_axis(history), rate_axis("gap (s)")
+    return _figure(
+        [trace], "Watermark gap (newest event time minus watermark)", _history_axis(history), rate_axis("gap (s)")
     )
 
 
 def lag_figure(lag: pd.DataFrame) -> go.Figure:
-    figure = go.Figure(
-        [
-            go.Scatter(
-                x=_ms(part["time"]), y=_values(part["lag (records)"]), mode="lines", name=f"partition {partition}"
-            )
-            for partition, part in lag.groupby("partition", sort=True)
-        ]
-    )
-    return _layout(figure, "Lag per partition (records)", _history_axis(lag), rate_axis("lag (records)"))
+    traces = [
+        go.Scatter(x=_ms(part["time"]), y=_values(part["lag (records)"]), mode="lines", name=f"partition {partition}")
+        for partition, part in lag.groupby("partition", sort=True)
+    ]
+    return _figure(traces, "Lag per partition (records)", _history_axis(lag), rate_axis("lag (records)"))
 
 
 def _ms(times: pd.Series) -> np.ndarray:
