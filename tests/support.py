@@ -30,6 +30,24 @@ def tweet_payload_lines(name: str) -> list[str]:
     return [line for line in (TWEET_PAYLOADS / name).read_text().splitlines() if line.strip()]
 
 
+def quote_statuses() -> tuple[dict, dict]:
+    """(a v1.1 quote tweet, a v1.1 retweet of it), made from real statuses of v1_statuses.jsonl.
+
+    The files hold no quote tweet, so one real status quotes another, and one real retweet
+    retweets that quote, with the fields v1.1 adds (is_quote_status, quoted_status_id_str,
+    quoted_status; a retweet of a quote repeats them at its top level).
+    """
+    import json
+
+    statuses = [json.loads(line) for line in tweet_payload_lines("v1_statuses.jsonl")]
+    quoted, quoting = statuses[0], dict(statuses[1])
+    quote_fields = {"is_quote_status": True, "quoted_status_id_str": quoted["id_str"], "quoted_status": quoted}
+    quote = {**quoting, **quote_fields, "quoted_status_id": int(quoted["id_str"])}
+    retweet = next(s for s in statuses if s.get("retweeted_status"))
+    retweet = {**retweet, **quote_fields, "quoted_status_id": int(quoted["id_str"]), "retweeted_status": quote}
+    return quote, retweet
+
+
 @dataclass(frozen=True)
 class Record:
     key: bytes | None

@@ -121,11 +121,14 @@ def from_v1(status: dict[str, Any]) -> dict[str, Any]:
 
     references = []
     if retweeted is not None:
+        # As v2 gives a retweet: only [retweeted]. A v1.1 retweet of a quote tweet repeats the quoted
+        # tweet's quoted_status_id_str and is_quote_status, but the quote is the retweeted tweet's.
         references.append({"type": "retweeted", "id": _id_str(retweeted)})
-    if status.get("quoted_status_id_str"):
-        references.append({"type": "quoted", "id": str(status["quoted_status_id_str"])})
-    if status.get("in_reply_to_status_id_str"):
-        references.append({"type": "replied_to", "id": str(status["in_reply_to_status_id_str"])})
+    else:
+        if status.get("quoted_status_id_str"):
+            references.append({"type": "quoted", "id": str(status["quoted_status_id_str"])})
+        if status.get("in_reply_to_status_id_str"):
+            references.append({"type": "replied_to", "id": str(status["in_reply_to_status_id_str"])})
     if references:
         tweet["referenced_tweets"] = references
     if status.get("in_reply_to_user_id_str"):

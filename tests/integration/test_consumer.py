@@ -29,7 +29,7 @@ from backend.runtime.job_files import read_status
 from backend.settings import PROJECT_ROOT
 from backend.tweets.contract import contract_problem, to_envelope
 from backend.tweets.synthetic import MALFORMED_KINDS, SyntheticTweets
-from tests.support import TWEET_PAYLOADS
+from tests.support import TWEET_PAYLOADS, quote_statuses, tweet_payload_lines
 from tests.truth import (
     Job,
     Record,
@@ -296,20 +296,26 @@ def test_malformed_records_become_dead_letters_and_the_rest_is_counted(admin, jo
 
 
 def real_records() -> list[Record]:
-    """The real payloads as the producer would send them: v1.1 converted to v2 envelopes."""
+    """The real payloads as the producer would send them: v1.1 converted to v2 envelopes; then a
+    v1.1 quote tweet and a retweet of it (quote_statuses)."""
     now = int(time.time() * 1000)
     records = []
-    for name in ("v1_statuses.jsonl", "v2_tweets.jsonl"):
-        for line in (TWEET_PAYLOADS / name).read_text().splitlines():
-            envelope = to_envelope(json.loads(line)) if line.strip() else None
-            if envelope is not None:
-                records.append(tweet_record(envelope, now + len(records)))
+    payloads = [
+        json.loads(line)
+        for name in ("v1_statuses.jsonl", "v2_tweets.jsonl")
+        for line in (TWEET_PAYLOADS / name).read_text().splitlines()
+        if line.strip()
+    ]
+    for payload in [*payloads, *quote_statuses()]:
+        envelope = to_envelope(payload)
+        if envelope is not None:
+            records.append(tweet_record(envelope, now + len(records)))
     return records
 
 
 def test_real_payloads_replayed_make_no_dead_letters(admin, job: Job) -> None:
     records = real_records()
-    assert len(records) == 73 + 112
+    assert len(records) == 73 + 112 + 2
     topics.create_topic(admin, TopicSpec(job.topic, partitions=2))
     produce(job.bootstrap, job.topic, records)
 
@@ -319,6 +325,10 @@ def test_real_payloads_replayed_make_no_dead_letters(admin, job: Job) -> None:
     tables = read_tables(job.store)
     assert_tables_equal(tables, ground_truth(records))
     assert sum(n for (_, lang), n in tables.languages.items() if lang == "und") >= 112  # v2: no lang
+    # The quote tweet is the only quote: its retweet counts as a retweet, as X's v2 API would give it.
+    retweets = sum(1 for p in map(json.loads, tweet_payload_lines("v1_statuses.jsonl")) if p.get("retweeted_status"))
+    assert sum(w[4] for w in tables.windows.values()) == 1
+    assert sum(w[2] for w in tables.windows.values()) == retweets + 1
 
 
 def test_under_spark_submit_its_master_and_jars_count(admin, job: Job, tmp_path: Path) -> None:

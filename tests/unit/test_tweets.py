@@ -10,7 +10,7 @@ from backend.tweets.contract import (
     to_envelopes,
     v1_time_to_rfc3339,
 )
-from tests.support import tweet_payload_lines
+from tests.support import quote_statuses, tweet_payload_lines
 
 V1_RETWEET = {
     "created_at": "Wed Dec 23 00:08:07 +0000 2020",
@@ -58,15 +58,21 @@ def test_v1_status_converts_to_the_v2_shape():
     assert [h["tag"] for h in tweet["entities"]["hashtags"]] == ["Kafka", "Spark"]
     assert tweet["entities"]["hashtags"][0] == {"start": 26, "end": 32, "tag": "Kafka"}
     assert [m["username"] for m in tweet["entities"]["mentions"]] == ["Azure", "Azure"]
-    assert tweet["referenced_tweets"] == [
-        {"type": "retweeted", "id": "1341400000000000000"},
-        {"type": "quoted", "id": "1341300000000000000"},
-    ]
+    # A retweet of a quote tweet (quoted_status_id_str set) is a retweet only, as v2 gives it.
+    assert tweet["referenced_tweets"] == [{"type": "retweeted", "id": "1341400000000000000"}]
     assert tweet["public_metrics"]["like_count"] == 3
     user = envelope["includes"]["users"][0]
     assert user["username"] == "Twitter"
     assert user["public_metrics"]["following_count"] == 2
     assert user["created_at"] == "2007-02-20T14:35:54.000Z"
+
+
+def test_a_retweet_of_a_quote_is_a_retweet_only_and_a_quote_a_quote():
+    quote, retweet = quote_statuses()
+    assert retweet["is_quote_status"] and retweet["quoted_status_id_str"] == quote["quoted_status_id_str"]
+    assert from_v1(quote)["data"]["referenced_tweets"] == [{"type": "quoted", "id": quote["quoted_status_id_str"]}]
+    assert from_v1(retweet)["data"]["referenced_tweets"] == [{"type": "retweeted", "id": quote["id_str"]}]
+    assert contract_problem(encode_message(from_v1(retweet))[1]) is None
 
 
 def test_extended_text_wins_over_the_truncated_one():
