@@ -3,6 +3,7 @@ do, and their buttons start and stop them (AppTest, in-process; the jobs are rea
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 
@@ -17,6 +18,14 @@ from backend.kafka.local_broker import LocalBroker
 from backend.kafka.topics import describe_topic
 from backend.settings import PROJECT_ROOT
 from tests.support import free_port
+
+HISTORY_TITLES = {
+    "Input vs processed rows per second",
+    "Batch duration",
+    "Operation durations (stacked)",
+    "Watermark gap (newest event time minus watermark)",
+    "Lag per partition (records)",
+}
 
 
 @pytest.fixture
@@ -138,8 +147,11 @@ def test_consumer_page_starts_the_spark_job_charts_its_aggregates_and_stops_it(a
 
     wait_until(progress_on_page, 30, "the job's progress on the page")
     assert not app.exception
-    charts = app.get("plotly_chart")
-    assert len(charts) == 4, f"{len(charts)} charts"
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    # The job's history from its progress records first, then the four charts of what the tweets say.
+    history = [title for title in titles if title in HISTORY_TITLES]
+    assert history[:2] == ["Input vs processed rows per second", "Batch duration"], titles
+    assert len(titles) - len(history) == 4, titles
     downloads = [d for d in app.get("download_button")]
     assert len(downloads) == 4
     assert float(metric(app, "Processed (rows/s)").replace(",", "")) > 0
