@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from backend.console import charts, supervisor, targets, uploads, views
@@ -145,15 +144,9 @@ def cloud_live() -> None:
         series_messages[cloud_topic] = topic_points
     frame = views.series_frame(series_messages, "series", "messages/s")
     if not frame.empty:
-        figure = px.line(
-            frame,
-            x="time (UTC)",
-            y="messages/s",
-            color="series",
-            title="Messages per second into Kafka, last 15 minutes",
+        figure = charts.rates_figure(
+            frame, "messages/s", "Messages per second into Kafka, last 15 minutes", colour_by="series"
         )
-        figure.update_layout(height=280, margin={"t": 40, "b": 10})
-        charts.tidy_rates(figure, frame["time (UTC)"], "messages/s")
         st.plotly_chart(figure, key="producer-cloud-rate-chart")
     else:
         st.caption("Messages per second into Kafka: no samples yet.")
@@ -186,14 +179,9 @@ def live() -> None:
 
     points = monitor.producer_rates()
     if points:
-        figure = px.line(
-            views.rates_frame(points, "events/s"),
-            x="time (UTC)",
-            y="events/s",
-            title="Acknowledged events per second, last 15 minutes",
+        figure = charts.rates_figure(
+            views.rates_frame(points, "events/s"), "events/s", "Acknowledged events per second, last 15 minutes"
         )
-        figure.update_layout(height=280, margin={"t": 40, "b": 10})
-        charts.tidy_rates(figure, [views.utc(p.at) for p in points], "events/s")
         st.plotly_chart(figure, key="producer-rate-chart")
     else:
         st.caption("Acknowledged events per second, last 15 minutes: no samples yet (the history starts with the job).")

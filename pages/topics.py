@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from datetime import time as day_time
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from backend.console import charts, views
@@ -47,11 +46,9 @@ def overview() -> None:
     frame = views.series_frame(live_rates, "topic", "messages/s")
     if not frame.empty:
         frame["topic"] = frame["topic"].map(views.plotly_text)  # a cluster's topic names in the legend
-        figure = px.line(
-            frame, x="time (UTC)", y="messages/s", color="topic", title="Messages per second, last 15 minutes"
+        figure = charts.rates_figure(
+            frame, "messages/s", "Messages per second, last 15 minutes", colour_by="topic", height=charts.HEIGHT
         )
-        figure.update_layout(height=300, margin={"t": 40, "b": 10})
-        charts.tidy_rates(figure, frame["time (UTC)"], "messages/s")
         st.plotly_chart(figure, key="topics-rate-chart")
 
     chosen = st.selectbox("Partitions of", sorted(snapshot.kafka.topics), key="topics-partitions-of")
@@ -75,15 +72,8 @@ def overview() -> None:
     )
     frame = views.series_frame({str(p): points for p, points in partition_rates.items()}, "partition", "messages/s")
     if not frame.empty:
-        figure = px.line(
-            frame,
-            x="time (UTC)",
-            y="messages/s",
-            color="partition",
-            title=f"{views.plotly_text(chosen)}: messages per second per partition",
-        )
-        figure.update_layout(height=300, margin={"t": 40, "b": 10})
-        charts.tidy_rates(figure, frame["time (UTC)"], "messages/s")
+        title = f"{views.plotly_text(chosen)}: messages per second per partition"
+        figure = charts.rates_figure(frame, "messages/s", title, colour_by="partition", height=charts.HEIGHT)
         st.plotly_chart(figure, key="partitions-rate-chart")
 
 

@@ -85,7 +85,9 @@ def padded(times: Sequence[datetime], pad: timedelta) -> tuple[datetime, datetim
     return min(times) - pad, max(times) + pad
 
 
-def rates_figure(frame: pd.DataFrame, value: str, title: str, colour_by: str | None = None) -> go.Figure:
+def rates_figure(
+    frame: pd.DataFrame, value: str, title: str, colour_by: str | None = None, height: int = HEIGHT - 20
+) -> go.Figure:
     """Rates over time (``frame``: "time (UTC)", ``value`` and optionally ``colour_by`` in long form)."""
     groups = [(None, frame)] if colour_by is None else list(frame.groupby(colour_by, sort=True))
     traces = [
@@ -94,14 +96,7 @@ def rates_figure(frame: pd.DataFrame, value: str, title: str, colour_by: str | N
     ]
     times = list(frame["time (UTC)"]) or [datetime.now().astimezone()]
     start, end = padded(times, timedelta(seconds=1))
-    return _figure(traces, title, time_axis(start, end), rate_axis(value), HEIGHT - 20)
-
-
-def tidy_rates(figure: go.Figure, times: Sequence[datetime], unit: str) -> go.Figure:
-    """A rate chart drawn elsewhere (plotly express) given the same axes: from 0, whole ticks, its unit."""
-    start, end = padded(list(times) or [datetime.now().astimezone()], timedelta(seconds=1))
-    figure.update_layout(xaxis=time_axis(start, end), yaxis=rate_axis(unit))
-    return figure
+    return _figure(traces, title, time_axis(start, end), rate_axis(value), height)
 
 
 def windows_figure(windows: pd.DataFrame, window_s: float) -> go.Figure:

@@ -7,8 +7,10 @@ however slow the cluster is. Why it samples with no viewer, and how it reads Kaf
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import threading
@@ -128,19 +130,18 @@ def aged_out_per_partition(partitions: dict[int, PartitionOffsets], processed: d
 
 
 def trigger_ms(arguments: tuple[str, ...]) -> int | None:
-    """The Spark job's trigger interval from its command line (the job's default when not given)."""
-    if "--available-now" in arguments:
-        return None
-    value = str(CONSUMER.defaults()["trigger"])
-    for index, argument in enumerate(arguments):  # "--trigger=2 seconds" (the console's) or "--trigger" "2 seconds"
-        if argument.startswith("--trigger="):
-            value = argument.partition("=")[2]
-        elif argument == "--trigger" and index + 1 < len(arguments):
-            value = arguments[index + 1]
+    """The Spark job's trigger interval from its command line, read by the job's own parser (its default
+    when not given); None for an available-now run or arguments it would refuse."""
     try:
-        return parse_duration_ms(value)
-    except ValueError:
+        values, _others = _consumer_parser().parse_known_args(list(arguments))
+        return None if values.available_now else parse_duration_ms(values.trigger)
+    except (SystemExit, ValueError):  # argparse exits on a value it refuses
         return None
+
+
+@functools.cache
+def _consumer_parser() -> argparse.ArgumentParser:
+    return CONSUMER.build_parser()
 
 
 def batch_lag(progress: Progress, end_offsets: dict[int, int] | None = None) -> int | None:
