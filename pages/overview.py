@@ -130,15 +130,23 @@ st.subheader("The pipeline now")
 diagram()
 
 st.subheader("Local Kafka broker")
-if settings.bootstrap_servers:
-    st.info(f"The active connection profile is another cluster, `{settings.bootstrap}`: see the Setup page.")
-broker = local_broker.LocalBroker.from_settings(settings)
-status = local_broker.status(broker)
-if status.running:
-    st.success(f"Running at `{status.bootstrap}` (pid {status.pid}).")
-else:
-    st.warning(
-        f"Stopped. Start it with **Start demo pipeline** above, on Setup, or with "
-        f"`python -m backend.kafka.local_broker start`; it will listen on `{status.bootstrap}`."
-    )
-st.caption(f"Data, pid and log files: `{broker.kafka_dir}`")
+
+
+@st.fragment(run_every=run_every)  # live, like the diagram: a broker that dies shows as stopped here too
+@_gate.admitted_only
+def broker_state() -> None:
+    if settings.bootstrap_servers:
+        st.info(f"The active connection profile is another cluster, `{settings.bootstrap}`: see the Setup page.")
+    broker = local_broker.LocalBroker.from_settings(settings)
+    status = local_broker.status(broker)
+    if status.running:
+        st.success(f"Running at `{status.bootstrap}` (pid {status.pid}).")
+    else:
+        st.warning(
+            f"Stopped. Start it with **Start demo pipeline** above, on Setup, or with "
+            f"`python -m backend.kafka.local_broker start`; it will listen on `{status.bootstrap}`."
+        )
+    st.caption(f"Data, pid and log files: `{broker.kafka_dir}`")
+
+
+broker_state()
