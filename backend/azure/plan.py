@@ -33,6 +33,10 @@ class Plan:
     resources: tuple[PlannedResource, ...]
     prices: PriceTable
 
+    def resource(self, resource_type: str) -> PlannedResource:
+        """The planned resource of ``resource_type`` (each type is planned once)."""
+        return next(resource for resource in self.resources if resource.type == resource_type)
+
     @property
     def total_hourly_usd(self) -> Decimal:
         return sum((resource.hourly_usd for resource in self.resources), Decimal(0))

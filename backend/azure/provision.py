@@ -147,92 +147,65 @@ def _resource_group(plan: Plan, clients: _Clients, progress: Progress | None) ->
     return StepResult(RESOURCE_GROUP, names.resource_group, "created", config.region)
 
 
-def _planned(plan: Plan, resource_type: str) -> Mapping[str, Any]:
-    return next(r.properties for r in plan.resources if r.type == resource_type)
-
-
 def _planned_id(plan: Plan, resource_type: str) -> str:
-    return str(next(r.resource_id for r in plan.resources if r.type == resource_type))
+    return str(plan.resource(resource_type).resource_id)
 
 
 def _ensure_network_resource(
-    plan: Plan,
-    step_type: str,
-    name: str,
-    get: Callable[[], Any],
-    create: Callable[[], Any],
-    progress: Progress | None,
-    note: str,
+    plan: Plan, step_type: str, name: str, operations: Any, body: Any, progress: Progress | None, note: str
 ) -> StepResult:
-    """GET; ours and Succeeded is "exists", not ours is refused, else PUT (a long-running operation) and wait."""
-    existing = arm.get_or_none(get)
+    """GET; ours and Succeeded is "exists", not ours is refused, else PUT (a long-running operation) and wait.
+
+    ``operations``: the SDK's operations group of the resource type (``get``, ``begin_create_or_update``).
+    """
+    rg = plan.names.resource_group
+    existing = arm.get_or_none(lambda: operations.get(rg, name))
     if existing is not None and not arm.is_ours(existing, plan.config.tag_value):
         return _not_ours(plan, step_type, name)
     if existing is not None and arm.provisioning_state(existing) == "Succeeded":
         return StepResult(step_type, name, "exists", note)
     report(progress, StepResult(step_type, name, "creating", note))
-    create()
+    operations.begin_create_or_update(rg, name, body).result()
     return StepResult(step_type, name, "created", note)
 
 
 def _public_ip(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
-    config, rg, name = plan.config, plan.names.resource_group, plan.names.kafka_public_ip
+    planned = plan.resource(PUBLIC_IP).properties  # Standard (Basic public IPs were retired in 2025), static
     body = PublicIPAddress(
-        location=config.region,
-        tags={TAG_KEY: config.tag_value},
-        sku=PublicIPAddressSku(name="Standard", tier="Regional"),  # Basic public IPs were retired in 2025
-        public_ip_allocation_method="Static",
-        public_ip_address_version="IPv4",
+        location=planned["location"],
+        tags=dict(planned["tags"]),
+        sku=PublicIPAddressSku(**planned["sku"]),
+        public_ip_allocation_method=planned["publicIPAllocationMethod"],
+        public_ip_address_version=planned["publicIPAddressVersion"],
     )
-    ips = clients.network.public_ip_addresses
-    return _ensure_network_resource(
-        plan,
-        PUBLIC_IP,
-        name,
-        lambda: ips.get(rg, name),
-        lambda: ips.begin_create_or_update(rg, name, body).result(),
-        progress,
-        "Standard, static: the NAT gateway's outbound address",
-    )
+    note = "Standard, static: the NAT gateway's outbound address"
+    name = plan.names.kafka_public_ip
+    return _ensure_network_resource(plan, PUBLIC_IP, name, clients.network.public_ip_addresses, body, progress, note)
 
 
 def _nat_gateway(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
-    config, rg, name = plan.config, plan.names.resource_group, plan.names.kafka_nat_gateway
+    planned = plan.resource(NAT_GATEWAY).properties
     body = NatGateway(
-        location=config.region,
-        tags={TAG_KEY: config.tag_value},
-        sku=NatGatewaySku(name="Standard"),
-        public_ip_addresses=[SubResource(id=_planned_id(plan, PUBLIC_IP))],
+        location=planned["location"],
+        tags=dict(planned["tags"]),
+        sku=NatGatewaySku(**planned["sku"]),
+        public_ip_addresses=[SubResource(id=ip) for ip in planned["publicIpAddresses"]],
     )
-    gateways = clients.network.nat_gateways
-    return _ensure_network_resource(
-        plan,
-        NAT_GATEWAY,
-        name,
-        lambda: gateways.get(rg, name),
-        lambda: gateways.begin_create_or_update(rg, name, body).result(),
-        progress,
-        f"the Kafka subnet's outbound path, through {plan.names.kafka_public_ip}",
-    )
+    note = f"the Kafka subnet's outbound path, through {plan.names.kafka_public_ip}"
+    name = plan.names.kafka_nat_gateway
+    return _ensure_network_resource(plan, NAT_GATEWAY, name, clients.network.nat_gateways, body, progress, note)
 
 
 def _security_group(plan: Plan, clients: _Clients, progress: Progress | None) -> StepResult:
-    config, rg, name = plan.config, plan.names.resource_group, plan.names.kafka_nsg
+    planned = plan.resource(NETWORK_SECURITY_GROUP).properties
     rules = [
         SecurityRule(name=rule["name"], **{_snake(k): v for k, v in rule.items() if k != "name"})
-        for rule in _planned(plan, NETWORK_SECURITY_GROUP)["securityRules"]
+        for rule in planned["securityRules"]
     ]
-    body = NetworkSecurityGroup(location=config.region, tags={TAG_KEY: config.tag_value}, security_rules=rules)
-    groups = clients.network.network_security_groups
-    return _ensure_network_resource(
-        plan,
-        NETWORK_SECURITY_GROUP,
-        name,
-        lambda: groups.get(rg, name),
-        lambda: groups.begin_create_or_update(rg, name, body).result(),
-        progress,
-        "in on 443: " + ", ".join(str(rule.source_address_prefix) for rule in rules),
-    )
+    body = NetworkSecurityGroup(location=planned["location"], tags=dict(planned["tags"]), security_rules=rules)
+    note = "in on 443: " + ", ".join(str(rule.source_address_prefix) for rule in rules)
+    groups, name = clients.network.network_security_groups, plan.names.kafka_nsg
+    return _ensure_network_resource(plan, NETWORK_SECURITY_GROUP, name, groups, body, progress, note)
 
 
 def _snake(key: str) -> str:

@@ -285,7 +285,7 @@ def _workspace_side(plan: Plan, dbx_client: AzureDatabricksManagementClient) -> 
     """The workspace side (remote: the Kafka network)."""
     names = plan.names
     rg = names.resource_group
-    kafka_vnet_id = next(str(r.resource_id) for r in plan.resources if r.type == "Microsoft.Network/virtualNetworks")
+    kafka_vnet_id = str(plan.resource("Microsoft.Network/virtualNetworks").resource_id)
     body = dbx.VirtualNetworkPeering(
         properties=dbx.VirtualNetworkPeeringPropertiesFormat(
             remote_virtual_network=dbx.VirtualNetworkPeeringPropertiesFormatRemoteVirtualNetwork(id=kafka_vnet_id),
