@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import html
 import time
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from backend.aggregates.interfaces import ReadError
@@ -232,20 +230,7 @@ def download(frame: pd.DataFrame, name: str, key: str) -> None:
 
 
 def bars(frame: pd.DataFrame, label: str, title: str, key: str) -> None:
-    """Horizontal bars, largest on top. graph_objects: plotly.express costs ~10x more per chart."""
-    # Escaped: plotly reads <a>, <b>, <br>... in labels as markup, and a hashtag is anyone's text.
-    # 22 px per bar, every label shown (plotly skips category labels that would overlap). The layout given to
-    # the constructor: update_layout costs ~4x more.
-    figure = go.Figure(
-        go.Bar(x=frame["tweets"], y=frame[label].map(html.escape), orientation="h"),
-        layout={
-            "title": title,
-            "height": max(300, 22 * len(frame) + 120),
-            "yaxis": {"autorange": "reversed", "title": label, "dtick": 1},
-            "xaxis": {"title": "tweets"},
-        },
-    )
-    st.plotly_chart(figure, key=key)
+    st.plotly_chart(charts.bars_figure(frame, label, title), key=key)
 
 
 @st.fragment(run_every=run_every)

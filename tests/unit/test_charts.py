@@ -99,3 +99,16 @@ def test_the_store_gives_the_ranges_reports_sampled_down_oldest_first(tmp_path: 
     everything = store.progress_since(T0, max_rows=100)
     assert len(everything) == 100 and everything[-1].batch_id == 999  # the newest always in
     assert [p.batch_id for p in everything[:2]] == [9, 19]
+
+
+def test_top_bars_keep_their_labels_as_text_largest_on_top_one_row_each() -> None:
+    frame = pd.DataFrame({"hashtag": ["<b>bold</b>", "kafka"], "tweets": [7, 3]})
+    figure = charts.bars_figure(frame, "hashtag", "Top 20 hashtags")
+    (bar,) = figure.data
+    assert list(bar.y) == ["&lt;b&gt;bold&lt;/b&gt;", "kafka"]  # plotly would draw <b> as markup
+    assert list(bar.x) == [7.0, 3.0] and bar.orientation == "h"
+    assert figure.layout.yaxis.autorange == "reversed" and figure.layout.yaxis.dtick == 1
+    assert figure.layout.xaxis.title.text == "tweets" and figure.layout.title.text == "Top 20 hashtags"
+    twenty = pd.DataFrame({"hashtag": [f"t{i}" for i in range(20)], "tweets": range(20)})
+    tall = charts.bars_figure(twenty, "hashtag", "")
+    assert tall.layout.height == 22 * 20 + 120
