@@ -117,13 +117,13 @@ class DatabricksConfig(_Section):
     runtime: str | None = None  # a clusters API spark_version key; default: the one with our Spark
     autotermination_minutes: int = Field(default=60, ge=10, le=10000)
     managed_vnet_prefix: str = "10.139"  # Databricks' default: the managed network is 10.139.0.0/16
-    # The SQL warehouse the console reads the Delta aggregates through (serverless; it starts on the first
-    # statement and stops after these idle minutes).
     # The Unity Catalog schema whose volume holds the consumer's checkpoint and archive (new workspaces
     # have no DBFS root). catalog: None is the workspace's default catalog (read from its metastore
     # assignment); schema_name: None is name_prefix with "_" for "-"; both made if missing.
     catalog: str | None = None
     schema_name: str | None = None
+    # The SQL warehouse the console reads the Delta aggregates through (serverless; it starts on the first
+    # statement and stops after these idle minutes).
     warehouse_size: str = "2X-Small"
     warehouse_auto_stop_minutes: int = Field(default=10, ge=10, le=10000)  # the API takes 0 or 10 and more
 
