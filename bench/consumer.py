@@ -181,7 +181,9 @@ def side_by_side(title: str, pairs: list[tuple[tuple[int, float], tuple[int, flo
 
 def report_run(name: str, run: int, result: Run) -> None:
     batches = ", ".join(f"{rows:,} in {seconds:.1f} s" for rows, seconds in result.batches)
-    print(f"run {run}: {name} {result.seconds:.1f} s in Spark ({result.wall_s:.1f} s wall): {batches}", flush=True)
+    seconds = f"{result.seconds:.1f} s in Spark ({result.wall_s:.1f} s wall)"
+    # The count shows that both sides read every event (tweets in the store; events in the baseline's windows).
+    print(f"run {run}: {name} {seconds}, {result.counted:,} counted: {batches}", flush=True)
     for line in result.lines:
         print("   ", line)
 
