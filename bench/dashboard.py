@@ -27,7 +27,7 @@ import numpy as np
 
 from backend.aggregates.records import BatchResult, DeadLetter, KeyCount, Progress, WindowCounts, iso_utc
 from backend.aggregates.sqlite_store import AggregatesStore
-from bench.support import PROJECT_ROOT, _free_port, print_table
+from bench.support import PROJECT_ROOT, free_ports, print_table
 
 TARGET_MS = 150.0
 PAGE = PROJECT_ROOT / "pages" / "consumer.py"
@@ -325,8 +325,9 @@ def time_page(state_dir: Path, runs: int, page: Path = PAGE) -> list[PageTiming]
     # Kafka on ports where nothing listens, whatever broker runs here: the same page every time
     # (its background monitor gets "connection refused" at once; the page never waits on Kafka).
     os.environ["TWEETSTREAM_BOOTSTRAP_SERVERS"] = ""
-    os.environ["TWEETSTREAM_KAFKA_PORT"] = str(_free_port())
-    os.environ["TWEETSTREAM_KAFKA_CONTROLLER_PORT"] = str(_free_port())
+    kafka_port, controller_port = free_ports(2)
+    os.environ["TWEETSTREAM_KAFKA_PORT"] = str(kafka_port)
+    os.environ["TWEETSTREAM_KAFKA_CONTROLLER_PORT"] = str(controller_port)
     try:
         with _one_script_cache():
             return _time_reruns(AppTest.from_file(str(page), default_timeout=120), runs)

@@ -17,19 +17,25 @@ from backend.kafka.local_broker import LocalBroker
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports: every probe stays open until all are known, so none repeats."""
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    with contextlib.ExitStack() as probes:
+        ports = []
+        for _ in range(count):
+            probe = probes.enter_context(socket.socket())
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+        return ports
 
 
 @contextlib.contextmanager
 def temporary_broker(heap: str = "1g") -> Iterator[LocalBroker]:
     """A fresh one-node broker on free ports, its data in a temporary folder, stopped at the end."""
     with tempfile.TemporaryDirectory(prefix="tweetstream-bench-") as folder:
-        broker = LocalBroker(state_dir=Path(folder), port=_free_port(), controller_port=_free_port(), heap=heap)
+        port, controller_port = free_ports(2)
+        broker = LocalBroker(state_dir=Path(folder), port=port, controller_port=controller_port, heap=heap)
         local_broker.start(broker, timeout=120)
         try:
             yield broker

@@ -8,12 +8,20 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+# Ports already handed out in this process. The kernel may offer a port again once its probe
+# is closed, and a broker given the same port twice (client and controller) refuses to start.
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now and this process never handed out."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def unique_name(prefix: str) -> str:

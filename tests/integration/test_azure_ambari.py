@@ -6,7 +6,6 @@ certificate made at start; requests take 3 polls; the client polls without waiti
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from backend.azure.arm import StepResult
 from backend.azure.plan import build_plan
 from backend.azure.plan_config import load_config
 from tests.standins.ambari import KAFKA_ENV_CONTENT, AmbariStandIn
+from tests.support import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "backend" / "azure" / "example-plan.toml"
 CLUSTER = build_plan(load_config(EXAMPLE)).names.hdinsight_cluster
@@ -237,10 +237,7 @@ def test_a_wrong_cluster_name_says_so(standin: AmbariStandIn) -> None:
 
 
 def test_unreachable_gateway_gives_a_clear_message_quickly() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # The port is closed now: nothing listens there.
+    port = free_port()  # nothing listens there
     ambari = Ambari(f"https://127.0.0.1:{port}", CLUSTER, "admin", SecretStr(PASSWORD), timeout_s=5)
     started = time.monotonic()
 
