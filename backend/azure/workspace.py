@@ -171,12 +171,15 @@ def delete_workspace(
             return report(progress, StepResult(WORKSPACE, name, "kept", f"it has no tag {TAG_KEY}"))
         managed = str(existing.properties.managed_resource_group_id).rsplit("/", 1)[-1]
         report(progress, StepResult(WORKSPACE, name, "deleting", "takes several minutes"))
-        client.workspaces.begin_delete(rg, name).result()
+        # Without forceDeletion Azure keeps the managed group's DBFS storage account and access connector
+        # (the workspace catalog's data) when Unity Catalog is on, as it is for new workspaces: see
+        # docs/azure.md, "Delete what the wizard created".
+        client.workspaces.begin_delete(rg, name, force_deletion=True).result()
     except ARM_ERRORS as exc:
         return report(progress, arm.failure(plan, WORKSPACE, name, exc))
     detail = (
-        f"with it Azure deleted its managed resource group {managed} (and the network in it) "
-        f"and its peering {plan.names.databricks_peering}"
+        f"with it Azure deleted its managed resource group {managed} (the network, and the storage of the "
+        f"workspace catalog) and its peering {plan.names.databricks_peering}"
     )
     return report(progress, StepResult(WORKSPACE, name, "deleted", detail))
 

@@ -259,6 +259,10 @@ def test_teardown_deletes_everything_the_build_made_in_order(cloud: Cloud) -> No
 
     assert [(r.name, r.status) for r in results] == [(name, "deleted") for _, name in found]
     assert wizard.find_tagged(cloud.plan, cloud.settings()) == ([], None)
+    # The workspace's managed group went whole, its Unity Catalog storage too: nothing goes on costing.
+    managed = f"/subscriptions/{cloud.plan.config.subscription_id}/resourcegroups/"
+    managed += names.databricks_managed_resource_group.lower()
+    assert [key for key in cloud.arm.state.resources if key.startswith(managed)] == []
 
 
 def test_the_cloud_jobs_start_report_and_stop(cloud: Cloud) -> None:

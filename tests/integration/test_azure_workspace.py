@@ -75,6 +75,16 @@ def ids(plan: Plan) -> dict[str, str]:
     }
 
 
+ACCESS_CONNECTOR = "Microsoft.Databricks/accessConnectors"
+STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
+
+
+def in_managed_group(arm: ArmStandIn, plan: Plan) -> list[str]:
+    """The types of what the stand-in holds in the workspace's managed resource group, sorted."""
+    group = ids(plan)["managed_rg"].lower() + "/"
+    return sorted(resource["type"] for key, resource in arm.state.resources.items() if key.startswith(group))
+
+
 def resource_calls(arm: ArmStandIn) -> list[tuple[str, str, str | None]]:
     """Calls on resources (not operation polls), paths as sent."""
     return [
@@ -327,7 +337,29 @@ def test_delete_the_kafka_peering_then_the_workspace(arm: ArmStandIn, plan: Plan
     assert plan.names.databricks_managed_resource_group in gone.detail and plan.names.databricks_peering in gone.detail
     for key in ("workspace", "workspace_peering", "managed_rg", "managed_vnet"):
         assert arm.resource(p[key]) is None, key
-    deletes = [(c.method, c.path) for c in arm.arm_calls() if c.method == "DELETE"]
-    assert deletes[-1] == ("DELETE", p["workspace"])
+    # Nothing of the managed group is left: no DBFS storage account, no access connector (forceDeletion).
+    assert in_managed_group(arm, plan) == []
+    deletes = [c for c in arm.arm_calls() if c.method == "DELETE"]
+    assert (deletes[-1].path, deletes[-1].query.get("forceDeletion")) == (p["workspace"], "true")
     assert workspace_info(plan, arm.credential(), client_options=options) is None
     assert delete_workspace(plan, arm.credential(), client_options=options).detail == "it was not there"
+
+
+def test_a_workspace_deleted_without_force_leaves_its_unity_catalog_storage(arm: ArmStandIn, plan: Plan) -> None:
+    """What delete_workspace's forceDeletion avoids: the stand-in keeps, as Azure documents, the managed
+    group's storage account and access connector of a Unity Catalog workspace deleted without it."""
+    base_steps(arm, plan)
+    make_workspace(arm, plan)
+    p = ids(plan)
+    assert in_managed_group(arm, plan) == [ACCESS_CONNECTOR, "Microsoft.Network/virtualNetworks", STORAGE_ACCOUNT]
+    from azure.mgmt.databricks import AzureDatabricksManagementClient
+
+    client = AzureDatabricksManagementClient(arm.credential(), plan.config.subscription_id, **arm.client_options())
+
+    client.workspaces.begin_delete(plan.names.resource_group, plan.names.databricks_workspace).result()
+
+    assert arm.resource(p["workspace"]) is None and arm.resource(p["managed_vnet"]) is None
+    assert arm.resource(p["managed_rg"]) is not None
+    assert in_managed_group(arm, plan) == [ACCESS_CONNECTOR, STORAGE_ACCOUNT]
+    delete = [c for c in arm.arm_calls() if c.method == "DELETE"][-1]
+    assert (delete.path, delete.query.get("forceDeletion", "false")) == (p["workspace"], "false")

@@ -13,8 +13,16 @@ Added to an :class:`~tests.standins.azure_arm.ArmStandIn` by :func:`install_data
   resources of the stand-in. The managed network's name is ``install_databricks(managed_vnet=...)``
   ("workers-vnet" by default): Azure does not document it, and the workspace side of a peering is
   where ARM says which network it is (``databricksVirtualNetwork``).
+  The workspace is enabled for Unity Catalog (``isUcEnabled``, as Azure enables new workspaces), so the
+  managed resource group also holds the DBFS storage account (the workspace catalog's default storage)
+  and the Unity Catalog access connector.
   DELETE answers 202 with ``Azure-AsyncOperation`` and ``Location`` (as WorkspaceDelete.json), 204 if
-  there is nothing to delete; when done the workspace, its peerings, its managed resource group and all in it are gone.
+  there is nothing to delete; when done the workspace, its peerings and its managed network are gone.
+  Without ``forceDeletion=true`` the managed resource group stays, holding the storage account and the
+  access connector: the spec's forceDeletion ("By default the data will [be] retained if Uc is enabled
+  on the workspace", WorkspaceDeleteForceDeletion.json) and learn.microsoft.com/azure/databricks/admin/
+  workspace/delete-workspace ("the DBFS storage account and access connector in the managed resource
+  group are retained unless you force delete them"). With it, the managed resource group goes whole.
 - vNetPeering_CreateOrUpdate / _Get / _Delete, api-version 2026-01-01 (VirtualNetworkPeering.tsp,
   examples/2026-01-01/WorkspaceVirtualNetworkPeeringCreateOrUpdate.json): PUT 201 with the body
   (databricksVirtualNetwork, databricksAddressSpace, remoteAddressSpace, peeringState,
@@ -68,6 +76,7 @@ class _WorkspaceOperation:
     polls_left: int
     error: dict[str, str] | None = None
     done: bool = False
+    force: bool = False  # a delete with forceDeletion=true
 
 
 @dataclass
@@ -147,8 +156,12 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
         for key in [k for k in standin.state.resources if k.startswith(op.key + "/")]:
             standin.state.resources.pop(key)
         managed = workspace["properties"]["managedResourceGroupId"].lower()
+        retained = () if op.force or not workspace["properties"].get("isUcEnabled") else _UC_DATA_TYPES
         for key in [k for k in standin.state.resources if k == managed or k.startswith(managed + "/")]:
-            standin.state.resources.pop(key)
+            if key == managed or standin.state.resources[key]["type"] not in retained:
+                standin.state.resources.pop(key)
+        if retained:  # the docs do not say what manages the group then: no managedBy here
+            standin.state.resources[managed] = _managed_group(workspace, managed_by=None)
         standin.state.resources.pop(op.key)
         return
     if workspace is None:
@@ -160,17 +173,22 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
     properties["provisioningState"] = "Succeeded"
     properties["workspaceId"] = str(1000000000000000 + next(db.ids))
     properties["workspaceUrl"] = db.workspace_host
+    properties["isUcEnabled"] = True
     managed_id = properties["managedResourceGroupId"]
     _, _, sub, _, managed_rg = managed_id.split("/")[:5]
-    standin.state.resources[managed_id.lower()] = {
-        "id": f"/subscriptions/{sub}/resourceGroups/{managed_rg}",
-        "name": managed_rg,
-        "type": "Microsoft.Resources/resourceGroups",
-        "location": workspace["location"],
-        "managedBy": workspace["id"],
-        "tags": {},
-        "properties": {"provisioningState": "Succeeded"},
-    }
+    standin.state.resources[managed_id.lower()] = _managed_group(workspace, managed_by=workspace["id"])
+    group_id = f"/subscriptions/{sub}/resourceGroups/{managed_rg}"
+    storage = f"dbstorage{properties['workspaceId'][-13:]}"  # Azure picks the name when none is given
+    for kind, name in (("Microsoft.Storage/storageAccounts", storage), (_ACCESS_CONNECTOR_TYPE, _ACCESS_CONNECTOR)):
+        resource_id = f"{group_id}/providers/{kind}/{name}"
+        standin.state.resources[resource_id.lower()] = {
+            "id": resource_id,
+            "name": name,
+            "type": kind,
+            "location": workspace["location"],
+            "tags": {},
+            "properties": {"provisioningState": "Succeeded"},
+        }
     prefix = (properties.get("parameters", {}).get("vnetAddressPrefix") or {}).get("value", "10.139")
     vnet_id = (
         f"/subscriptions/{sub}/resourceGroups/{managed_rg}/providers/Microsoft.Network/virtualNetworks/"
@@ -191,6 +209,28 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
             ],
         },
     }
+
+
+_ACCESS_CONNECTOR_TYPE = "Microsoft.Databricks/accessConnectors"
+_ACCESS_CONNECTOR = "unity-catalog-access-connector"
+_UC_DATA_TYPES = ("Microsoft.Storage/storageAccounts", _ACCESS_CONNECTOR_TYPE)  # kept without forceDeletion
+
+
+def _managed_group(workspace: dict[str, Any], managed_by: str | None) -> dict[str, Any]:
+    """The workspace's managed resource group (``managedBy`` the workspace while it exists)."""
+    managed_id = workspace["properties"]["managedResourceGroupId"]
+    _, _, sub, _, name = managed_id.split("/")[:5]
+    group: dict[str, Any] = {
+        "id": f"/subscriptions/{sub}/resourceGroups/{name}",
+        "name": name,
+        "type": "Microsoft.Resources/resourceGroups",
+        "location": workspace["location"],
+        "tags": {},
+        "properties": {"provisioningState": "Succeeded"},
+    }
+    if managed_by:
+        group["managedBy"] = managed_by
+    return group
 
 
 def _check_workspace_body(body: Any) -> str | None:
@@ -319,7 +359,8 @@ def install_databricks(
                 return 204, {}, None
             existing["properties"]["provisioningState"] = "Deleting"
             op_id = f"ws-op-{next(db.ids)}"
-            db.operations[op_id] = _WorkspaceOperation(key, "delete", standin.polls)
+            force = query.get("forceDeletion", "false").lower() == "true"
+            db.operations[op_id] = _WorkspaceOperation(key, "delete", standin.polls, force=force)
             return 202, op_headers(match, op_id, "Azure-AsyncOperation", "Location"), None
         return 405, {}, arm_error("MethodNotAllowed", method)
 

@@ -219,6 +219,7 @@ class Call:
     path: str
     api_version: str | None
     body: Any
+    query: dict[str, str] = field(default_factory=dict)  # the whole query string, api-version too
 
 
 @dataclass
@@ -369,7 +370,7 @@ class ArmStandIn:
                 kind.on_done(self, resource)
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], Any]:
-        self.calls.append(Call(method, path, query.get("api-version"), body))
+        self.calls.append(Call(method, path, query.get("api-version"), body, dict(query)))
         tenant_prefix = f"/{TENANT}/"
         if path.startswith(tenant_prefix):
             return self._entra(method, path[len(tenant_prefix) - 1 :], body)
