@@ -362,6 +362,8 @@ with st.expander("Azure (HDInsight Kafka + Databricks Spark)"):
             else:
                 st.dataframe([{"type": k, "name": n} for k, n in found], hide_index=True)
                 names = [name for _, name in found]
+                if going := wizard.data_going(plan, found):
+                    st.warning(going)
                 sure = st.checkbox(f"Delete exactly these: {', '.join(names)}", key="azure-teardown-confirm")
                 if st.button("Delete them", disabled=not sure, key="azure-teardown"):
                     with st.status("Deleting… (the HDInsight cluster takes minutes)", expanded=True) as progress:

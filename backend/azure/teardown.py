@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from backend.azure import provision
-from backend.azure.arm import StepResult
+from backend.azure.arm import DATABRICKS_WORKSPACE, StepResult
 from backend.azure.credentials import client_options, credential_from, effective_plan, subscription
 from backend.azure.deployment import forget_deployment, load_deployment
 from backend.azure.plan import Plan
@@ -31,6 +31,21 @@ def find_tagged(plan: Plan, settings: Settings) -> tuple[list[tuple[str, str]], 
         log_unless_expected(exc)
         return [], unexpected(plan, exc)
     return found, None
+
+
+def data_going(plan: Plan, found: Sequence[tuple[str, str]]) -> str | None:
+    """What data the listed deletes take with them, for the page to say before the user confirms."""
+    if not any(kind == DATABRICKS_WORKSPACE for kind, _ in found):
+        return None
+    names = plan.names
+    tables = f"the Delta tables {names.table_prefix}* when they are in the workspace's default catalog"
+    going = "Deleting the workspace deletes its managed resource group too, with the workspace catalog's storage"
+    if names.uc_catalog:  # the plan's own catalog: not in the workspace's managed storage
+        return (
+            f"{going} ({tables}). The schema {names.uc_catalog}.{names.uc_schema}, with the consumer's "
+            f"checkpoint and archive volume {names.uc_volume}, stays in the metastore."
+        )
+    return f"{going}: the consumer's checkpoint and archive (volume {names.uc_schema}.{names.uc_volume}) and {tables}."
 
 
 def teardown(

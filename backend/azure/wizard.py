@@ -40,7 +40,7 @@ from backend.azure.plan_view import (
     priced_regions,
 )
 from backend.azure.sign_in import sign_in_check
-from backend.azure.teardown import find_tagged, teardown
+from backend.azure.teardown import data_going, find_tagged, teardown
 from backend.azure.wizard_guard import BuildRunning, build_lock, build_running, log_unless_expected, unexpected
 from backend.options.consumer import CONSUMER
 from backend.options.create_topic import CREATE_TOPIC
@@ -57,6 +57,7 @@ __all__ = [
     "build",
     "build_lock",
     "config_defaults",
+    "data_going",
     "deployment_rows",
     "effective_plan",
     "find_tagged",

@@ -177,6 +177,8 @@ def test_teardown_lists_then_deletes_after_confirmation(page: AppTest, cloud: Az
     names = list(listed["name"])
     assert len(names) == 9 and names[-1] == "tweetstream-rg" and "tweetstream-databricks" in names
     assert names[-4:-1] == ["tweetstream-kafka-nsg", "tweetstream-kafka-nat", "tweetstream-kafka-nat-ip"]
+    warnings = [str(w.value) for w in page.warning]
+    assert any("checkpoint and archive (volume tweetstream.streaming_state)" in w for w in warnings), warnings
     assert page.button(key="azure-teardown").disabled is True
 
     page.checkbox(key="azure-teardown-confirm").check().run()
