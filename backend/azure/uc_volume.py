@@ -17,6 +17,7 @@ from backend.azure.plan import Plan
 from backend.azure.plan_resources import volume_path
 
 VOLUME = "databricks.volume"
+HIVE_METASTORE = "hive_metastore"
 
 
 def ensure_volume(
@@ -36,6 +37,16 @@ def ensure_volume(
             advice = "Set databricks.catalog in the plan to a catalog you may create schemas in, then run again."
             return StepResult(VOLUME, name, "failed", detail, "NO_DEFAULT_CATALOG", advice), None
         name = f"{catalog}.{names.uc_schema}.{names.uc_volume}"
+        if catalog.lower() == HIVE_METASTORE:  # legacy: Unity Catalog makes no schema or volume there
+            detail = (
+                f"DEFAULT_CATALOG_IS_HIVE_METASTORE: the workspace's default catalog is {catalog}, the legacy "
+                "Hive metastore, which holds no volumes"
+            )
+            advice = (
+                "Set databricks.catalog in the plan to a Unity Catalog catalog you may create schemas in (or make "
+                "a Unity Catalog catalog the workspace's default in its admin settings), then run again."
+            )
+            return StepResult(VOLUME, name, "failed", detail, "DEFAULT_CATALOG_IS_HIVE_METASTORE", advice), None
         made = []
         try:
             client.schemas.get(f"{catalog}.{names.uc_schema}")

@@ -68,6 +68,9 @@ def _workspace_body(plan: Plan) -> dbx.Workspace:
         properties=dbx.WorkspaceProperties(
             compute_mode=COMPUTE_MODE,
             managed_resource_group_id=managed_rg,
+            # The spec's default initialType is HiveMetastore: without this the workspace's default catalog
+            # would be hive_metastore, where no volume can be made and the job's tables would go.
+            default_catalog=dbx.DefaultCatalogProperties(initial_type=dbx.InitialType.UNITY_CATALOG),
             parameters=dbx.WorkspaceCustomParameters(
                 enable_no_public_ip=dbx.WorkspaceNoPublicIPBooleanParameter(value=True),
                 vnet_address_prefix=dbx.WorkspaceCustomStringParameter(value=config.databricks.managed_vnet_prefix),

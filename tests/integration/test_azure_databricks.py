@@ -668,3 +668,15 @@ def test_the_volume_is_made_in_the_default_catalog_then_found_and_a_missing_cata
     refused, none = ensure_volume(env.client, elsewhere)
     assert (refused.status, refused.error_code, none) == ("failed", "CATALOG_DOES_NOT_EXIST", None)
     assert "databricks.catalog" in (refused.advice or "")
+
+
+def test_a_hive_metastore_default_catalog_is_refused_before_anything_is_made(env: Env, plan: Plan) -> None:
+    install_unity_catalog(env.dbx, default_catalog="hive_metastore")
+
+    result, path = ensure_volume(env.client, plan)
+
+    assert (result.status, result.error_code, path) == ("failed", "DEFAULT_CATALOG_IS_HIVE_METASTORE", None)
+    assert result.name == "hive_metastore.tweetstream.streaming_state"
+    assert "the workspace's default catalog is hive_metastore" in result.detail
+    assert "databricks.catalog" in (result.advice or "")
+    assert [c for c in env.dbx.calls if c.method == "POST"] == []

@@ -129,7 +129,8 @@ def test_the_workspace_is_created_with_the_spec_body_and_progress(arm: ArmStandI
 
     # The body, against WorkspaceCreateWithParameters.json (2026-01-01): location, sku premium,
     # properties.computeMode Hybrid, managedResourceGroupId, parameters as {"value": ...} objects;
-    # plus the tag and no custom network (the workspace gets its managed one, which we peer).
+    # plus the tag, no custom network (the workspace gets its managed one, which we peer), and
+    # Unity Catalog as the default catalog's type (as WorkspaceCreate.json; the spec's default is HiveMetastore).
     put = next(c for c in arm.arm_calls() if c.method == "PUT")
     assert put.body == {
         "location": "eastus",
@@ -138,6 +139,7 @@ def test_the_workspace_is_created_with_the_spec_body_and_progress(arm: ArmStandI
         "properties": {
             "computeMode": "Hybrid",
             "managedResourceGroupId": p["managed_rg"],
+            "defaultCatalog": {"initialType": "UnityCatalog"},
             "parameters": {"enableNoPublicIp": {"value": True}, "vnetAddressPrefix": {"value": "10.139"}},
         },
     }

@@ -13,6 +13,12 @@ Added to an :class:`~tests.standins.azure_arm.ArmStandIn` by :func:`install_data
   resources of the stand-in. The managed network's name is ``install_databricks(managed_vnet=...)``
   ("workers-vnet" by default): Azure does not document it, and the workspace side of a peering is
   where ARM says which network it is (``databricksVirtualNetwork``).
+  ``properties.defaultCatalog`` (models.tsp DefaultCatalogProperties, not allowed in Serverless mode):
+  ``initialType`` HiveMetastore (the spec's default) or UnityCatalog, case-insensitive; ``initialName``
+  defaults to the workspace's name. When done, a Unity Catalog stand-in given to ``install_databricks``
+  gets that default catalog: the workspace's name with "_" for "-" for UnityCatalog, else
+  hive_metastore (learn.microsoft.com/azure/databricks/catalogs/default: workspaces not set up with
+  the workspace catalog have hive_metastore as their default catalog).
   The workspace is enabled for Unity Catalog (``isUcEnabled``, as Azure enables new workspaces), so the
   managed resource group also holds the DBFS storage account (the workspace catalog's default storage)
   and the Unity Catalog access connector.
@@ -58,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.standins.azure_arm import _RG, ArmStandIn, Fault, arm_error
+from tests.standins.unity_catalog import UnityCatalogStandIn
 
 WORKSPACE_TYPE = "Microsoft.Databricks/workspaces"
 DATABRICKS_PEERING_TYPE = "Microsoft.Databricks/workspaces/virtualNetworkPeerings"
@@ -84,6 +91,7 @@ class _DatabricksState:
     workspace_host: str
     connect: bool
     managed_vnet: str = MANAGED_VNET
+    unity_catalog: UnityCatalogStandIn | None = None
     operations: dict[str, _WorkspaceOperation] = field(default_factory=dict)
     ever_connected: set[str] = field(default_factory=set)  # peering keys that were Connected once
     ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -174,6 +182,8 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
     properties["workspaceId"] = str(1000000000000000 + next(db.ids))
     properties["workspaceUrl"] = db.workspace_host
     properties["isUcEnabled"] = True
+    if db.unity_catalog is not None:
+        db.unity_catalog.default_catalog = _default_catalog(workspace)
     managed_id = properties["managedResourceGroupId"]
     _, _, sub, _, managed_rg = managed_id.split("/")[:5]
     standin.state.resources[managed_id.lower()] = _managed_group(workspace, managed_by=workspace["id"])
@@ -233,6 +243,14 @@ def _managed_group(workspace: dict[str, Any], managed_by: str | None) -> dict[st
     return group
 
 
+def _default_catalog(workspace: dict[str, Any]) -> str:
+    """The default catalog a new workspace gets from its ``defaultCatalog`` (see the module docstring)."""
+    default = workspace["properties"].get("defaultCatalog") or {}
+    if str(default.get("initialType", "HiveMetastore")).lower() != "unitycatalog":
+        return "hive_metastore"
+    return (default.get("initialName") or workspace["name"]).replace("-", "_")
+
+
 def _check_workspace_body(body: Any) -> str | None:
     if not isinstance(body, dict):
         return "The request content must be a JSON object."
@@ -251,6 +269,13 @@ def _check_workspace_body(body: Any) -> str | None:
     prefix = (properties.get("parameters") or {}).get("vnetAddressPrefix", {}).get("value")
     if prefix is not None and not re.fullmatch(r"\d{1,3}\.\d{1,3}", str(prefix)):
         return f"vnetAddressPrefix {prefix!r} must be the first two octets of a /16, like 10.139."
+    default_catalog = properties.get("defaultCatalog")
+    if default_catalog is not None:
+        if mode == "Serverless":
+            return "defaultCatalog is not allowed in Serverless compute mode."
+        kind = str(default_catalog.get("initialType", "HiveMetastore"))
+        if kind.lower() not in ("hivemetastore", "unitycatalog"):
+            return f"defaultCatalog.initialType must be HiveMetastore or UnityCatalog, not {kind!r}."
     sku = (body.get("sku") or {}).get("name")
     if sku not in (None, "premium", "trial"):
         return f"The sku {sku!r} is not offered for new workspaces."
@@ -263,15 +288,17 @@ def install_databricks(
     workspace_host: str = "adb-0000000000000000.0.azuredatabricks.net",
     connect_peerings: bool = True,
     managed_vnet: str = MANAGED_VNET,
+    unity_catalog: UnityCatalogStandIn | None = None,
 ) -> None:
     """Serve Databricks workspaces and both kinds of VNet peering (see the module docstring).
 
     ``workspace_host``: the workspaceUrl of every workspace made (a test gives "127.0.0.1:PORT"
     of a Databricks REST stand-in). ``connect_peerings=False``: peerings stay "Initiated" even when
     both sides exist (a peering that never connects). ``managed_vnet``: the name of each workspace's
-    managed network.
+    managed network. ``unity_catalog``: the workspace host's Unity Catalog, whose default catalog a
+    new workspace sets.
     """
-    db = _DatabricksState(workspace_host, connect_peerings, managed_vnet)
+    db = _DatabricksState(workspace_host, connect_peerings, managed_vnet, unity_catalog)
 
     def op_headers(match: re.Match[str], op_id: str, *names: str) -> dict[str, str]:
         workspace_path = f"/subscriptions/{match['sub']}/resourceGroups/{match['rg']}/providers/{WORKSPACE_TYPE}"

@@ -68,7 +68,7 @@ class AzureCloud:
         self.ambari = self._stack.enter_context(GatewayAmbari(self.arm, self.cluster))
         install_access(self.arm)
         install_hdinsight(self.arm, gateway=(self.ambari.host, self.ambari.port))
-        install_databricks(self.arm, workspace_host=self.dbx.host)
+        install_databricks(self.arm, workspace_host=self.dbx.host, unity_catalog=self.uc)
         self.dbx.script_logs("jobs.create_topic", TOPIC_CREATED)
         self.ca_bundle = self.folder / "azure-ca-bundle.pem"
         self.ca_bundle.write_bytes(

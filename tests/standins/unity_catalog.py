@@ -5,8 +5,8 @@
 https://docs.databricks.com/api/workspace/, at the paths databricks-sdk 0.162.0 calls):
 
 - ``GET /api/2.1/unity-catalog/current-metastore-assignment`` (metastores/current): ``metastore_id``,
-  ``workspace_id`` and ``default_catalog_name``, the workspace's default catalog (a workspace enabled for
-  Unity Catalog automatically gets one named after the workspace).
+  ``workspace_id`` and ``default_catalog_name``, the workspace's default catalog: the one its ARM
+  ``defaultCatalog`` gave it when the ARM stand-in made it (see arm_databricks), else the one given here.
 - ``GET /api/2.1/unity-catalog/schemas/{full_name}`` (schemas/get): the SchemaInfo, or 404
   SCHEMA_DOES_NOT_EXIST; ``POST /api/2.1/unity-catalog/schemas`` (schemas/create: ``name`` and
   ``catalog_name`` required; 404 CATALOG_DOES_NOT_EXIST, 409 SCHEMA_ALREADY_EXISTS).
