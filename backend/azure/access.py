@@ -33,6 +33,7 @@ REQUIRED_ACTIONS: tuple[str, ...] = (
     "Microsoft.Network/virtualNetworks/subnets/write",
     "Microsoft.Network/virtualNetworks/subnets/join/action",
     "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write",
+    "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete",  # teardown's Kafka side
     "Microsoft.Network/virtualNetworks/peer/action",
     # The Kafka subnet's outbound path and NSG (HDInsight on Standard Load Balancers).
     "Microsoft.Network/publicIPAddresses/write",
@@ -52,6 +53,7 @@ REQUIRED_ACTIONS: tuple[str, ...] = (
     "Microsoft.Databricks/workspaces/write",
     "Microsoft.Databricks/workspaces/delete",
     "Microsoft.Databricks/workspaces/virtualNetworkPeerings/write",
+    "Microsoft.Databricks/workspaces/virtualNetworkPeerings/delete",  # a Disconnected peering is made again
 )
 
 # (namespace, resource type, what it is for a person)

@@ -100,6 +100,19 @@ def test_not_actions_take_away_what_actions_give(plan: Plan) -> None:
         assert report.missing == [action for action in REQUIRED_ACTIONS if action.startswith("Microsoft.Network/")]
 
 
+def test_a_role_that_may_make_peerings_but_not_delete_them_is_refused(plan: Plan) -> None:
+    # Teardown deletes the Kafka side; the peering step deletes a Disconnected workspace side to remake it.
+    with ArmStandIn() as arm:
+        install_access(arm, actions=("*",), not_actions=("*/virtualNetworkPeerings/delete",))
+
+        report = check_access(plan, arm.credential(), client_options=arm.client_options())
+
+        assert report.missing == [
+            "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete",
+            "Microsoft.Databricks/workspaces/virtualNetworkPeerings/delete",
+        ]
+
+
 def test_wildcards_match_like_role_definitions() -> None:
     entry = [{"actions": ["Microsoft.Storage/*", "*/read"], "notActions": ["Microsoft.Storage/*/listKeys/action"]}]
     assert allowed(entry, "Microsoft.Storage/storageAccounts/write")
