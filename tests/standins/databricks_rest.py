@@ -16,9 +16,10 @@ versions databricks-sdk 0.162.0 sends; pages under https://docs.databricks.com/a
   ``versions`` of key and name), ``GET .../list`` (list-clusters.md), ``POST .../create``
   (create-cluster.md: spark_version required; answers cluster_id; state PENDING, then RUNNING
   after ``polls`` gets), ``GET .../get`` (get-cluster.md: state, state_message,
-  termination_reason {code, type, parameters}), ``POST .../start`` (start-cluster.md:
-  INVALID_STATE unless TERMINATED), ``POST .../edit`` (edit-cluster.md: the whole spec; only a
-  RUNNING or TERMINATED cluster, INVALID_STATE otherwise; a running cluster restarts),
+  termination_reason {code, type, parameters}), ``POST .../start`` (start-cluster.md: "If the
+  cluster is not currently in a TERMINATED state, nothing will happen"), ``POST .../edit``
+  (edit-cluster.md: the whole spec; only a RUNNING or TERMINATED cluster, INVALID_STATE otherwise; a
+  running cluster restarts),
   ``POST .../restart`` (restart-cluster.md: RESTARTING, then RUNNING; nothing happens unless
   RUNNING), ``POST .../permanent-delete`` (permanent-delete-cluster.md: ``{}``).
 - Libraries (cluster-libraries/v2/): ``POST /api/2.0/libraries/install``
@@ -305,7 +306,7 @@ class DatabricksStandIn:
         if not isinstance(cluster, _Cluster):
             return cluster
         if cluster.state != "TERMINATED":
-            return _error(400, "INVALID_STATE", f"Cluster {body['cluster_id']} is in unexpected state {cluster.state}.")
+            return 200, {}  # nothing happens (start-cluster.md)
         cluster.state, cluster.polls_left = "PENDING", self.polls
         cluster.fail_with, self._cluster_fault = self._cluster_fault, None
         _drop_uninstalled(cluster)
