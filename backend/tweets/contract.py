@@ -65,6 +65,22 @@ def _is_bare_v2_tweet(obj: Any) -> bool:
     )
 
 
+def with_full_text(tweet: dict[str, Any]) -> dict[str, Any]:
+    """A long v2 Post with its whole text: X's ``text`` stops near 280 characters and ``note_tweet``
+    holds the full text and its entities; those replace the cut ones (and ``note_tweet`` goes, so the
+    text is not carried twice). Other Posts come back as they are."""
+    note = tweet.get("note_tweet")
+    if not isinstance(note, dict) or not isinstance(note.get("text"), str):
+        return tweet
+    full = {key: value for key, value in tweet.items() if key != "note_tweet"}
+    full["text"] = note["text"]
+    entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
+    note_entities = note.get("entities") if isinstance(note.get("entities"), dict) else {}
+    if entities or note_entities:
+        full["entities"] = {**entities, **note_entities}  # the note's offsets are into its own text
+    return full
+
+
 def to_envelopes(obj: Any) -> list[dict[str, Any]]:
     """Every tweet in ``obj`` as a v2 envelope: a v2 envelope, a v2 page whose ``data`` is a
     list (recent search), a bare v2 tweet, or a v1.1 status. Anything else gives []."""
@@ -75,7 +91,7 @@ def to_envelopes(obj: Any) -> list[dict[str, Any]]:
     if is_v1_status(obj):
         return [from_v1(obj)]
     if _is_bare_v2_tweet(obj):
-        return [{"data": obj, "includes": {"users": []}}]
+        return [{"data": with_full_text(obj), "includes": {"users": []}}]
     return []
 
 
@@ -90,7 +106,7 @@ def _narrow_includes(tweet: dict[str, Any], includes: Any) -> dict[str, Any]:
     users = includes.get("users", []) if isinstance(includes, dict) else []
     author_id = tweet.get("author_id")
     mine = [u for u in users if isinstance(u, dict) and u.get("id") == author_id] if author_id else []
-    return {"data": tweet, "includes": {"users": mine}}
+    return {"data": with_full_text(tweet), "includes": {"users": mine}}
 
 
 def from_v1(status: dict[str, Any]) -> dict[str, Any]:

@@ -17,15 +17,17 @@ from typing import Any, Literal
 
 import requests
 
+from backend.tweets.contract import with_full_text
 from backend.tweets.x_reconnect import is_retryable
 
 RULES_PATH = "/2/tweets/search/stream/rules"
 STREAM_PATH = "/2/tweets/search/stream"
 SEARCH_PATH = "/2/tweets/search/recent"
 RULE_TAG = "tweetstream"  # the tag of the rule this console adds
-# The fields the consumer reads; expansions=author_id puts the author in includes.users.
+# The fields the consumer reads; expansions=author_id puts the author in includes.users; note_tweet
+# is a long Post's whole text (``text`` stops near 280 characters).
 FIELD_PARAMS = {
-    "tweet.fields": "created_at,lang,author_id,entities,referenced_tweets,conversation_id,public_metrics",
+    "tweet.fields": "created_at,lang,author_id,entities,referenced_tweets,conversation_id,public_metrics,note_tweet",
     "expansions": "author_id",
     "user.fields": "username,name,created_at,verified,public_metrics",
 }
@@ -246,6 +248,6 @@ def envelope(post: dict, includes: Any) -> dict:
 
 
 def envelope_from_users(post: dict, users: dict[str, dict]) -> dict:
-    """The v2 envelope of one Post, its includes narrowed to its author."""
+    """The v2 envelope of one Post (a long one with its whole text), its includes narrowed to its author."""
     author = users.get(str(post.get("author_id")))
-    return {"data": post, "includes": {"users": [author] if author is not None else []}}
+    return {"data": with_full_text(post), "includes": {"users": [author] if author is not None else []}}

@@ -163,6 +163,24 @@ def test_posts_arrive_in_order_with_only_their_author(x: XApiStandIn) -> None:
     assert recorder.sleeps == []
 
 
+def test_a_long_post_arrives_whole_from_the_stream_and_from_search(x: XApiStandIn) -> None:
+    text = "Long post on #Azure: " + "lorem ipsum " * 30 + "ends with #Kafka and @msdev"
+    long_post = make_post(1, text=text)
+    x.queue_stream(send_posts([long_post], end="heartbeats"))
+    x.add_search_posts(make_post(2, text=text))
+
+    streamed = collect(stream_config(x), 1, Recorder())
+    searched = collect(XSourceConfig(base_url=x.base_url, query=QUERY, mode="search"), 1, Recorder())
+
+    assert len(long_post["data"]["text"]) == 280  # what X's text field holds
+    for posts in (streamed, searched):
+        assert posts[0]["data"]["text"] == text
+        assert [h["tag"] for h in posts[0]["data"]["entities"]["hashtags"]] == ["Azure", "Kafka"]
+        assert [m["username"] for m in posts[0]["data"]["entities"]["mentions"]] == ["msdev"]
+    asked = x.requests_to(STREAM_PATH) + x.requests_to(SEARCH_PATH)
+    assert len(asked) == 2 and all("note_tweet" in r.params["tweet.fields"].split(",") for r in asked)
+
+
 def test_heartbeats_are_skipped(x: XApiStandIn) -> None:
     script = send_posts([make_post(1), make_post(2)], end="heartbeats", heartbeats=True)
     script.events[1:1] = [HEARTBEAT, HEARTBEAT, 0.05, HEARTBEAT]

@@ -39,6 +39,7 @@ POST_ID_BASE = 1_790_000_000_000_000_000  # Post ids are 19-digit snowflakes, se
 USER_ID_BASE = 1_200_000_000_000_000_000
 RULE_ID_BASE = 1_780_000_000_000_000_000
 BASE_TIME = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
+LONG_POST_CUT = 280  # a long Post's ``text`` stops here; the rest is in note_tweet
 
 OPERATIONAL_DISCONNECT = {
     "errors": [
@@ -84,15 +85,7 @@ def make_user(number: int) -> dict:
 MENTIONED = {"AzureSupport": str(USER_ID_BASE + 9_001), "msdev": str(USER_ID_BASE + 9_002)}
 
 
-def make_post(number: int, *, author: int | None = None, text: str | None = None, reply_to: int | None = None) -> dict:
-    """The v2 envelope of Post ``number``: ``data`` with the requested fields, the author in includes.
-
-    Ids grow with ``number`` (as X's do with time); entities are computed from the text.
-    """
-    author_number = author if author is not None else number % 3 + 1
-    user = make_user(author_number)
-    text = text or f"Post {number}: deploying to #Azure with #Kubernetes, thanks @AzureSupport"
-    post_id = str(POST_ID_BASE + number)
+def _entities(text: str) -> dict[str, list[dict]]:
     entities: dict[str, list[dict]] = {}
     hashtags = [{"start": m.start(), "end": m.end(), "tag": m.group(1)} for m in re.finditer(r"#(\w+)", text)]
     mentions = [
@@ -103,9 +96,26 @@ def make_post(number: int, *, author: int | None = None, text: str | None = None
         entities["hashtags"] = hashtags
     if mentions:
         entities["mentions"] = mentions
+    return entities
+
+
+def make_post(number: int, *, author: int | None = None, text: str | None = None, reply_to: int | None = None) -> dict:
+    """The v2 envelope of Post ``number``: ``data`` with the requested fields, the author in includes.
+
+    Ids grow with ``number`` (as X's do with time); entities are computed from the text. A text over
+    280 characters makes a long Post: ``text`` and ``entities`` stop at 280 characters and
+    ``note_tweet`` holds the whole text and its entities (X's Tweet schema: note_tweet, "The
+    full-content of the Tweet, including text beyond 280 characters"); it is sent only when
+    ``tweet.fields`` asks for it, as every non-default field.
+    """
+    author_number = author if author is not None else number % 3 + 1
+    user = make_user(author_number)
+    text = text or f"Post {number}: deploying to #Azure with #Kubernetes, thanks @AzureSupport"
+    post_id = str(POST_ID_BASE + number)
+    shown = text[:LONG_POST_CUT]
     data: dict[str, Any] = {
         "id": post_id,
-        "text": text,
+        "text": shown,
         "created_at": rfc3339(BASE_TIME + timedelta(seconds=number, milliseconds=number % 1000)),
         "lang": "en",
         "author_id": user["id"],
@@ -119,8 +129,10 @@ def make_post(number: int, *, author: int | None = None, text: str | None = None
             "bookmark_count": number % 2,
             "impression_count": 50 + number,
         },
-        "entities": entities,
+        "entities": _entities(shown),
     }
+    if len(text) > LONG_POST_CUT:
+        data["note_tweet"] = {"text": text, "entities": _entities(text)}
     if reply_to is not None:
         data["referenced_tweets"] = [{"type": "replied_to", "id": str(POST_ID_BASE + reply_to)}]
         data["conversation_id"] = str(POST_ID_BASE + reply_to)
@@ -421,7 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
                 elif isinstance(event, bytes):
                     self._chunk(event)
                 else:
-                    self._chunk(json.dumps(self._with_matching_rules(event)).encode() + b"\r\n")
+                    message = self._with_matching_rules(self._requested_fields(event))
+                    self._chunk(json.dumps(message).encode() + b"\r\n")
             if script.end == "drop":
                 self.wfile.write(b"0\r\n\r\n")  # the last chunk: the stream ends cleanly
             elif script.end == "stall":
@@ -436,6 +449,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+    def _requested_fields(self, message: dict) -> dict:
+        """``message`` without note_tweet unless the request's tweet.fields names it."""
+        fields = dict(parse_qsl(urlsplit(self.path).query)).get("tweet.fields", "").split(",")
+        data = message.get("data")
+        if "note_tweet" in fields or not isinstance(data, dict) or "note_tweet" not in data:
+            return message
+        return {**message, "data": {key: value for key, value in data.items() if key != "note_tweet"}}
 
     def _with_matching_rules(self, message: dict) -> dict:
         if "data" not in message or "matching_rules" in message:
@@ -480,7 +501,7 @@ class _Handler(BaseHTTPRequestHandler):
             for post in page:
                 for user in post.get("includes", {}).get("users", []):
                     users.setdefault(user["id"], user)
-            answer["data"] = [post["data"] for post in page]
+            answer["data"] = [self._requested_fields(post)["data"] for post in page]
             answer["includes"] = {"users": list(users.values())}
             meta["newest_id"] = page[0]["data"]["id"]
             meta["oldest_id"] = page[-1]["data"]["id"]

@@ -81,6 +81,39 @@ def test_extended_text_wins_over_the_truncated_one():
     assert "entities" not in from_v1(status)["data"]
 
 
+LONG_TEXT = "A long Post about #Azure. " + "More words. " * 30 + "And at the end #Kafka with @msdev"
+LONG_POST = {
+    "id": "1790000000000000042",
+    "text": LONG_TEXT[:280],
+    "entities": {"hashtags": [{"start": 18, "end": 24, "tag": "Azure"}], "urls": [{"start": 0, "end": 4}]},
+    "note_tweet": {
+        "text": LONG_TEXT,
+        "entities": {
+            "hashtags": [{"start": 18, "end": 24, "tag": "Azure"}, {"start": 401, "end": 407, "tag": "Kafka"}],
+            "mentions": [{"start": 413, "end": 419, "username": "msdev"}],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"data": LONG_POST, "includes": {"users": []}}, {"data": [LONG_POST]}, LONG_POST],
+    ids=["envelope", "search page", "bare tweet"],
+)
+def test_a_long_post_comes_with_its_whole_text_and_entities(payload):
+    (envelope,) = to_envelopes(payload)
+
+    tweet = envelope["data"]
+    assert tweet["text"] == LONG_TEXT and len(LONG_TEXT) > 280
+    assert [h["tag"] for h in tweet["entities"]["hashtags"]] == ["Azure", "Kafka"]
+    assert tweet["entities"]["mentions"] == [{"start": 413, "end": 419, "username": "msdev"}]
+    assert tweet["entities"]["urls"] == [{"start": 0, "end": 4}]  # what the note does not list stays
+    assert "note_tweet" not in tweet  # the text is not carried twice
+    assert contract_problem(encode_message(envelope)[1]) is None
+    assert LONG_POST["text"] == LONG_TEXT[:280]  # the input is not changed
+
+
 def test_detection_of_shapes():
     v2 = {"data": {"id": "1", "text": "hi", "author_id": "9"}, "includes": {"users": [{"id": "9"}, {"id": "8"}]}}
     assert to_envelope(v2) == {"data": v2["data"], "includes": {"users": [{"id": "9"}]}}
