@@ -12,6 +12,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service.jobs import (
     JobSettings,
+    QueueSettings,
     Run,
     RunLifeCycleState,
     Source,
@@ -53,6 +54,9 @@ def _job_settings(plan: Plan, name: str, cluster_id: str, python_file: str, para
         name=name,
         tags={TAG_KEY: plan.config.tag_value},
         max_concurrent_runs=1,
+        # Jobs API 2.2 queues a run that finds one active; a second start (two clicks, the workspace's
+        # Run now) would then run after Stop. Without the queue it is skipped at once.
+        queue=QueueSettings(enabled=False),
         tasks=[
             Task(
                 task_key=TASK_KEY,
@@ -78,6 +82,7 @@ def _comparable(settings: JobSettings) -> dict[str, Any]:
         "name": data.get("name"),
         "tags": data.get("tags") or {},
         "max_concurrent_runs": data.get("max_concurrent_runs"),
+        "queue": data.get("queue"),
         "tasks": tasks,
     }
 
@@ -110,6 +115,7 @@ def ensure_job(
             name=wanted.name,
             tags=wanted.tags,
             max_concurrent_runs=wanted.max_concurrent_runs,
+            queue=wanted.queue,
             tasks=wanted.tasks,
         )
     except DatabricksError as exc:

@@ -473,6 +473,7 @@ def test_job_created_then_exists_then_reset_on_change(env: Env) -> None:
         "name": name,
         "tags": {TAG_KEY: env.plan.config.tag_value},
         "max_concurrent_runs": 1,
+        "queue": {"enabled": False},
         "tasks": [
             {
                 "task_key": "main",
@@ -523,6 +524,27 @@ def test_start_status_stop_of_a_streaming_job(env: Env) -> None:
     assert stopped.end_time_ms and stopped.end_time_ms >= (stopped.start_time_ms or 0)
     after = run_status(env.client, job_id)
     assert after is not None and (after.run_id, after.result_state) == (run_id, "CANCELED")
+
+
+def test_a_second_run_started_past_the_console_is_skipped_not_queued(env: Env) -> None:
+    # Jobs API 2.2 queues such a run by default: it would start after Stop, with nobody watching.
+    _, cluster_id = make_cluster(env)
+    assert cluster_id is not None
+    _, job_id = ensure_job(
+        env.client, env.plan, "tweetstream-producer", cluster_id=cluster_id, python_file=LAUNCHER, parameters=["p"]
+    )
+    run_id = start_run(env.client, job_id)
+
+    other = env.client.jobs.run_now(job_id).run_id  # two clicks racing, or the workspace's "Run now"
+
+    skipped = env.client.jobs.get_run(other)
+    assert skipped.state is not None and skipped.state.life_cycle_state is not None
+    assert skipped.state.life_cycle_state.value == "SKIPPED"
+    stopped = stop_run(env.client, run_id, poll_s=0)
+    assert (stopped.life_cycle_state, stopped.result_state) == ("TERMINATED", "CANCELED")
+    for _ in range(3):  # nothing starts later
+        after = run_status(env.client, job_id)
+        assert after is not None and after.life_cycle_state in ("TERMINATED", "SKIPPED")
 
 
 def test_run_once_success_and_a_failed_run_with_its_error(env: Env) -> None:

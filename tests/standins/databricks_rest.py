@@ -40,7 +40,10 @@ versions databricks-sdk 0.162.0 sends; pages under https://docs.databricks.com/a
 - Jobs (jobs/v2/): ``POST /api/2.2/jobs/create`` (create-job.md), ``GET .../get`` (get-job.md),
   ``GET .../list`` (list-jobs.md: ``name`` filter, tasks only with ``expand_tasks``),
   ``POST .../reset`` (reset-job.md), ``POST .../delete`` (delete-job.md), ``POST .../run-now``
-  (run-now.md); runs: ``POST .../runs/submit`` (submit-run.md), ``GET .../runs/get``
+  (run-now.md; a run past ``max_concurrent_runs`` is QUEUED until the active one ends, as "for jobs
+  created with the Jobs API 2.2, queueing is enabled by default" (jobs-api-updates), or SKIPPED
+  with MAXIMUM_CONCURRENT_RUNS_REACHED when the job's ``queue.enabled`` is false); runs:
+  ``POST .../runs/submit`` (submit-run.md), ``GET .../runs/get``
   (get-run.md: a run with its ``tasks``, each with its own run_id), ``GET .../runs/get-output``
   (get-run-output.md: a task run's id, else INVALID_PARAMETER_VALUE; error, error_trace, and the
   run's stdout in logs, a failed run's too),
@@ -589,14 +592,18 @@ class DatabricksStandIn:
         job = self._job(body.get("job_id"))
         if not isinstance(job, dict):
             return job
-        active = [r for r in self.runs.values() if r.job_id == job["job_id"] and r.state != "TERMINATED"]
-        if len(active) >= job["settings"].get("max_concurrent_runs", 1):
-            # Databricks skips the run: it ends at once, SKIPPED, MAXIMUM_CONCURRENT_RUNS_REACHED
-            run = self._new_run(job["settings"]["name"], job["job_id"], job["settings"]["tasks"][0], True)
+        full = len(self._active_runs(job["job_id"])) >= job["settings"].get("max_concurrent_runs", 1)
+        run = self._new_run(job["settings"]["name"], job["job_id"], job["settings"]["tasks"][0], True)
+        if full and (job["settings"].get("queue") or {}).get("enabled", True):
+            run.state, run.message = "QUEUED", "Waiting for the active run of this job to end"
+        elif full:
             run.state, run.result, run.message = "SKIPPED", "MAXIMUM_CONCURRENT_RUNS_REACHED", "Skipped"
-        else:
-            run = self._new_run(job["settings"]["name"], job["job_id"], job["settings"]["tasks"][0], True)
         return 200, {"run_id": run.run_id, "number_in_job": run.run_id}
+
+    def _active_runs(self, job_id: int) -> list[_Run]:
+        """The job's runs that have not ended (queued ones included)."""
+        ended = ("TERMINATED", "SKIPPED", "INTERNAL_ERROR")
+        return [r for r in self.runs.values() if r.job_id == job_id and r.state not in ended]
 
     def _run_submit(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
         tasks = body.get("tasks") or []
@@ -618,6 +625,11 @@ class DatabricksStandIn:
             else:
                 run.state, run.result, run.message = "TERMINATED", "CANCELED", "Run cancelled."
                 run.end_time = self._now()
+            return
+        if run.state == "QUEUED":  # it starts once no other run of the job is active
+            others = [r for r in self._active_runs(run.job_id or 0) if r.run_id != run.run_id and r.state != "QUEUED"]
+            if not others:
+                run.state, run.message, run.gets = "PENDING", "Waiting for cluster", 1
             return
         # The first get sees PENDING, the next `polls` RUNNING, then a one-off run has ended.
         if run.state == "PENDING" and run.gets >= 2:
