@@ -294,6 +294,10 @@ def _library_label(library: Library) -> str:
     return str(library.as_dict())
 
 
+# Final states short of installed: FAILED, and SKIPPED ("Library Manager decided to skip installation").
+_NOT_INSTALLED = (LibraryInstallStatus.FAILED, LibraryInstallStatus.SKIPPED)
+
+
 def _ensure_libraries(
     client: WorkspaceClient,
     plan: Plan,
@@ -307,14 +311,14 @@ def _ensure_libraries(
     wanted = [Library(pypi=PythonPyPiLibrary(package=pypi_pin(package))) for package in CLUSTER_PYPI]
     labels = [_library_label(library) for library in wanted]
     current = {_library_label(s.library): s.status for s in client.libraries.cluster_status(cluster_id) if s.library}
-    # A FAILED library stays FAILED until it is uninstalled, which takes effect when the cluster
-    # restarts (Libraries API, uninstall): do that, then install it again.
-    failed = [lib for lib in wanted if current.get(_library_label(lib)) == LibraryInstallStatus.FAILED]
+    # A FAILED (or SKIPPED) library stays so until it is uninstalled, which takes effect when the
+    # cluster restarts (Libraries API, uninstall): do that, then install it again.
+    failed = [lib for lib in wanted if current.get(_library_label(lib)) in _NOT_INSTALLED]
     leaving = [lib for lib in wanted if current.get(_library_label(lib)) == LibraryInstallStatus.UNINSTALL_ON_RESTART]
     if failed or leaving:
         if failed:
             listed = ", ".join(map(_library_label, failed))
-            report(progress, StepResult(CLUSTER, name, "creating", f"FAILED before: uninstalling {listed}"))
+            report(progress, StepResult(CLUSTER, name, "creating", f"FAILED or SKIPPED before: uninstalling {listed}"))
             client.libraries.uninstall(cluster_id, failed)
         report(
             progress,
@@ -340,14 +344,14 @@ def _ensure_libraries(
             if seen.get(label) != state:
                 seen[label] = state or ""
                 report(progress, StepResult(CLUSTER, name, "creating", f"library {label}: {state}"))
-            if status is not None and status.status == LibraryInstallStatus.FAILED:
+            if status is not None and status.status in _NOT_INSTALLED:
                 messages = "; ".join(status.messages or []) or "no message"
-                detail = f"library {label} FAILED: {messages}"
+                detail = f"library {label} {state}: {messages}"
                 advice = (
                     "Check the library's coordinates and the cluster's access to the package repository, "
                     "then run again."
                 )
-                return StepResult(CLUSTER, name, "failed", detail, "LIBRARY_FAILED", advice), ""
+                return StepResult(CLUSTER, name, "failed", detail, f"LIBRARY_{state}", advice), ""
         done = {LibraryInstallStatus.INSTALLED, LibraryInstallStatus.RESTORED}
         if all(label in statuses and statuses[label].status in done for label in labels):
             return None, f"libraries installed: {', '.join(labels)}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -345,11 +346,30 @@ def test_a_library_that_fails_shows_its_messages_and_recovers_on_a_rerun(env: En
     ]
     assert order == sorted(order)
     lines = [r.detail for r in seen]
-    assert f"FAILED before: uninstalling {label}" in lines
+    assert f"FAILED or SKIPPED before: uninstalling {label}" in lines
     assert "restarting the cluster to remove the libraries (runs on it stop)" in lines
     assert "RESTARTING: Restarting Spark" in lines
     assert f"library {label}: INSTALLED" in lines
     assert lines.index("RESTARTING: Restarting Spark") < lines.index(f"library {label}: INSTALLED")
+
+
+def test_a_skipped_library_fails_the_step_at_once_with_its_messages(env: Env) -> None:
+    skipped = "Library installation skipped: not supported on this access mode"
+    env.dbx.fail_library("confluent-kafka", [skipped], status="SKIPPED")
+
+    started = time.monotonic()
+    result, cluster_id = make_cluster(env, timeout_s=60)
+
+    assert time.monotonic() - started < 30  # not the step's whole timeout
+    assert (result.status, result.error_code) == ("failed", "LIBRARY_SKIPPED") and cluster_id is not None
+    assert result.detail == f"library pypi {confluent_pin()} SKIPPED: {skipped}"
+
+    env.dbx.clear_library_faults()
+    again, _ = make_cluster(env)  # the rerun removes it, restarts, installs it again
+    assert again.status == "exists" and "libraries installed" in again.detail, again.line
+    assert env.dbx.bodies("POST", "/api/2.0/libraries/uninstall") == [
+        {"cluster_id": cluster_id, "libraries": [{"pypi": {"package": confluent_pin()}}]}
+    ]
 
 
 def test_a_library_marked_for_uninstall_shows_until_the_restart(env: Env) -> None:

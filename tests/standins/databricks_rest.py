@@ -143,7 +143,7 @@ class DatabricksStandIn:
         self.jobs: dict[int, dict[str, Any]] = {}
         self.runs: dict[int, _Run] = {}
         self._cluster_fault: dict[str, Any] | None = None
-        self._library_faults: dict[str, list[str]] = {}
+        self._library_faults: dict[str, tuple[list[str], str]] = {}
         self._run_faults: dict[str, tuple[str, str]] = {}
         self._script_logs: dict[str, str] = {}
         self._ids = itertools.count(101)
@@ -212,9 +212,10 @@ class DatabricksStandIn:
         """The next created (or started) cluster ends TERMINATED with this termination_reason."""
         self._cluster_fault = {"code": code, "type": type_, "parameters": parameters, "message": message}
 
-    def fail_library(self, label_contains: str, messages: list[str]) -> None:
-        """A library whose coordinates or package contain ``label_contains`` ends FAILED."""
-        self._library_faults[label_contains] = messages
+    def fail_library(self, label_contains: str, messages: list[str], status: str = "FAILED") -> None:
+        """A library whose coordinates or package contain ``label_contains`` ends ``status``: FAILED, or
+        SKIPPED (LibraryInstallStatus: the Library Manager decided to skip installing it), with ``messages``."""
+        self._library_faults[label_contains] = (messages, status)
 
     def clear_library_faults(self) -> None:
         """Libraries installed from now on install (one already FAILED stays FAILED, as on Databricks)."""
@@ -396,11 +397,11 @@ class DatabricksStandIn:
             if cluster.state == "RUNNING":  # installs proceed only on a running cluster
                 entry["status"] = {
                     "PENDING": "INSTALLING",
-                    "INSTALLING": "FAILED" if entry["fails"] else "INSTALLED",
+                    "INSTALLING": entry["fails"][1] if entry["fails"] else "INSTALLED",
                 }.get(entry["status"], entry["status"])
             status = {"library": entry["library"], "status": entry["status"], "is_library_for_all_clusters": False}
-            if entry["status"] == "FAILED":
-                status["messages"] = entry["fails"]
+            if entry["status"] in ("FAILED", "SKIPPED"):
+                status["messages"] = entry["fails"][0]
             statuses.append(status)
         return 200, {"cluster_id": cluster_id, "library_statuses": statuses}
 
