@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient
 from backend.kafka.clients import client_config
 from backend.kafka.connection import ClientErrors, ConnectFailed, wait_for_metadata
 from backend.kafka.topics import TopicError, TopicSpec, create_topic
-from backend.options.producer import PRODUCER, rate_of
+from backend.options.producer import LINGER_MS, PRODUCER, message_timeout_ms, rate_of
 from backend.runtime import processes
 from backend.runtime.job_files import JobFiles, pid_and_lock_files, write_status
 from backend.settings import Settings, load_settings
@@ -110,10 +110,10 @@ def kafka_producer_config(options: ProducerOptions, settings: Settings) -> dict[
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": "lz4",
-        "linger.ms": 20,
+        "linger.ms": LINGER_MS,
         "batch.size": 1_000_000,
         "queue.buffering.max.messages": 500_000,
-        "message.timeout.ms": int(options.delivery_timeout * 1000),
+        "message.timeout.ms": message_timeout_ms(options.delivery_timeout),
         "socket.connection.setup.timeout.ms": int(CONNECT_TIMEOUT_S * 1000),
         "client.id": "tweetstream-producer",
     }

@@ -42,9 +42,21 @@ def rate_of(values: Values) -> float:
     return 0.0 if values.get("speed") is not None else DEFAULT_RATE
 
 
+# How long the producer waits to fill a batch (librdkafka linger.ms); a message's timeout must be longer.
+LINGER_MS = 20
+
+
+def message_timeout_ms(delivery_timeout_s: float) -> int:
+    """librdkafka's message.timeout.ms for --delivery-timeout (0 there would mean no timeout at all)."""
+    return int(delivery_timeout_s * 1000)
+
+
 def _timeouts(values: Values, _context: Any) -> str | None:
     if values["delivery_timeout"] <= 0 or values["flush_timeout"] < 0:
         return "--delivery-timeout must be positive and --flush-timeout not negative"
+    if message_timeout_ms(values["delivery_timeout"]) <= LINGER_MS:
+        # librdkafka refuses to start otherwise ("message.timeout.ms must be greater than linger.ms").
+        return f"--delivery-timeout must be more than {LINGER_MS / 1000:g} s, the time the producer fills a batch"
     return None
 
 

@@ -130,6 +130,7 @@ def test_the_help_says_each_default_once_and_right() -> None:
         ({"malformed_rate": 1.5}, ["--malformed-rate", "1.5"]),
         ({"authors": 0}, ["--authors", "0"]),
         ({"delivery_timeout": 0.0}, ["--delivery-timeout", "0"]),
+        ({"delivery_timeout": 0.01}, ["--delivery-timeout", "0.01"]),
         ({"topic": "bad topic!"}, ["--topic", "bad topic!"]),
         ({"source": "replay"}, ["--source", "replay"]),
         (

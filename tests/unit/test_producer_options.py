@@ -66,6 +66,18 @@ def test_x_needs_a_query_to_search(settings, capsys, monkeypatch):
     assert parse_options(["--source", "x", "--query", "#Azure"], with_token).query == "#Azure"
 
 
+@pytest.mark.parametrize("seconds", ["0.01", "0.0005"])
+def test_a_delivery_timeout_librdkafka_would_refuse_or_read_as_infinite_is_refused(settings, capsys, seconds):
+    message = refused(["--delivery-timeout", seconds], settings, capsys)
+    assert "--delivery-timeout must be more than 0.02 s" in message
+    # The smallest accepted value makes a producer librdkafka accepts, with a finite timeout.
+    from confluent_kafka import Producer
+
+    config = kafka_producer_config(parse_options(["--delivery-timeout", "0.021"], settings), settings)
+    assert config["message.timeout.ms"] == 21 > config["linger.ms"]
+    Producer({key: config[key] for key in ("bootstrap.servers", "linger.ms", "message.timeout.ms")})
+
+
 def test_kafka_config_never_loses_nor_duplicates(settings):
     config = kafka_producer_config(parse_options(["--delivery-timeout", "12"], settings), settings)
     assert config["enable.idempotence"] is True
