@@ -111,13 +111,7 @@ def ensure_job(
             client.jobs.reset(job.job_id, wanted)
             return StepResult(JOB, name, "created", f"updated job {job.job_id} (settings reset)"), job.job_id
         report(progress, StepResult(JOB, name, "creating", python_file))
-        created = client.jobs.create(
-            name=wanted.name,
-            tags=wanted.tags,
-            max_concurrent_runs=wanted.max_concurrent_runs,
-            queue=wanted.queue,
-            tasks=wanted.tasks,
-        )
+        created = client.jobs.create(**wanted.as_shallow_dict())  # every setting, as reset sends them
     except DatabricksError as exc:
         return failed(JOB, name, exc), 0
     if created.job_id is None:
