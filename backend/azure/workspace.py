@@ -18,7 +18,15 @@ from azure.mgmt.network.models import SubResource
 from azure.mgmt.network.models import VirtualNetworkPeering as NetworkPeering
 
 from backend.azure import arm
-from backend.azure.arm import ARM_ERRORS, KAFKA_PEERING, WORKSPACE_PEERING, Progress, StepResult, report
+from backend.azure.arm import (
+    ARM_ERRORS,
+    KAFKA_PEERING,
+    VIRTUAL_NETWORK,
+    WORKSPACE_PEERING,
+    Progress,
+    StepResult,
+    report,
+)
 from backend.azure.arm import DATABRICKS_WORKSPACE as WORKSPACE
 from backend.azure.plan import Plan
 from backend.azure.plan_config import DATABRICKS_SKU, TAG_KEY
@@ -291,7 +299,7 @@ def _workspace_side(plan: Plan, dbx_client: AzureDatabricksManagementClient) -> 
     """The workspace side (remote: the Kafka network)."""
     names = plan.names
     rg = names.resource_group
-    kafka_vnet_id = str(plan.resource("Microsoft.Network/virtualNetworks").resource_id)
+    kafka_vnet_id = str(plan.resource(VIRTUAL_NETWORK).resource_id)
     body = dbx.VirtualNetworkPeering(
         properties=dbx.VirtualNetworkPeeringPropertiesFormat(
             remote_virtual_network=dbx.VirtualNetworkPeeringPropertiesFormatRemoteVirtualNetwork(id=kafka_vnet_id),
