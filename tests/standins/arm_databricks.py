@@ -165,11 +165,13 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
             standin.state.resources.pop(key)
         managed = workspace["properties"]["managedResourceGroupId"].lower()
         retained = () if op.force or not workspace["properties"].get("isUcEnabled") else _UC_DATA_TYPES
-        for key in [k for k in standin.state.resources if k == managed or k.startswith(managed + "/")]:
-            if key == managed or standin.state.resources[key]["type"] not in retained:
+        for key in [k for k in standin.state.resources if k.startswith(managed + "/")]:
+            if standin.state.resources[key]["type"] not in retained:
                 standin.state.resources.pop(key)
         if retained:  # the docs do not say what manages the group then: no managedBy here
-            standin.state.resources[managed] = _managed_group(workspace, managed_by=None)
+            standin.state.resources[managed].pop("managedBy", None)
+        else:
+            standin.state.resources.pop(managed, None)
         standin.state.resources.pop(op.key)
         return
     if workspace is None:
@@ -184,12 +186,11 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
     properties["isUcEnabled"] = True
     if db.unity_catalog is not None:
         db.unity_catalog.default_catalog = _default_catalog(workspace)
-    managed_id = properties["managedResourceGroupId"]
-    _, _, sub, _, managed_rg = managed_id.split("/")[:5]
-    standin.state.resources[managed_id.lower()] = _managed_group(workspace, managed_by=workspace["id"])
-    group_id = f"/subscriptions/{sub}/resourceGroups/{managed_rg}"
+    group = _managed_group(workspace)
+    standin.state.resources[group["id"].lower()] = group
+    group_id = group["id"]
     storage = f"dbstorage{properties['workspaceId'][-13:]}"  # Azure picks the name when none is given
-    for kind, name in (("Microsoft.Storage/storageAccounts", storage), (_ACCESS_CONNECTOR_TYPE, _ACCESS_CONNECTOR)):
+    for kind, name in ((_STORAGE_TYPE, storage), (_ACCESS_CONNECTOR_TYPE, _ACCESS_CONNECTOR)):
         resource_id = f"{group_id}/providers/{kind}/{name}"
         standin.state.resources[resource_id.lower()] = {
             "id": resource_id,
@@ -200,10 +201,7 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
             "properties": {"provisioningState": "Succeeded"},
         }
     prefix = (properties.get("parameters", {}).get("vnetAddressPrefix") or {}).get("value", "10.139")
-    vnet_id = (
-        f"/subscriptions/{sub}/resourceGroups/{managed_rg}/providers/Microsoft.Network/virtualNetworks/"
-        f"{db.managed_vnet}"
-    )
+    vnet_id = f"{group_id}/providers/Microsoft.Network/virtualNetworks/{db.managed_vnet}"
     standin.state.resources[vnet_id.lower()] = {
         "id": vnet_id,
         "name": db.managed_vnet,
@@ -221,26 +219,24 @@ def _workspace_done(standin: ArmStandIn, db: _DatabricksState, op: _WorkspaceOpe
     }
 
 
+_STORAGE_TYPE = "Microsoft.Storage/storageAccounts"
 _ACCESS_CONNECTOR_TYPE = "Microsoft.Databricks/accessConnectors"
 _ACCESS_CONNECTOR = "unity-catalog-access-connector"
-_UC_DATA_TYPES = ("Microsoft.Storage/storageAccounts", _ACCESS_CONNECTOR_TYPE)  # kept without forceDeletion
+_UC_DATA_TYPES = (_STORAGE_TYPE, _ACCESS_CONNECTOR_TYPE)  # kept without forceDeletion
 
 
-def _managed_group(workspace: dict[str, Any], managed_by: str | None) -> dict[str, Any]:
-    """The workspace's managed resource group (``managedBy`` the workspace while it exists)."""
-    managed_id = workspace["properties"]["managedResourceGroupId"]
-    _, _, sub, _, name = managed_id.split("/")[:5]
-    group: dict[str, Any] = {
+def _managed_group(workspace: dict[str, Any]) -> dict[str, Any]:
+    """The workspace's managed resource group, ``managedBy`` the workspace."""
+    _, _, sub, _, name = workspace["properties"]["managedResourceGroupId"].split("/")[:5]
+    return {
         "id": f"/subscriptions/{sub}/resourceGroups/{name}",
         "name": name,
         "type": "Microsoft.Resources/resourceGroups",
         "location": workspace["location"],
+        "managedBy": workspace["id"],
         "tags": {},
         "properties": {"provisioningState": "Succeeded"},
     }
-    if managed_by:
-        group["managedBy"] = managed_by
-    return group
 
 
 def _default_catalog(workspace: dict[str, Any]) -> str:

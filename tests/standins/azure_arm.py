@@ -217,9 +217,12 @@ _TAG_FILTER = re.compile(r"tagName eq '(?P<name>[^']*)' and tagValue eq '(?P<val
 class Call:
     method: str
     path: str
-    api_version: str | None
+    query: dict[str, str]
     body: Any
-    query: dict[str, str] = field(default_factory=dict)  # the whole query string, api-version too
+
+    @property
+    def api_version(self) -> str | None:
+        return self.query.get("api-version")
 
 
 @dataclass
@@ -370,7 +373,7 @@ class ArmStandIn:
                 kind.on_done(self, resource)
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], Any]:
-        self.calls.append(Call(method, path, query.get("api-version"), body, dict(query)))
+        self.calls.append(Call(method, path, dict(query), body))
         tenant_prefix = f"/{TENANT}/"
         if path.startswith(tenant_prefix):
             return self._entra(method, path[len(tenant_prefix) - 1 :], body)
@@ -595,7 +598,7 @@ def _handler(standin: ArmStandIn) -> type[BaseHTTPRequestHandler]:
                 "Authorization"
             ) != f"Bearer {standin.token}":
                 status, headers, answer = 401, {}, arm_error("AuthenticationFailed", "Authentication failed.")
-                standin.calls.append(Call(self.command, parts.path, query.get("api-version"), body))
+                standin.calls.append(Call(self.command, parts.path, dict(query), body))
             else:
                 with standin._lock:
                     status, headers, answer = standin.handle(self.command, parts.path, query, body)

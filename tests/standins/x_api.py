@@ -314,6 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.server.standin
         url = urlsplit(self.path)
         params = dict(parse_qsl(url.query, keep_blank_values=True))
+        self.tweet_fields = set(params.get("tweet.fields", "").split(","))
         body: Any = None
         length = int(self.headers.get("Content-Length") or 0)
         if length:
@@ -452,9 +453,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _requested_fields(self, message: dict) -> dict:
         """``message`` without note_tweet unless the request's tweet.fields names it."""
-        fields = dict(parse_qsl(urlsplit(self.path).query)).get("tweet.fields", "").split(",")
         data = message.get("data")
-        if "note_tweet" in fields or not isinstance(data, dict) or "note_tweet" not in data:
+        if "note_tweet" in self.tweet_fields or not isinstance(data, dict) or "note_tweet" not in data:
             return message
         return {**message, "data": {key: value for key, value in data.items() if key != "note_tweet"}}
 
