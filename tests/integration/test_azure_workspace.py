@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.azure.arm import StepResult
+from backend.azure.arm import STORAGE_ACCOUNT, StepResult
 from backend.azure.plan import Plan, build_plan
 from backend.azure.plan_config import API_VERSIONS, TAG_KEY, load_config
 from backend.azure.provision import provision
@@ -75,8 +75,7 @@ def ids(plan: Plan) -> dict[str, str]:
     }
 
 
-ACCESS_CONNECTOR = "Microsoft.Databricks/accessConnectors"
-STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
+ACCESS_CONNECTOR = "Microsoft.Databricks/accessConnectors"  # Azure makes it; the wizard plans none
 
 
 def in_managed_group(arm: ArmStandIn, plan: Plan) -> list[str]:
